@@ -12,7 +12,8 @@ import open_clip
 
 # %% auto #0
 __all__ = ['MODEL_CONFIGS', 'SHIPPED_WEIGHTS', 'register_model_configs', 'BackboneError', 'PretrainedUnavailableError',
-           'weights_dir', 'shipped_checkpoint', 'Backbone', 'load_backbone', 'save_local_dir', 'ImageEncoder']
+           'weights_dir', 'shipped_checkpoint', 'Backbone', 'load_backbone', 'save_local_dir', 'ImageEncoder',
+           'to_model_input']
 
 # %% ../nbs/02_backbone.ipynb #0a853166
 MODEL_CONFIGS = {
@@ -172,3 +173,23 @@ class ImageEncoder(nn.Module):
         else: pooled, tokens = self.visual(images), None
         if self.normalize: pooled = F.normalize(pooled.float(), dim=-1).to(pooled.dtype)
         return (pooled, tokens) if return_tokens else pooled
+
+# %% ../nbs/02_backbone.ipynb #8aa7433f
+def to_model_input(u8:torch.Tensor, # (B, H, W, 3) uint8
+                   bb:Backbone, # gives the image size and normalisation
+                   augment:bool=False, # random shift + brightness
+                   generator:torch.Generator|None=None
+                  )->torch.Tensor: # (B, 3, S, S) float, normalised
+    "uint8 HWC images -> normalised model input (resized to the model's image size)."
+    x = u8.permute(0, 3, 1, 2).float()/255.
+    S = bb.image_size
+    if x.shape[-1] != S: x = F.interpolate(x, size=(S, S), mode='bilinear', antialias=True, align_corners=False)
+    if augment:
+        B, pad = x.shape[0], max(1, S//16)
+        x = F.pad(x, (pad,)*4, mode='replicate')
+        dx, dy = (torch.randint(0, 2*pad+1, (2,), generator=generator)).tolist()
+        x = x[..., dy:dy+S, dx:dx+S]
+        x = x * (1 + 0.2*(torch.rand(B, 1, 1, 1, generator=generator) - .5)).to(x)
+    mean = torch.tensor(bb.model.visual.image_mean or open_clip.OPENAI_DATASET_MEAN, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(bb.model.visual.image_std or open_clip.OPENAI_DATASET_STD, device=x.device).view(1, 3, 1, 1)
+    return ((x.clamp(0, 1) - mean)/std)

@@ -9,27 +9,10 @@ from pathlib import Path
 import numpy as np, torch
 
 # %% auto #0
-__all__ = ['pretrained_knn_accuracy', 'demo', 'pretrain_cmd', 'synth_cmd', 'finetune_cmd', 'index_cmd', 'add_cmd', 'remove_cmd',
-           'classify_cmd', 'calibrate_cmd', 'evaluate_cmd', 'build_parser', 'main']
+__all__ = ['demo', 'pretrain_cmd', 'synth_cmd', 'finetune_cmd', 'index_cmd', 'add_cmd', 'remove_cmd', 'classify_cmd',
+           'calibrate_cmd', 'evaluate_cmd', 'build_parser', 'main']
 
 # %% ../nbs/09_cli.ipynb #3b24132e
-@torch.no_grad()
-def pretrained_knn_accuracy(bb, world, split:str='heldout')->dict:
-    "acc@1/@5 of nearest-catalogue-image product recognition for the shelf images of `split` (pretrained embedding)."
-    from retailklip.pretrain import to_model_input
-    rows = world.images[world.images.split == split]
-    def emb(df):
-        ims = torch.from_numpy(np.stack([np.asarray(world.image(r)) for _, r in df.iterrows()]))
-        return torch.cat([bb.model.encode_image(to_model_input(ims[i:i+256], bb), normalize=True).float() for i in range(0, len(ims), 256)])
-    refs, qs = rows[rows.view == 'catalog'], rows[rows.view == 'shelf']
-    sim = emb(qs) @ emb(refs).T
-    ref_sku = np.array(refs.sku); q_sku = np.array(qs.sku)
-    order = sim.argsort(dim=1, descending=True).numpy()
-    hits1 = ref_sku[order[:, 0]] == q_sku
-    top5 = [list(dict.fromkeys(ref_sku[o]))[:5] for o in order]  # first 5 distinct products
-    hits5 = np.array([q in t for q, t in zip(q_sku, top5)])
-    return dict(acc1=float(hits1.mean()), acc5=float(hits5.mean()), n_queries=int(len(qs)), n_products=int(refs.sku.nunique()))
-
 def demo(out:str='demo_out', # folder for results.json, the finetuned run and its index
          n_products:int=200, # SKUs in the synthetic world (30 % held out of finetuning)
          seed:int=2024, # world seed (the mini-CLIP's pretraining stream used 1000: other products)

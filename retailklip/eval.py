@@ -12,7 +12,7 @@ from .backbone import Backbone, ImageEncoder, load_backbone
 from .imagefolder import embed_u8, shelf_augment, augment_batch
 from .knn import KNNClassifier
 from .train import FinetuneConfig, finetune, layer_decay_groups, warmup_cosine, world_tensors, fingerprint
-from .pretrain import to_model_input
+from .backbone import to_model_input
 from .synth import make_world
 
 # %% auto #0

@@ -143,7 +143,7 @@ def embed_u8(encoder:torch.nn.Module, # an `ImageEncoder` (or anything mapping m
              batch_size:int=128, device:str|None=None, progress:bool=False
             )->torch.Tensor: # (N, D) float32 on the CPU
     "L2-normalised embeddings of a uint8 image tensor, in batches, in eval mode."
-    from retailklip.pretrain import to_model_input
+    from retailklip.backbone import to_model_input
     device = device or next(encoder.parameters()).device
     was = encoder.training; encoder.eval()
     out = [encoder(to_model_input(u8[i:i+batch_size].to(device), bb)).float().cpu()

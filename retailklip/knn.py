@@ -66,7 +66,7 @@ def _check(self, emb, product_ids, meta):
     if len(ids) != len(emb): raise ValueError(f"{len(emb)} embeddings but {len(ids)} product ids")
     m = pd.DataFrame(meta).reset_index(drop=True) if meta is not None else pd.DataFrame(index=range(len(ids)))
     if len(m) != len(ids): raise ValueError(f"{len(ids)} product ids but {len(m)} metadata rows")
-    m.insert(0, 'product', ids) if 'product' not in m else m.__setitem__('product', ids)
+    m = m.drop(columns='product', errors='ignore'); m.insert(0, 'product', ids)
     return emb, m
 
 def _check_model(self, fingerprint):

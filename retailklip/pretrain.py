@@ -14,11 +14,11 @@ import open_clip
 from open_clip.loss import ClipLoss
 from .synth import make_world, catalog_image, shelf_image, product_caption, rng_for
 from .scenes import CATEGORIES, draw_object, make_scene, _SETTINGS, _article
-from .backbone import load_backbone, Backbone
+from .backbone import load_backbone, Backbone, to_model_input
 
 # %% auto #0
-__all__ = ['pretrain_sample', 'render_pool', 'to_model_input', 'PretrainConfig', 'lr_at', 'atomic_save', 'pretrain',
-           'export_weights', 'embed_pairs', 'retrieval_recall', 'zero_shot_attribute']
+__all__ = ['pretrain_sample', 'render_pool', 'PretrainConfig', 'lr_at', 'atomic_save', 'pretrain', 'export_weights',
+           'embed_pairs', 'retrieval_recall', 'zero_shot_attribute']
 
 # %% ../nbs/03_pretrain.ipynb #63990483
 _WORLDS = {}
@@ -70,26 +70,6 @@ def render_pool(n:int, # number of pairs
         with mp.get_context('fork').Pool(workers) as pool:
             out = list(tqdm(pool.imap(_render_chunk, chunks), total=len(chunks), disable=not progress, desc='render'))
     return torch.from_numpy(np.concatenate([o[0] for o in out])), [c for o in out for c in o[1]]
-
-# %% ../nbs/03_pretrain.ipynb #ac0a5064
-def to_model_input(u8:torch.Tensor, # (B, H, W, 3) uint8
-                   bb:Backbone, # gives the image size and normalisation
-                   augment:bool=False, # random shift + brightness
-                   generator:torch.Generator|None=None
-                  )->torch.Tensor: # (B, 3, S, S) float, normalised
-    "uint8 HWC images -> normalised model input (resized to the model's image size)."
-    x = u8.permute(0, 3, 1, 2).float()/255.
-    S = bb.image_size
-    if x.shape[-1] != S: x = F.interpolate(x, size=(S, S), mode='bilinear', antialias=True, align_corners=False)
-    if augment:
-        B, pad = x.shape[0], max(1, S//16)
-        x = F.pad(x, (pad,)*4, mode='replicate')
-        dx, dy = (torch.randint(0, 2*pad+1, (2,), generator=generator)).tolist()
-        x = x[..., dy:dy+S, dx:dx+S]
-        x = x * (1 + 0.2*(torch.rand(B, 1, 1, 1, generator=generator) - .5)).to(x)
-    mean = torch.tensor(bb.model.visual.image_mean or open_clip.OPENAI_DATASET_MEAN, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor(bb.model.visual.image_std or open_clip.OPENAI_DATASET_STD, device=x.device).view(1, 3, 1, 1)
-    return ((x.clamp(0, 1) - mean)/std)
 
 # %% ../nbs/03_pretrain.ipynb #c3605cd6
 @dataclass

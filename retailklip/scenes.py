@@ -188,9 +188,9 @@ def make_scene(i:int, # scene index
     for c in cats:
         spr = draw_object(c, rng, 96)
         s = int(S*rng.uniform(.28, .5)); spr = spr.resize((s, s), Image.Resampling.BILINEAR)
+        ab = spr.getchannel('A').getbbox()
         for _ in range(12):  # avoid heavy overlap
             x, y = int(rng.integers(-s//6, S - s + s//6)), int(rng.integers(-s//6, S - s + s//6))
-            ab = spr.getchannel('A').getbbox()
             bx = [max(0, x+ab[0]), max(0, y+ab[1]), min(S, x+ab[2]), min(S, y+ab[3])]
             ok = all(_iou(bx, b) < .2 for b in boxes)
             if ok: break

@@ -147,7 +147,7 @@ def _body_mask(kind, S):
         d.rounded_rectangle([x0, y0, x1, y1], r, fill=255)
     return m
 
-def _pattern_layer(p, S, rng):
+def _pattern_layer(p, S):
     lay = Image.new('RGBA', (S, S), _rgb(p.colour) + (255,)); d = ImageDraw.Draw(lay)
     acc = _rgb(p.accent) + (255,); step = S // 8
     if p.pattern == 'stripes':
@@ -168,13 +168,12 @@ def _pattern_layer(p, S, rng):
     return lay
 
 def draw_package(p:Product, # the product to draw
-                 size:int=96, # canvas side in pixels
-                 rng:np.random.Generator|None=None # small colour jitter between prints, if given
+                 size:int=96 # canvas side in pixels
                 )->Image.Image: # RGBA, transparent outside the package
     "Draw product `p` front-on on a transparent `size` x `size` canvas."
     S = size; kind = p.kind
     if kind not in _SILHOUETTES: raise ValueError(f"unknown packaging kind {kind!r}; expected one of {KINDS}")
-    body = _pattern_layer(p, S, rng)
+    body = _pattern_layer(p, S)
     # lighting: horizontal gradient, rounder for cylinders
     x = np.linspace(-1, 1, S)
     shade = 1 - (.35 if kind in ('can', 'bottle', 'jar', 'tube') else .12) * x**2 + .06*x

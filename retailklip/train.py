@@ -12,12 +12,13 @@ from tqdm.auto import tqdm
 from .backbone import load_backbone, Backbone, ImageEncoder, BackboneError
 from .losses import MetricLoss
 from .imagefolder import shelf_augment, augment_batch
-from .pretrain import to_model_input, atomic_save
+from .backbone import to_model_input
+from .pretrain import atomic_save
 
 # %% auto #0
 __all__ = ['RUN_CONFIG', 'RUN_WEIGHTS', 'layer_decay_groups', 'balanced_batches', 'warmup_cosine', 'fingerprint', 'save_run',
-           'load_run', 'FinetuneConfig', 'init_head_prototypes', 'finetune', 'plot_history', 'world_tensors',
-           'nearest_ref_accuracy']
+           'load_run', 'FinetuneConfig', 'amp_dtype', 'init_head_prototypes', 'finetune', 'plot_history',
+           'world_tensors', 'nearest_ref_accuracy']
 
 # %% ../nbs/06_train.ipynb #574ae1b1
 def _layer_id(name:str, n_blocks:int)->int:
@@ -128,13 +129,12 @@ class FinetuneConfig:
     augment: float = 0.0; seed: int = 0; ckpt_every: int = 100; clip_grad: float = 1.0
     head_init: str = 'prototypes'  # 'prototypes': start each product's ArcFace direction at its mean embedding; 'random'
 
-def _autocast(device, precision):
-    dev = torch.device(device).type
-    if precision == 'amp' and dev == 'cuda':
-        return torch.autocast('cuda', dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
-    if precision in ('bf16', 'fp16') and dev == 'cuda':
-        return torch.autocast('cuda', dtype=torch.bfloat16 if precision == 'bf16' else torch.float16)
-    return torch.autocast(dev, enabled=False)
+def amp_dtype(device, precision:str):
+    "The autocast dtype for `precision` ('amp', 'bf16', 'fp16', 'fp32') on `device`: None means full fp32 (always on CPU)."
+    if torch.device(device).type != 'cuda' or precision == 'fp32': return None
+    if precision == 'amp': return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if precision in ('bf16', 'fp16'): return torch.bfloat16 if precision == 'bf16' else torch.float16
+    raise ValueError(f"precision must be 'amp', 'bf16', 'fp16' or 'fp32', got {precision!r}")
 
 @torch.no_grad()
 def init_head_prototypes(head:MetricLoss, enc:ImageEncoder, images:torch.Tensor, labels:np.ndarray, bb:Backbone, device='cpu'):
@@ -174,8 +174,8 @@ def finetune(bb:Backbone, # pretrained backbone (not modified: a copy of its vis
              [dict(params=list(visual.parameters()), base_lr=cfg.lr, lr=cfg.lr, weight_decay=cfg.weight_decay)]
     groups.append(dict(params=list(head.parameters()), base_lr=cfg.head_lr, lr=cfg.head_lr, weight_decay=0.))
     opt = torch.optim.AdamW([{k: v for k, v in g.items() if k != 'names'} for g in groups], betas=(0.9, 0.999))
-    scaler = torch.amp.GradScaler('cuda', enabled=(cfg.precision in ('amp', 'fp16') and torch.device(device).type == 'cuda'
-                                                   and not torch.cuda.is_bf16_supported()) or cfg.precision == 'fp16')
+    dtype = amp_dtype(device, cfg.precision)
+    scaler = torch.amp.GradScaler('cuda', enabled=dtype == torch.float16)  # fp16 needs loss scaling, bf16 does not
     batches = balanced_batches(labels, cfg.batch_size, cfg.steps*cfg.grad_accum, cfg.m_per_class, cfg.sampling, cfg.seed)
     aug = shelf_augment(bb.image_size, cfg.augment) if cfg.augment > 0 else None
     step, hist = 0, []
@@ -196,7 +196,7 @@ def finetune(bb:Backbone, # pretrained backbone (not modified: a copy of its vis
             u8 = images[idx]
             if aug is not None: u8 = augment_batch(u8, aug)
             x, y = to_model_input(u8.to(device), ft), y_all[idx].to(device)
-            with _autocast(device, cfg.precision): emb = enc(x)
+            with torch.autocast(torch.device(device).type, dtype=dtype, enabled=dtype is not None): emb = enc(x)
             loss = head(emb, y)
             scaler.scale(loss/cfg.grad_accum).backward()
             tot_loss += loss.item()/cfg.grad_accum
