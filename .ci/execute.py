@@ -1,16 +1,17 @@
 """Execute notebooks in place so that their committed outputs (figures, measured numbers) are current.
 
-Usage: python .ci/execute.py nbs/00_synth.ipynb   (one notebook per process: the figure settings hold for the first only)
-Cells flagged `#| slow`, `#| cuda` or `#| notest` are skipped (run them by hand). Run nbdev_clean afterwards.
+Usage: python .ci/execute.py [--slow] nbs/00_synth.ipynb   (one notebook per process: the figure settings hold for the first only)
+Cells flagged `#| slow`, `#| cuda` or `#| notest` are skipped unless --slow is given (then only cuda/notest are). Run nbdev_clean afterwards.
 """
 import os, re, sys
 from pathlib import Path
 from execnb.nbio import read_nb, write_nb
 from execnb.shell import CaptureShell
 
-SKIP = re.compile(r'^#\|\s*(slow|cuda|notest)\b', re.M)
+SLOW = '--slow' in sys.argv
+SKIP = re.compile(r'^#\|\s*(cuda|notest)\b' if SLOW else r'^#\|\s*(slow|cuda|notest)\b', re.M)
 
-for p in sys.argv[1:]:
+for p in [a for a in sys.argv[1:] if a != '--slow']:
     p = Path(p).resolve()
     nb = read_nb(p)
     cwd = os.getcwd(); os.chdir(p.parent)

@@ -10,7 +10,8 @@ import numpy as np, torch
 
 # %% auto #0
 __all__ = ['demo', 'pretrain_cmd', 'synth_cmd', 'finetune_cmd', 'index_cmd', 'add_cmd', 'remove_cmd', 'classify_cmd',
-           'calibrate_cmd', 'evaluate_cmd', 'build_parser', 'main']
+           'calibrate_cmd', 'evaluate_cmd', 'for_train_cmd', 'search_index_cmd', 'search_cmd', 'for_eval_cmd',
+           'retrieval_demo', 'build_parser', 'main']
 
 # %% ../nbs/09_cli.ipynb #3b24132e
 def demo(out:str='demo_out', # folder for results.json, the finetuned run and its index
@@ -207,16 +208,173 @@ def evaluate_cmd(index:str, queries:str, run:str|None=None)->dict:
     print(json.dumps(res, indent=1))
     return res
 
+# %% ../nbs/09_cli.ipynb #9774d6f6
+def _resolve_backbone(run=None, model='rk-vit-mini', pretrained=None, checkpoint=None, device='cpu'):
+    "(backbone, FOR head or None, info dict to store in an index) from a run folder or a model name."
+    from retailklip.backbone import load_backbone
+    from retailklip.train import load_run
+    from retailklip.decoder import load_for_run
+    if run is not None:
+        if (Path(run)/'head.pt').exists(): bb, head, _ = load_for_run(run, device)
+        else: bb, head = load_run(run, device)[0], None
+        return bb, head, dict(run=str(Path(run).resolve()))
+    if pretrained is None and checkpoint is None and model == 'rk-vit-mini': pretrained = 'synthetic'
+    return load_backbone(model, pretrained, checkpoint, device), None, dict(model=model, pretrained=pretrained, checkpoint=checkpoint)
+
+def _coco_images(coco, images, base=None, novel=None):
+    from retailklip.data import load_coco, check_split
+    data = load_coco(coco, images)
+    if data.report.missing_files or data.report.unknown_category_ids or data.report.dropped_boxes:
+        print(f"{coco}: {data.report}", file=sys.stderr)
+    if base is not None: check_split(data, base, novel or [])
+    return data
+
+def _load_coco_images(data, size):
+    from retailklip.imagefolder import load_images, ScanReport
+    rep = ScanReport(); x, ok = load_images(data.images.path.tolist(), size, rep, progress=True)
+    _say_report(rep, 'images')
+    if not ok.any(): raise ValueError(f"none of the {len(ok)} images listed could be read ({rep})")
+    data.images = data.images[ok].reset_index(drop=True)
+    return x
+
+def for_train_cmd(coco:str, images:str, base_classes:str, out:str, label_fraction:float=1., steps:int|None=None,
+                  model:str='rk-vit-mini', pretrained:str|None=None, checkpoint:str|None=None, device:str|None=None)->Path:
+    "Train a FOR (SUM-CLIP) head on the base classes of a COCO detection file; writes a run folder."
+    from retailklip.data import read_class_list
+    from retailklip.retrieval import scene_features
+    from retailklip.decoder import ForConfig, train_for, save_for_run
+    device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    base = read_class_list(base_classes); data = _coco_images(coco, images, base)
+    cfg = ForConfig(label_fraction=label_fraction, **({} if steps is None else dict(steps=steps)))
+    bb, _, _ = _resolve_backbone(None, model, pretrained, checkpoint, device)
+    feats = scene_features(bb, _load_coco_images(data, bb.image_size), depth=cfg.train_blocks + 1, progress=True)
+    head, hist = train_for(bb, feats, data, base, cfg, device=device)
+    save_for_run(bb, head, out, cfg, base, hist)
+    print(f"trained a FOR head on {len(feats)} images ({cfg.label_fraction:.0%} labelled, {len(base)} base classes); wrote {out}")
+    return Path(out)
+
+def search_index_cmd(images:str, out:str, method:str='for', run:str|None=None, coco:str|None=None, k:int=4,
+                     model:str='rk-vit-mini', pretrained:str|None=None, checkpoint:str|None=None,
+                     device:str|None=None, batch:int=512)->'RetrievalIndex':
+    "Embed a folder of images (or those a COCO file lists) with clip / cluster / for and write a retrieval index."
+    from retailklip.retrieval import scene_features, clip_embeddings, cluster_clip_embeddings, RetrievalIndex
+    from retailklip.decoder import for_embeddings
+    from retailklip.imagefolder import load_images, ScanReport
+    from retailklip.train import fingerprint
+    if method not in ('clip', 'cluster', 'for'): raise ValueError(f"--method must be clip, cluster or for, got {method!r}")
+    device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    bb, head, info = _resolve_backbone(run, model, pretrained, checkpoint, device)
+    if method == 'for' and head is None: raise ValueError("--method for needs --run pointing to a FOR run folder (from `retailklip for-train`)")
+    if not Path(images).is_dir(): raise FileNotFoundError(f"image folder not found: {images}")
+    paths = _coco_images(coco, images).images.path.tolist() if coco else _image_list([images])
+    if not paths: raise ValueError(f"no image files found under {images}")
+    fp = fingerprint(bb.model.visual) + (f"+{fingerprint(head)}" if method == 'for' else f"+{method}{k if method == 'cluster' else ''}")
+    idx, rep = RetrievalIndex(bb.embed_dim, method, fp, dict(info, k=k)), ScanReport()
+    for i in range(0, len(paths), batch):
+        x, ok = load_images(paths[i:i+batch], bb.image_size, rep, progress=False)
+        if not ok.any(): continue
+        f = scene_features(bb, x, depth=head.depth if method == 'for' else 1)
+        e = (clip_embeddings(f) if method == 'clip' else cluster_clip_embeddings(bb.model.visual, f, k=k) if method == 'cluster'
+             else for_embeddings(head, f))
+        idx.add(e, [p for p, o in zip(paths[i:i+batch], ok) if o])
+    _say_report(rep, 'images')
+    if len(idx) == 0: raise ValueError(f"none of the {len(paths)} images could be read ({rep})")
+    idx.save(out)
+    print(f"indexed {len(idx)} images ({idx.embeddings_per_image:.1f} embeddings, {idx.bytes_per_image:.0f} bytes per image, "
+          f"method {method}); {len(rep.skipped)} skipped; wrote {out}")
+    return idx
+
+def _query_side(idx, device='cpu'):
+    from retailklip.retrieval import TextBank
+    info = idx.info
+    if not info: raise ValueError("this index does not record its model; rebuild it with `retailklip search-index`")
+    bb, _, _ = _resolve_backbone(info.get('run'), info.get('model', 'rk-vit-mini'), info.get('pretrained'), info.get('checkpoint'), device)
+    return TextBank(bb)
+
+def search_cmd(index:str, query:str, k:int=50, csv:str|None=None)->'pd.DataFrame':
+    "Rank the indexed images for a free-text query; prints rank, score and path."
+    import pandas as pd
+    from retailklip.retrieval import RetrievalIndex
+    idx = RetrievalIndex.load(index); text = _query_side(idx)
+    S, N = idx.search(text([query]), k)
+    df = pd.DataFrame(dict(rank=np.arange(1, (N[0] >= 0).sum() + 1), score=S[0][N[0] >= 0].round(4), path=[idx.paths[i] for i in N[0] if i >= 0]))
+    if csv: df.to_csv(csv, index=False)
+    print(df.to_string(index=False)); return df
+
+def _match_paths(paths, data):
+    by_name = {str(fn): i for i, fn in enumerate(data.images.file_name)}
+    rows = []
+    for p in paths:
+        parts = Path(p).parts
+        rows.append(next((by_name[k] for k in ('/'.join(parts[-j:]) for j in range(1, len(parts) + 1)) if k in by_name), -1))
+    return np.array(rows)
+
+def for_eval_cmd(index:str, coco:str, base_classes:str, novel_classes:str, k:int=50, out:str|None=None)->dict:
+    "mAP@k of a retrieval index on the base and novel classes of a COCO detection file (JSON)."
+    from retailklip.data import read_class_list, relevance
+    from retailklip.retrieval import RetrievalIndex, ap_at_k
+    base, novel = read_class_list(base_classes), read_class_list(novel_classes)
+    idx = RetrievalIndex.load(index); data = _coco_images(coco, None, base, novel)
+    rows = _match_paths(idx.paths, data)
+    if (rows < 0).all(): raise ValueError(f"none of the {len(idx)} indexed images is listed in {coco}")
+    keep = rows >= 0; text = _query_side(idx)
+    S = idx.scores(text(base + novel))[keep]
+    R = np.stack([relevance(data, c)[rows[keep]] for c in base + novel], 1)
+    ap = np.array([ap_at_k(S[:, j], R[:, j], k) for j in range(len(base) + len(novel))])
+    res = {f'map{k}_base': float(np.nanmean(ap[:len(base)])), f'map{k}_novel': float(np.nanmean(ap[len(base):])),
+           'per_class': {c: (None if np.isnan(a) else float(a)) for c, a in zip(base + novel, ap)},
+           'images': int(keep.sum()), 'images_not_in_coco': int((~keep).sum()), 'method': idx.method,
+           'embeddings_per_image': idx.embeddings_per_image, 'bytes_per_image': idx.bytes_per_image}
+    s = json.dumps(res, indent=1)
+    if out: Path(out).write_text(s)
+    print(s); return res
+
+# %% ../nbs/09_cli.ipynb #ee3a7f2c
+def retrieval_demo(out:str='demo_out', n_train:int=3000, n_test:int=1000, seed:int=11, steps:int|None=None,
+                   fractions:tuple=(1., .1, .05, .01), device:str|None=None)->dict:
+    "FOR benchmark on synthetic scenes: CLIP global, Cluster-CLIP, FOR at each label fraction; writes results.json."
+    from dataclasses import asdict
+    from retailklip.backbone import load_backbone
+    from retailklip.decoder import ForConfig, save_for_run
+    from retailklip.search import make_retrieval_benchmark, run_retrieval_benchmark
+    from retailklip.retrieval import RetrievalIndex
+    device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    t0 = time.time(); torch.manual_seed(0); out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    bb = load_backbone('rk-vit-mini', pretrained='synthetic', device=device)
+    b = make_retrieval_benchmark(bb, n_train, n_test, seed); t_data = time.time() - t0
+    cfg = ForConfig() if steps is None else ForConfig(steps=steps)
+    tab, res, embs, heads = run_retrieval_benchmark(b, bb, cfg, fractions)
+    save_for_run(bb, heads[1.] if 1. in heads else next(iter(heads.values())), out/'for_run', cfg, b.base)
+    m, cc = res, res['cluster_clip']['map50_novel']
+    gain = res['for']['map50_novel'] - cc if 'for' in res else float('nan')
+    summary = dict(for_minus_cluster_clip_novel=gain, cluster_clip_minus_clip_novel=cc - res['clip']['map50_novel'],
+                   for_10pct_share_of_novel_gain=(res['for_10pct']['map50_novel'] - cc)/gain if 'for_10pct' in res and gain > 0 else None)
+    results = dict(methods=m, summary=summary, seconds=dict(data=t_data, total=time.time() - t0),
+                   counts=dict(train_images=len(b.train), test_images=len(b.test), base_classes=len(b.base), novel_classes=len(b.novel)),
+                   config=dict(model='rk-vit-mini', pretrained='synthetic', seed=seed, for_config=asdict(cfg), fractions=list(fractions), device=str(device)))
+    tmp = out/'results.json.tmp'; tmp.write_text(json.dumps(results, indent=1)); os.replace(tmp, out/'results.json')
+    print(f"\nFOR object-level retrieval: {len(b.train)} training scenes ({len(b.base)} base classes labelled), "
+          f"{len(b.test)} test scenes, mAP@50 over {len(b.base)} base and {len(b.novel)} novel classes")
+    print(tab.round(3).to_string())
+    print(f"FOR vs Cluster-CLIP on novel classes: {100*gain:+.1f} points; Cluster-CLIP vs CLIP: {100*summary['cluster_clip_minus_clip_novel']:+.1f}"
+          + (f"; FOR with 10 % labels keeps {100*summary['for_10pct_share_of_novel_gain']:.0f} % of the gain" if summary['for_10pct_share_of_novel_gain'] is not None else ''))
+    print(f"wrote {out/'results.json'} and {out/'for_run'} in {time.time() - t0:.0f} s")
+    return results
+
 # %% ../nbs/09_cli.ipynb #c8cf8f1a
 def build_parser()->argparse.ArgumentParser:
     "The argparse parser of the `retailklip` console script."
     p = argparse.ArgumentParser(prog='retailklip', description='Product recognition (RetailKLIP) and object-level image search (FOR) on OpenCLIP.')
     sub = p.add_subparsers(dest='cmd', required=True)
     d = sub.add_parser('demo', help='the main job on the embedded synthetic world; writes DIR/results.json')
+    d.add_argument('--task', default='products', choices=['products', 'retrieval'],
+                   help='products: RetailKLIP kNN product recognition (default); retrieval: FOR object-level image search')
     d.add_argument('--out', default='demo_out', help='output folder (default: demo_out)')
-    d.add_argument('--products', type=int, default=200, help='SKUs in the synthetic world')
-    d.add_argument('--steps', type=int, default=None, help='RetailKLIP finetune steps')
-    d.add_argument('--seed', type=int, default=2024, help='world seed')
+    d.add_argument('--products', type=int, default=200, help='SKUs in the synthetic world (products task)')
+    d.add_argument('--train-scenes', type=int, default=3000, help='training scenes (retrieval task)')
+    d.add_argument('--test-scenes', type=int, default=1000, help='test collection size (retrieval task)')
+    d.add_argument('--steps', type=int, default=None, help='finetune / FOR head training steps')
+    d.add_argument('--seed', type=int, default=None, help='world seed (default: 2024 products, 11 retrieval)')
     d.add_argument('--workers', type=int, default=None, help='rendering processes (default: all cores)')
     t = sub.add_parser('pretrain', help='contrastive pretraining of a mini-CLIP on the synthetic stream')
     for a, ty, df, h in [('--steps', int, 600, 'optimiser steps'), ('--batch-size', int, 128, 'batch size'),
@@ -260,13 +418,40 @@ def build_parser()->argparse.ArgumentParser:
     k.add_argument('--unknown', required=True, help='queries of products not in the index (ImageFolder)'); k.add_argument('--run', default=None)
     e = sub.add_parser('evaluate', help='accuracy@1/@5 of an index on a labelled query tree (JSON)')
     e.add_argument('--index', required=True); e.add_argument('--queries', required=True); e.add_argument('--run', default=None)
+    ft = sub.add_parser('for-train', help='train a FOR (SUM-CLIP) head on the base classes of a COCO detection file')
+    ft.add_argument('--coco', required=True, help='COCO / LVIS detection JSON'); ft.add_argument('--images', required=True, help='folder of its image files')
+    ft.add_argument('--base-classes', required=True, help='text file: one base category name per line (the only labels used)')
+    ft.add_argument('--label-fraction', type=float, default=1., help='fraction of images whose labels are used (semi-supervised when < 1)')
+    ft.add_argument('--out', required=True, help='run folder to write (backbone + head + config)')
+    ft.add_argument('--steps', type=int, default=None, help='training steps (default: ForConfig.steps)')
+    ft.add_argument('--model', default='rk-vit-mini', help="open_clip ViT name, or 'local-dir:PATH'")
+    g = ft.add_mutually_exclusive_group()
+    g.add_argument('--pretrained', default=None, help="published tag (needs a network); 'synthetic' is the default for rk-vit-mini")
+    g.add_argument('--checkpoint', default=None, help='local open_clip checkpoint file'); ft.add_argument('--device', default=None)
+    si = sub.add_parser('search-index', help='embed a folder of images for text search and write a retrieval index')
+    si.add_argument('--images', required=True, help='folder of images (searched recursively), or the image folder of --coco')
+    si.add_argument('--coco', default=None, help='index exactly the images this COCO file lists')
+    si.add_argument('--method', default='for', choices=['clip', 'cluster', 'for'], help='CLIP global, Cluster-CLIP or FOR (needs --run)')
+    si.add_argument('--run', default=None, help='FOR run folder (or a RetailKLIP run, for clip / cluster); default: the shipped mini-CLIP')
+    si.add_argument('--k', type=int, default=4, help='Cluster-CLIP clusters per image'); si.add_argument('--out', required=True, help='index file to write')
+    si.add_argument('--model', default='rk-vit-mini'); si.add_argument('--pretrained', default=None); si.add_argument('--checkpoint', default=None)
+    si.add_argument('--device', default=None)
+    se = sub.add_parser('search', help='rank the indexed images for a text query')
+    se.add_argument('--index', required=True); se.add_argument('query', help='free text naming an object, e.g. "price tag"')
+    se.add_argument('-k', type=int, default=50, help='images to list'); se.add_argument('--csv', default=None)
+    fe = sub.add_parser('for-eval', help='mAP@50 of a retrieval index on the base and novel classes of a COCO file (JSON)')
+    fe.add_argument('--index', required=True); fe.add_argument('--coco', required=True)
+    fe.add_argument('--base-classes', required=True); fe.add_argument('--novel-classes', required=True)
+    fe.add_argument('-k', type=int, default=50); fe.add_argument('--out', default=None, help='also write the JSON here')
     return p
 
 def main(argv:list[str]|None=None)->int:
     "Entry point of the `retailklip` console script; returns the exit code."
     args = build_parser().parse_args(argv)
     try:
-        if args.cmd == 'demo': demo(args.out, args.products, args.seed, args.steps, workers=args.workers)
+        if args.cmd == 'demo' and args.task == 'retrieval':
+            retrieval_demo(args.out, args.train_scenes, args.test_scenes, 11 if args.seed is None else args.seed, args.steps)
+        elif args.cmd == 'demo': demo(args.out, args.products, 2024 if args.seed is None else args.seed, args.steps, workers=args.workers)
         elif args.cmd == 'pretrain':
             pretrain_cmd(args.steps, args.batch_size, args.lr, args.warmup, args.pool_size, args.seed, args.model,
                          args.device, args.out, args.export, args.workers, args.no_resume)
@@ -280,6 +465,14 @@ def main(argv:list[str]|None=None)->int:
         elif args.cmd == 'classify': classify_cmd(args.index, args.images, args.top_k, args.csv, args.run)
         elif args.cmd == 'evaluate': evaluate_cmd(args.index, args.queries, args.run)
         elif args.cmd == 'calibrate': calibrate_cmd(args.index, args.known, args.unknown, args.run)
+        elif args.cmd == 'for-train':
+            for_train_cmd(args.coco, args.images, args.base_classes, args.out, args.label_fraction, args.steps, args.model,
+                          args.pretrained, args.checkpoint, args.device)
+        elif args.cmd == 'search-index':
+            search_index_cmd(args.images, args.out, args.method, args.run, args.coco, args.k, args.model, args.pretrained,
+                             args.checkpoint, args.device)
+        elif args.cmd == 'search': search_cmd(args.index, args.query, args.k, args.csv)
+        elif args.cmd == 'for-eval': for_eval_cmd(args.index, args.coco, args.base_classes, args.novel_classes, args.k, args.out)
     except (FileNotFoundError, ValueError, RuntimeError, OSError, KeyError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"retailklip {args.cmd}: error: {msg}", file=sys.stderr); return 2
