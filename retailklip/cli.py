@@ -423,7 +423,7 @@ def build_parser()->argparse.ArgumentParser:
     ft.add_argument('--base-classes', required=True, help='text file: one base category name per line (the only labels used)')
     ft.add_argument('--label-fraction', type=float, default=1., help='fraction of images whose labels are used (semi-supervised when < 1)')
     ft.add_argument('--out', required=True, help='run folder to write (backbone + head + config)')
-    ft.add_argument('--steps', type=int, default=None, help='training steps (default: ForConfig.steps)')
+    ft.add_argument('--steps', type=int, default=None, help='training steps (default: ForConfig.total_steps, set by the label fraction)')
     ft.add_argument('--model', default='rk-vit-mini', help="open_clip ViT name, or 'local-dir:PATH'")
     g = ft.add_mutually_exclusive_group()
     g.add_argument('--pretrained', default=None, help="published tag (needs a network); 'synthetic' is the default for rk-vit-mini")
@@ -443,6 +443,8 @@ def build_parser()->argparse.ArgumentParser:
     fe.add_argument('--index', required=True); fe.add_argument('--coco', required=True)
     fe.add_argument('--base-classes', required=True); fe.add_argument('--novel-classes', required=True)
     fe.add_argument('-k', type=int, default=50); fe.add_argument('--out', default=None, help='also write the JSON here')
+    be = sub.add_parser('bench', help='speed and memory benchmarks against the alternatives; writes DIR/bench.json and DIR/bench.md')
+    be.add_argument('--quick', action='store_true', help='smoke size (what CI runs)'); be.add_argument('--out', default='bench_out')
     return p
 
 def main(argv:list[str]|None=None)->int:
@@ -473,6 +475,9 @@ def main(argv:list[str]|None=None)->int:
                              args.checkpoint, args.device)
         elif args.cmd == 'search': search_cmd(args.index, args.query, args.k, args.csv)
         elif args.cmd == 'for-eval': for_eval_cmd(args.index, args.coco, args.base_classes, args.novel_classes, args.k, args.out)
+        elif args.cmd == 'bench':
+            from retailklip.bench import run_bench
+            r = run_bench(args.quick, args.out); print((Path(args.out)/'bench.md').read_text())
     except (FileNotFoundError, ValueError, RuntimeError, OSError, KeyError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"retailklip {args.cmd}: error: {msg}", file=sys.stderr); return 2

@@ -16,8 +16,8 @@ from .train import warmup_cosine, fingerprint, save_run, load_run
 from .pretrain import atomic_save
 
 # %% auto #0
-__all__ = ['FOR_HEAD', 'SumClipHead', 'ForConfig', 'labelled_subset', 'train_for', 'for_embeddings', 'save_for_run',
-           'load_for_run']
+__all__ = ['FULL_LABEL_STEPS', 'FEW_LABEL_STEPS', 'FOR_HEAD', 'SumClipHead', 'ForConfig', 'labelled_subset', 'train_for',
+           'for_embeddings', 'save_for_run', 'load_for_run']
 
 # %% ../nbs/13_decoder.ipynb #f0184e64
 class SumClipHead(nn.Module):
@@ -59,19 +59,27 @@ class SumClipHead(nn.Module):
 @dataclass
 class ForConfig:
     "Everything that defines a FOR training run (saved in the run folder)."
-    n_queries: int = 8; steps: int = 600; batch_size: int = 64; lr: float = 1e-4; weight_decay: float = 0.01; warmup: int = 30
+    n_queries: int = 8; steps: int|None = None; batch_size: int = 64; lr: float = 1e-4; weight_decay: float = 0.01; warmup: int = 30
     w_sup: float = 1.; w_guide: float = 1.; w_align: float = 1.  # loss weights
     sup_loss: str = 'bce'; matching: str = 'nearest'; align: str = 'mean'  # see `losses`
     k: int = 4  # Cluster-CLIP centroids per image used for guidance
     label_fraction: float = 1.  # fraction of training images whose labels are used
+    sup_batch: int|None = None  # labelled images per step (default: label_fraction x batch_size, at least 8)
     train_blocks: int = 0; block_lr_decay: float = 0.7  # finetune top vision blocks too (LR x decay per block down)
     logit_scale: float = 10.; logit_bias: float = -3.  # initial values of the learned BCE logit affine map
     query_noise: float = 0.02; seed: int = 0
 
     def __post_init__(self):
         if not 0 < self.label_fraction <= 1: raise ValueError(f"label_fraction must be in (0, 1], got {self.label_fraction}")
-        if self.steps < 1 or self.batch_size < 1: raise ValueError("steps and batch_size must be positive")
+        if (self.steps is not None and self.steps < 1) or self.batch_size < 1: raise ValueError("steps and batch_size must be positive")
         if min(self.w_sup, self.w_guide, self.w_align) < 0: raise ValueError("loss weights must be >= 0")
+
+    @property
+    def total_steps(self)->int:
+        "`steps`, or the default for the label fraction: FULL_LABEL_STEPS above 10 % labels, FEW_LABEL_STEPS at 10 % or less."
+        return self.steps or (FULL_LABEL_STEPS if self.label_fraction > .1 else FEW_LABEL_STEPS)
+
+FULL_LABEL_STEPS, FEW_LABEL_STEPS = 1200, 600  # picked by the pseudo-novel sweep at the end of this chapter
 
 def labelled_subset(n:int, fraction:float, seed:int=0)->np.ndarray:
     "Indices of the `fraction` of `n` images that keep their labels (at least one; a fixed seeded draw)."
@@ -111,10 +119,10 @@ def train_for(bb:Backbone, # frozen backbone (its text tower embeds the base cla
     for g in groups: g['base_lr'] = g['lr']
     opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     lab = labelled_subset(len(feats), cfg.label_fraction, cfg.seed); hist = []
-    for step in tqdm(range(cfg.steps), disable=not progress, desc='train FOR head'):
-        for g in opt.param_groups: g['lr'] = g['base_lr']*warmup_cosine(step, cfg.steps, cfg.warmup)
+    for step in tqdm(range(cfg.total_steps), disable=not progress, desc='train FOR head'):
+        for g in opt.param_groups: g['lr'] = g['base_lr']*warmup_cosine(step, cfg.total_steps, cfg.warmup)
         i_all = torch.from_numpy(rng.integers(0, len(feats), cfg.batch_size))
-        i_lab = torch.from_numpy(lab[rng.integers(0, len(lab), max(8, round(cfg.batch_size*cfg.label_fraction)))])
+        i_lab = torch.from_numpy(lab[rng.integers(0, len(lab), cfg.sup_batch or max(8, round(cfg.batch_size*cfg.label_fraction)))])
         out = head(feats.tokens[torch.cat([i_all, i_lab])].to(device)); o_all, o_lab = out[:cfg.batch_size], out[cfg.batch_size:]
         parts = {}
         if cfg.w_sup:

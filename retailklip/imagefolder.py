@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'ImageError', 'to_rgb', 'load_image', 'ScanReport', 'scan_imagefolder', 'load_images', 'shelf_augment',
-           'augment_batch', 'embed_u8']
+           'augment_batch', 'embed_u8', 'embed_paths']
 
 # %% ../nbs/04_imagefolder.ipynb #dccb01b3
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp')
@@ -150,3 +150,37 @@ def embed_u8(encoder:torch.nn.Module, # an `ImageEncoder` (or anything mapping m
            for i in tqdm(range(0, len(u8), batch_size), disable=not progress, desc='embed')]
     encoder.train(was)
     return torch.cat(out) if out else torch.zeros((0, encoder.output_dim))
+
+# %% ../nbs/04_imagefolder.ipynb #0d9b6673
+class _Files(torch.utils.data.Dataset):
+    def __init__(self, paths, size): self.paths, self.size = list(paths), size
+    def __len__(self): return len(self.paths)
+    def __getitem__(self, i):
+        try: return torch.from_numpy(_square(load_image(self.paths[i]), self.size)), i, ''
+        except ImageError as e: return torch.zeros((self.size, self.size, 3), dtype=torch.uint8), i, str(e)
+
+def embed_paths(encoder:torch.nn.Module, # an `ImageEncoder`
+                paths:list, # image files
+                bb, # the `Backbone` (size, normalisation)
+                batch_size:int=64, workers:int|None=None, # decoding processes (default: cores, at most 4)
+                report:ScanReport|None=None, progress:bool=False
+               )->tuple: # (embeddings (n_ok, D) float32, boolean mask of the paths kept)
+    "Embed image files with parallel decoding and batched inference; unreadable files are skipped and reported."
+    from retailklip.backbone import to_model_input
+    report = report if report is not None else ScanReport()
+    workers = min(4, os.cpu_count() or 1) if workers is None else workers
+    dl = torch.utils.data.DataLoader(_Files(paths, bb.image_size), batch_size=batch_size, num_workers=workers,
+                                     multiprocessing_context='fork' if workers else None)
+    dev = next(encoder.parameters()).device; was = encoder.training; encoder.eval()
+    out, ok = [], np.zeros(len(paths), bool)
+    with torch.inference_mode():
+        for u8, idx, err in tqdm(dl, disable=not progress, desc='embed files'):
+            good = torch.tensor([not e for e in err], dtype=torch.bool)
+            for i, e in zip(idx.tolist(), err):
+                if e: report.add(paths[i], e)
+            ok[idx[good].numpy()] = True
+            if good.any():
+                x = to_model_input(u8[good].to(dev), bb).contiguous(memory_format=torch.channels_last)
+                out.append(encoder(x).float().cpu())
+    encoder.train(was)
+    return (torch.cat(out) if out else torch.zeros((0, encoder.output_dim))), ok

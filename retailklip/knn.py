@@ -9,10 +9,16 @@ from pathlib import Path
 import numpy as np, pandas as pd, faiss
 
 # %% auto #0
-__all__ = ['INDEX_TYPES', 'KNNClassifier', 'fit', 'add', 'remove', 'search', 'predict', 'calibrate_threshold', 'save', 'load']
+__all__ = ['INDEX_TYPES', 'default_index_type', 'KNNClassifier', 'fit', 'add', 'remove', 'search', 'predict',
+           'calibrate_threshold', 'save', 'load']
 
 # %% ../nbs/07_knn.ipynb #6e717d72
 INDEX_TYPES = ('flat', 'ivf', 'hnsw')
+
+def default_index_type(n:int # number of reference embeddings
+                      )->str:
+    "The index type recommended for `n` references: exact 'flat' (what `KNNClassifier` uses unless told otherwise). `retailklip bench` checks this choice against IVF, HNSW, scikit-learn and numpy at 1e4-1e6 vectors."
+    return 'flat'
 
 def _as_f32(x, name='embeddings'):
     x = np.ascontiguousarray(np.asarray(x.detach().cpu() if hasattr(x, 'detach') else x, dtype=np.float32))
