@@ -156,19 +156,20 @@ class _Files(torch.utils.data.Dataset):
     def __init__(self, paths, size): self.paths, self.size = list(paths), size
     def __len__(self): return len(self.paths)
     def __getitem__(self, i):
-        try: return torch.from_numpy(_square(load_image(self.paths[i]), self.size)), i, ''
+        try: return torch.from_numpy(_square(load_image(self.paths[i]), self.size).copy()), i, ''
         except ImageError as e: return torch.zeros((self.size, self.size, 3), dtype=torch.uint8), i, str(e)
 
 def embed_paths(encoder:torch.nn.Module, # an `ImageEncoder`
                 paths:list, # image files
                 bb, # the `Backbone` (size, normalisation)
-                batch_size:int=64, workers:int|None=None, # decoding processes (default: cores, at most 4)
+                batch_size:int=64, workers:int|None=None, # decoding processes (default: none on <= 2 cores, else cores - 1, at most 4)
                 report:ScanReport|None=None, progress:bool=False
                )->tuple: # (embeddings (n_ok, D) float32, boolean mask of the paths kept)
     "Embed image files with parallel decoding and batched inference; unreadable files are skipped and reported."
     from retailklip.backbone import to_model_input
     report = report if report is not None else ScanReport()
-    workers = min(4, os.cpu_count() or 1) if workers is None else workers
+    cores = os.cpu_count() or 1  # on 2 cores, decoding in the main process measured fastest (`retailklip bench`)
+    workers = (0 if cores <= 2 else min(4, cores - 1)) if workers is None else workers
     dl = torch.utils.data.DataLoader(_Files(paths, bb.image_size), batch_size=batch_size, num_workers=workers,
                                      multiprocessing_context='fork' if workers else None)
     dev = next(encoder.parameters()).device; was = encoder.training; encoder.eval()
