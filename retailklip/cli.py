@@ -312,7 +312,7 @@ def _match_paths(paths, data):
 def for_eval_cmd(index:str, coco:str, base_classes:str, novel_classes:str, k:int=50, out:str|None=None)->dict:
     "mAP@k of a retrieval index on the base and novel classes of a COCO detection file (JSON)."
     from retailklip.data import read_class_list, relevance
-    from retailklip.retrieval import RetrievalIndex, ap_at_k
+    from retailklip.retrieval import RetrievalIndex, map_at_k
     base, novel = read_class_list(base_classes), read_class_list(novel_classes)
     idx = RetrievalIndex.load(index); data = _coco_images(coco, None, base, novel)
     rows = _match_paths(idx.paths, data)
@@ -320,9 +320,9 @@ def for_eval_cmd(index:str, coco:str, base_classes:str, novel_classes:str, k:int
     keep = rows >= 0; text = _query_side(idx)
     S = idx.scores(text(base + novel))[keep]
     R = np.stack([relevance(data, c)[rows[keep]] for c in base + novel], 1)
-    ap = np.array([ap_at_k(S[:, j], R[:, j], k) for j in range(len(base) + len(novel))])
-    res = {f'map{k}_base': float(np.nanmean(ap[:len(base)])), f'map{k}_novel': float(np.nanmean(ap[len(base):])),
-           'per_class': {c: (None if np.isnan(a) else float(a)) for c, a in zip(base + novel, ap)},
+    m = map_at_k(S, R, base, novel, k)
+    res = {**{n: v for n, v in m.items() if n != 'per_class'},
+           'per_class': {r.category: (None if np.isnan(r.ap) else float(r.ap)) for r in m['per_class'].itertuples()},
            'images': int(keep.sum()), 'images_not_in_coco': int((~keep).sum()), 'method': idx.method,
            'embeddings_per_image': idx.embeddings_per_image, 'bytes_per_image': idx.bytes_per_image}
     s = json.dumps(res, indent=1)

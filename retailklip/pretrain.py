@@ -12,7 +12,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 import open_clip
 from open_clip.loss import ClipLoss
-from .synth import make_world, catalog_image, shelf_image, product_caption, rng_for
+from .synth import make_world, catalog_image, shelf_image, product_caption, rng_for, parallel_map
 from .scenes import CATEGORIES, draw_object, make_scene, _SETTINGS, _article
 from .backbone import load_backbone, Backbone, to_model_input
 
@@ -62,13 +62,8 @@ def render_pool(n:int, # number of pairs
                 progress:bool=True # show a progress bar
                )->tuple: # (uint8 tensor (n, size, size, 3), list of captions)
     "Render pairs `start .. start+n` of the pretraining stream."
-    workers = workers or os.cpu_count() or 1
     chunks = [(lo, min(lo + 256, start + n), seed, size) for lo in range(start, start + n, 256)]
-    if workers == 1: out = [_render_chunk(c) for c in tqdm(chunks, disable=not progress, desc='render')]
-    else:
-        import multiprocessing as mp
-        with mp.get_context('fork').Pool(workers) as pool:
-            out = list(tqdm(pool.imap(_render_chunk, chunks), total=len(chunks), disable=not progress, desc='render'))
+    out = parallel_map(_render_chunk, chunks, workers, progress)
     return torch.from_numpy(np.concatenate([o[0] for o in out])), [c for o in out for c in o[1]]
 
 # %% ../nbs/03_pretrain.ipynb #c3605cd6

@@ -15,8 +15,8 @@ from .scenes import _article
 
 # %% auto #0
 __all__ = ['PROMPTS', 'TextBank', 'SceneFeatures', 'scene_features', 'last_block_input', 'dense_features', 'spherical_kmeans',
-           'clip_embeddings', 'cluster_clip_embeddings', 'ap_at_k', 'image_scores', 'relevance_matrix',
-           'evaluate_retrieval', 'RetrievalIndex']
+           'clip_embeddings', 'cluster_clip_embeddings', 'precision_at_k', 'ap_at_k', 'image_scores',
+           'relevance_matrix', 'map_at_k', 'evaluate_retrieval', 'RetrievalIndex']
 
 # %% ../nbs/12_retrieval.ipynb #f59bfe83
 PROMPTS = ('a photo of {a} {c}', 'a photo of a shelf with {a} {c}', 'a photo of a checkout counter with {a} {c}',
@@ -144,17 +144,22 @@ def cluster_clip_embeddings(visual, # `model.visual` (frozen)
     return torch.cat(out)
 
 # %% ../nbs/12_retrieval.ipynb #83ca34bd
+def precision_at_k(scores:np.ndarray, # (n,) score of each image
+                   relevant:np.ndarray, # (n,) 1 relevant, 0 not, -1 ignored (removed from the ranking)
+                   k:int=50)->tuple: # (precision at ranks 1..k, relevance of the image at each rank)
+    "Precision curve of the top `k` of the ranking by `scores` (stable sort: ties keep image order)."
+    scores, relevant = np.asarray(scores, float), np.asarray(relevant)
+    if scores.shape != relevant.shape: raise ValueError(f"scores {scores.shape} and relevance {relevant.shape} differ in shape")
+    keep = relevant >= 0
+    hits = (relevant[keep] == 1)[np.argsort(-scores[keep], kind='stable')[:k]]
+    return np.cumsum(hits)/np.arange(1, len(hits) + 1), hits
+
 def ap_at_k(scores:np.ndarray, # (n,) score of each image
             relevant:np.ndarray, # (n,) 1 relevant, 0 not, -1 ignored
             k:int=50)->float:
     "Average precision over the top `k` of the ranking, normalised by min(#relevant, k); NaN without relevant images."
-    scores, relevant = np.asarray(scores, float), np.asarray(relevant)
-    if scores.shape != relevant.shape: raise ValueError(f"scores {scores.shape} and relevance {relevant.shape} differ in shape")
-    keep = relevant >= 0; s, r = scores[keep], relevant[keep] == 1
-    if r.sum() == 0: return float('nan')
-    hits = r[np.argsort(-s, kind='stable')[:k]]
-    prec = np.cumsum(hits)/np.arange(1, len(hits) + 1)
-    return float((prec*hits).sum()/min(r.sum(), k))
+    prec, hits = precision_at_k(scores, relevant, k); n_rel = int((np.asarray(relevant) == 1).sum())
+    return float((prec*hits).sum()/min(n_rel, k)) if n_rel else float('nan')
 
 def image_scores(emb:torch.Tensor, # (n, M, d) normalised embeddings of each image (NaN rows: padding)
                  text:torch.Tensor, # (Q, d) normalised query embeddings
@@ -174,20 +179,26 @@ def relevance_matrix(labels:list, # per image: a set of category names, or a `Co
         return np.stack([relevance(labels, c) for c in classes], 1)
     return np.array([[int(c in l) for c in classes] for l in labels], int).reshape(len(labels), len(classes))
 
-def evaluate_retrieval(emb:torch.Tensor, # (n, M, d) image embeddings
-                       labels, # per-image category sets, or a `CocoData`
-                       text:TextBank, # embeds the class names
-                       base:list, novel:list, # the two class lists
-                       k:int=50)->dict:
-    "mAP@k over base and over novel classes, and a per-class table."
+def map_at_k(S:np.ndarray, # (n_images, n_classes) scores, columns: base classes then novel classes
+             R:np.ndarray, # (n_images, n_classes) relevance in {1, 0, -1}
+             base:list, novel:list, k:int=50)->dict:
+    "mAP@k over base and over novel classes, and a per-class table, from a score and a relevance matrix."
     classes = list(base) + list(novel)
-    S, R = image_scores(emb, text(classes)), relevance_matrix(labels, classes)
     ap = np.array([ap_at_k(S[:, j], R[:, j], k) for j in range(len(classes))])
     per = pd.DataFrame(dict(category=classes, split=['base']*len(base) + ['novel']*len(novel), ap=ap,
                             relevant=(R == 1).sum(0)))
     nb = len(base)
     return {f'map{k}_base': float(np.nanmean(ap[:nb])) if nb else float('nan'),
             f'map{k}_novel': float(np.nanmean(ap[nb:])) if len(novel) else float('nan'), 'per_class': per}
+
+def evaluate_retrieval(emb:torch.Tensor, # (n, M, d) image embeddings
+                       labels, # per-image category sets, or a `CocoData`
+                       text:TextBank, # embeds the class names
+                       base:list, novel:list, # the two class lists
+                       k:int=50)->dict:
+    "mAP@k over base and over novel classes of a collection's embeddings, and a per-class table."
+    classes = list(base) + list(novel)
+    return map_at_k(image_scores(emb, text(classes)), relevance_matrix(labels, classes), base, novel, k)
 
 # %% ../nbs/12_retrieval.ipynb #48e021e1
 class RetrievalIndex:

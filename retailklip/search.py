@@ -9,16 +9,15 @@ from dataclasses import dataclass
 import numpy as np, pandas as pd, torch
 import matplotlib.pyplot as plt
 from matplotlib.patches import Rectangle
-from tqdm.auto import tqdm
 from .backbone import Backbone
+from .synth import parallel_map
 from .scenes import make_scene, BASE_CATEGORIES, NOVEL_CATEGORIES
 from .retrieval import (SceneFeatures, TextBank, scene_features, clip_embeddings, cluster_clip_embeddings,
-                                  evaluate_retrieval, image_scores, relevance_matrix, RetrievalIndex)
+                                  evaluate_retrieval, image_scores, precision_at_k, RetrievalIndex)
 from .decoder import ForConfig, train_for, for_embeddings
 
 # %% auto #0
-__all__ = ['render_scenes', 'RetrievalBenchmark', 'make_retrieval_benchmark', 'run_retrieval_benchmark', 'precision_at_k',
-           'RetrievalInspector']
+__all__ = ['render_scenes', 'RetrievalBenchmark', 'make_retrieval_benchmark', 'run_retrieval_benchmark', 'RetrievalInspector']
 
 # %% ../nbs/14_search.ipynb #29bdc2b2
 def _render(args):
@@ -28,13 +27,7 @@ def _render(args):
 
 def render_scenes(n:int, seed:int, size:int=192, workers:int|None=None, progress:bool=False)->tuple:
     "Scenes `0..n-1` of world `seed`: (uint8 tensor (n, size, size, 3), per-image annotation lists)."
-    chunks = [(lo, min(lo + 100, n), seed, size) for lo in range(0, n, 100)]
-    workers = min(workers or os.cpu_count() or 1, len(chunks))
-    if workers <= 1: out = [_render(c) for c in tqdm(chunks, disable=not progress, desc='render scenes')]
-    else:
-        import multiprocessing as mp
-        with mp.get_context('fork').Pool(workers) as pool:
-            out = list(tqdm(pool.imap(_render, chunks), total=len(chunks), disable=not progress, desc='render scenes'))
+    out = parallel_map(_render, [(lo, min(lo + 100, n), seed, size) for lo in range(0, n, 100)], workers, progress, 'render scenes')
     return torch.from_numpy(np.concatenate([o[0] for o in out])), [a for o in out for a in o[1]]
 
 @dataclass
@@ -84,12 +77,6 @@ def run_retrieval_benchmark(b:RetrievalBenchmark, bb:Backbone, cfg:ForConfig=For
     return pd.DataFrame(rows).set_index('method'), res, embs, heads
 
 # %% ../nbs/14_search.ipynb #d51c2c25
-def precision_at_k(scores:np.ndarray, relevant:np.ndarray, k:int=50)->np.ndarray:
-    "Precision at ranks 1..k of the ranking by `scores` (images marked -1 are skipped)."
-    keep = relevant >= 0; s, r = scores[keep], relevant[keep] == 1
-    hits = r[np.argsort(-s, kind='stable')[:k]]
-    return np.cumsum(hits)/np.arange(1, len(hits) + 1)
-
 class RetrievalInspector:
     "Look at what CLIP / Cluster-CLIP / FOR retrieve for a text query, with boxes and relevance marks."
     def __init__(self, embs:dict, # method name -> (n, M, d) embeddings of the collection
@@ -122,7 +109,8 @@ class RetrievalInspector:
         if self.labels is not None:
             rel = np.array([int(cat in l) for l in self.labels])
             for m, e in self.embs.items():
-                ax.plot(np.arange(1, 51)[:len(p := precision_at_k(image_scores(e, self.text([query]))[:, 0], rel))], p, label=m, lw=2 if m == method else 1)
+                p, _ = precision_at_k(image_scores(e, self.text([query]))[:, 0], rel)
+                ax.plot(np.arange(1, len(p) + 1), p, label=m, lw=2 if m == method else 1)
             ax.set_ylim(0, 1.02); ax.set_xlabel('k', fontsize=8); ax.set_title('precision@k', fontsize=8); ax.legend(fontsize=6)
         else: ax.axis('off')
         fig.suptitle(f'"{query}": top {k} of {method}', fontsize=9); fig.tight_layout()

@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps, ImageEnhance
 
 # %% auto #0
 __all__ = ['KINDS', 'COLOURS', 'PATTERNS', 'LOGOS', 'VARIANTS', 'FONT_FILES', 'font_path', 'get_font', 'Product', 'rng_for',
-           'brand_name', 'make_products', 'draw_logo', 'draw_package', 'catalog_image', 'shelf_image',
+           'brand_name', 'parallel_map', 'make_products', 'draw_logo', 'draw_package', 'catalog_image', 'shelf_image',
            'product_caption', 'RetailWorld', 'make_world', 'write_imagefolder', 'show_world']
 
 # %% ../nbs/00_synth.ipynb #e21b37d9
@@ -62,6 +62,20 @@ def brand_name(rng:np.random.Generator)->str:
     "A pronounceable, capitalised brand word of 2-3 syllables."
     n = rng.integers(2, 4)
     return ''.join(rng.choice(_SYL_A) + rng.choice(_SYL_V) for _ in range(n)).capitalize()[:9]
+
+# %% ../nbs/00_synth.ipynb #cbd54ed7
+def parallel_map(fn, # a picklable function of one item
+                 items:list, # work items (e.g. index ranges)
+                 workers:int|None=None, # processes (default: all cores; 1: in this process)
+                 progress:bool=False, desc:str='render'
+                )->list: # fn(item) for every item, in order
+    "Apply `fn` to every item, in forked worker processes when there is more than one core and item."
+    from tqdm.auto import tqdm
+    workers = min(workers or os.cpu_count() or 1, max(1, len(items)))
+    if workers <= 1: return [fn(it) for it in tqdm(items, disable=not progress, desc=desc)]
+    import multiprocessing as mp
+    with mp.get_context('fork').Pool(workers) as pool:
+        return list(tqdm(pool.imap(fn, items), total=len(items), disable=not progress, desc=desc))
 
 # %% ../nbs/00_synth.ipynb #e967e1a7
 def make_products(n:int=100, # number of SKUs
