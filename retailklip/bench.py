@@ -12,8 +12,9 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['SIZES', 'machine_info', 'matmul_peak_gflops', 'model_gflops', 'throughput', 'clustered_vectors', 'knn_search',
-           'best_per_method', 'default_verdict', 'for_at_scale', 'onboarding', 'run_bench', 'bench_markdown']
+__all__ = ['SECTIONS', 'SIZES', 'machine_info', 'matmul_peak_gflops', 'model_gflops', 'throughput', 'clustered_vectors',
+           'knn_search', 'best_per_method', 'default_verdict', 'for_at_scale', 'onboarding', 'accuracy_retailklip',
+           'accuracy_for', 'train_speed', 'training', 'run_bench', 'headline_markdown', 'bench_markdown']
 
 # %% ../nbs/15_bench.ipynb #8137d8cc
 def machine_info()->dict:
@@ -84,40 +85,39 @@ def _timed(f, warmup:bool=False):
     t = time.perf_counter(); r = f(); return r, time.perf_counter() - t
 
 def knn_search(n:int, dim:int=512, n_queries:int=1000, seed:int=0)->pd.DataFrame:
-    "Build time, queries/s, recall@1 and bytes/vector of each search option at `n` references."
+    "Build time, queries/s, recall@1 and bytes/vector of each search option at `n` references, and of the library default."
     from sklearn.neighbors import NearestNeighbors
-    from retailklip.knn import default_index_type
+    from retailklip.knn import KNNClassifier
     x, q = clustered_vectors(n, dim, n_queries, seed); rows = []
+    def add(method, setting, build_s, search, bytes_per_vector, **kw):
+        I, ts = _timed(search, warmup=True)
+        rows.append(dict(method=method, setting=setting, build_s=build_s, qps=len(q)/ts, recall1=float((np.asarray(I).ravel() == truth).mean()),
+                         bytes_per_vector=bytes_per_vector, **kw))
     flat, tb = _timed(lambda: (lambda i: (i.add(x), i)[1])(faiss.IndexFlatIP(dim)))
-    (_, truth), ts = _timed(lambda: flat.search(q, 1), warmup=True); truth = truth[:, 0]
-    rows.append(dict(method='faiss Flat', setting='exact', build_s=tb, qps=len(q)/ts, recall1=1., bytes_per_vector=4*dim))
-    nlist = max(1, min(int(4*math.sqrt(n)), n//39))
-    def build_ivf():
-        i = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT); i.train(x); i.add(x); return i
-    ivf, tb = _timed(build_ivf)
-    for nprobe in (1, 4, 16, 64):
-        ivf.nprobe = min(nprobe, nlist); (_, I), ts = _timed(lambda: ivf.search(q, 1), warmup=True)
-        rows.append(dict(method='faiss IVF', setting=f'nlist={nlist} nprobe={ivf.nprobe}', build_s=tb, qps=len(q)/ts,
-                         recall1=float((I[:, 0] == truth).mean()), bytes_per_vector=4*dim + 8))
+    truth = flat.search(q, 1)[1][:, 0]
+    add('faiss Flat', 'exact', tb, lambda: flat.search(q, 1)[1], 4*dim)
+    # the library default, exactly as `KNNClassifier()` builds it (index kind by size, calibrated nprobe)
+    knn, tb = _timed(lambda: KNNClassifier(dim).fit(x, np.arange(n)))
+    b = knn.built; setting = f"auto: {b['kind']}" + (f" nlist={b['nlist']} nprobe={b['nprobe']}" if b['kind'] == 'ivf' else '')
+    add('retailklip default', setting, tb, lambda: knn.search(q, 1)[1], 4*dim + (8 if b['kind'] == 'ivf' else 0))
+    ivf, tb = (knn.index, tb) if b['kind'] == 'ivf' else _timed(lambda: KNNClassifier(dim, 'ivf', nprobe=1).fit(x, np.arange(n)).index)
+    for nprobe in (1, 2, 4, 8, 16, 32, 64):
+        if nprobe > ivf.nlist: break
+        ivf.nprobe = nprobe; add('faiss IVF', f'nlist={ivf.nlist} nprobe={nprobe}', tb, lambda: ivf.search(q, 1)[1], 4*dim + 8)
+    if b['kind'] == 'ivf': ivf.nprobe = b['nprobe']
     def build_hnsw():
         i = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT); i.add(x); return i
     hnsw, tb = _timed(build_hnsw)
-    for ef in (16, 64, 256):
-        hnsw.hnsw.efSearch = ef; (_, I), ts = _timed(lambda: hnsw.search(q, 1), warmup=True)
-        rows.append(dict(method='faiss HNSW', setting=f'M=32 efSearch={ef}', build_s=tb, qps=len(q)/ts,
-                         recall1=float((I[:, 0] == truth).mean()), bytes_per_vector=4*dim + 2*32*4))
+    for ef in (16, 32, 64, 128, 256):
+        hnsw.hnsw.efSearch = ef; add('faiss HNSW', f'M=32 efSearch={ef}', tb, lambda: hnsw.search(q, 1)[1], 4*dim + 2*32*4)
+    del hnsw
     nn_, tb = _timed(lambda: NearestNeighbors(n_neighbors=1, algorithm='brute', metric='cosine').fit(x))
-    (_, I), ts = _timed(lambda: nn_.kneighbors(q), warmup=True)
-    rows.append(dict(method='sklearn brute', setting='cosine', build_s=tb, qps=len(q)/ts, recall1=float((I[:, 0] == truth).mean()), bytes_per_vector=4*dim))
+    add('sklearn brute', 'cosine', tb, lambda: nn_.kneighbors(q)[1], 4*dim)
     def np_search():
-        out = []
-        for i in range(0, len(q), 256):
-            s = q[i:i+256] @ x.T; out.append(np.argpartition(-s, 0, axis=1)[:, 0])
-        return np.concatenate(out)
-    I, ts = _timed(np_search, warmup=True)
-    rows.append(dict(method='numpy matmul', setting='argpartition', build_s=0., qps=len(q)/ts, recall1=float((I == truth).mean()), bytes_per_vector=4*dim))
+        return np.concatenate([np.argpartition(-(q[i:i+256] @ x.T), 0, axis=1)[:, 0] for i in range(0, len(q), 256)])
+    add('numpy matmul', 'argpartition', 0., np_search, 4*dim)
     df = pd.DataFrame(rows).assign(n=n)
-    df['library_default'] = df.method == {'flat': 'faiss Flat', 'ivf': 'faiss IVF', 'hnsw': 'faiss HNSW'}[default_index_type(n)]
+    df['library_default'] = df.method == 'retailklip default'
     return df
 
 def best_per_method(df:pd.DataFrame, min_recall:float=.99)->pd.DataFrame:
@@ -125,14 +125,15 @@ def best_per_method(df:pd.DataFrame, min_recall:float=.99)->pd.DataFrame:
     ok = df[df.recall1 >= min_recall]
     return ok.loc[ok.groupby(['n', 'method']).qps.idxmax()].sort_values(['n', 'qps'], ascending=[True, False]).reset_index(drop=True)
 
-def default_verdict(best:pd.DataFrame)->pd.DataFrame:
-    "Per size: the fastest option at recall >= 0.99, the library default's speed, and whether it is within 5 %."
+def default_verdict(df:pd.DataFrame, min_recall:float=.99)->pd.DataFrame:
+    "Per size: the fastest other option at recall >= `min_recall`, the library default's speed and recall, and whether it reaches that recall within 5 % of that speed (or faster)."
     rows = []
-    for n, g in best.groupby('n'):
-        top = g.iloc[0]; d = g[g.library_default]
-        dq = float(d.qps.max()) if len(d) else float('nan')
-        rows.append(dict(n=n, fastest=f"{top.method} ({top.setting})", fastest_qps=top.qps, default=d.method.iloc[0] if len(d) else 'n/a',
-                         default_qps=dq, default_over_fastest=dq/top.qps, met=bool(dq >= .95*top.qps)))
+    for n, g in df.groupby('n'):
+        ok = g[(g.recall1 >= min_recall) & ~g.library_default].sort_values('qps', ascending=False); top = ok.iloc[0]
+        d = g[g.library_default].iloc[0]
+        rows.append(dict(n=n, fastest=f"{top.method} ({top.setting})", fastest_qps=top.qps, default=d.setting,
+                         default_qps=d.qps, default_recall1=d.recall1, default_over_fastest=d.qps/top.qps,
+                         met=bool(d.recall1 >= min_recall and d.qps >= .95*top.qps)))
     return pd.DataFrame(rows)
 
 # %% ../nbs/15_bench.ipynb #30636ce3
@@ -165,9 +166,105 @@ def onboarding(existing_products:int=10_000, new_products:int=1000, refs_per_pro
     return dict(existing_products=existing_products, new_products=new_products, refs_per_product=refs_per_product,
                 add_s=add_s, add_peak_mb=add_mb, rebuild_s=fit_s, rebuild_peak_mb=fit_mb, rebuild_over_add=fit_s/max(add_s, 1e-9))
 
+# %% ../nbs/15_bench.ipynb #48db2e05
+def _mean_std(df:pd.DataFrame, by:str='method')->pd.DataFrame:
+    "Mean and standard deviation of every numeric column per `by`, flattened to `col_mean` / `col_std`."
+    g = df.groupby(by, sort=False).agg(['mean', 'std'])
+    g.columns = [f'{a}_{b}' for a, b in g.columns]; return g.reset_index()
+
+def accuracy_retailklip(seeds:tuple=(2024, 7, 99), n_products:int=334, steps:int|None=None, full_steps:int=150,
+                        progress:bool=False)->dict:
+    "The four-method RetailKLIP table on each world seed: per-seed rows, mean/std summary and the retrain / add time ratio."
+    from retailklip.eval import make_benchmark, run_benchmark
+    from retailklip.train import FinetuneConfig
+    from retailklip.backbone import load_backbone
+    bb = load_backbone('rk-vit-mini', pretrained='synthetic'); cfg = FinetuneConfig() if steps is None else FinetuneConfig(steps=steps, warmup=1)
+    rows = []
+    for seed in seeds:
+        b = make_benchmark(n_products, 0.3, seed)
+        r = run_benchmark(b, bb, cfg, full_steps=full_steps, progress=progress)
+        for m, t in r['table'].iterrows():
+            rows.append(dict(seed=seed, method=m, acc1=t['acc1'], acc5=t['acc5'], acc1_macro=t['acc1_macro'],
+                             new_skus=r['counts']['heldout_products'], seconds_to_cover=t['seconds_to_cover_new_skus']))
+    df = pd.DataFrame(rows); s = _mean_std(df.drop(columns=['seed', 'new_skus']))
+    cover = df.pivot(index='seed', columns='method', values='seconds_to_cover')
+    ratio = cover['full_finetune']/cover['retailklip_knn']
+    gain = df.pivot(index='seed', columns='method', values='acc1')
+    return dict(per_seed=df.to_dict('records'), summary=s.to_dict('records'), new_skus=int(df.new_skus.iloc[0]),
+                retrain_over_add=float(ratio.mean()), retrain_over_add_min=float(ratio.min()),
+                gain_over_pretrained=float((gain['retailklip_knn'] - gain['pretrained_knn']).mean()),
+                gap_to_full_finetune=float((gain['retailklip_knn'] - gain['full_finetune']).mean()),
+                target_ratio=100., met=bool(ratio.min() >= 100.))
+
+# %% ../nbs/15_bench.ipynb #17e22a9e
+def accuracy_for(seeds:tuple=(11, 22, 33), n_train:int=3000, n_test:int=1000, steps:int|None=None,
+                 fractions:tuple=(1., .1, .05, .01), progress:bool=False)->dict:
+    "CLIP / Cluster-CLIP / FOR (each label fraction) mAP@50 on base and novel classes for each collection seed."
+    from retailklip.search import make_retrieval_benchmark, run_retrieval_benchmark
+    from retailklip.decoder import ForConfig
+    from retailklip.backbone import load_backbone
+    bb = load_backbone('rk-vit-mini', pretrained='synthetic'); cfg = ForConfig() if steps is None else ForConfig(steps=steps)
+    tabs = []
+    for seed in seeds:
+        b = make_retrieval_benchmark(bb, n_train, n_test, seed=seed, progress=progress)
+        t, *_ = run_retrieval_benchmark(b, bb, cfg, fractions=fractions, progress=progress)
+        tabs.append(t.reset_index()[['method', 'map50_base', 'map50_novel']].assign(seed=seed))
+    df = pd.concat(tabs, ignore_index=True); s = _mean_std(df.drop(columns='seed')).set_index('method')
+    gain = lambda m: s.loc[m, 'map50_novel_mean'] - s.loc['cluster_clip', 'map50_novel_mean']
+    keep = gain('for_10pct')/gain('for') if 'for_10pct' in s.index and gain('for') > 0 else float('nan')
+    return dict(per_seed=df.to_dict('records'), summary=s.reset_index().to_dict('records'),
+                for_minus_cluster_novel=float(gain('for')), ten_pct_keeps=float(keep))
+
+# %% ../nbs/15_bench.ipynb #e9247355
+def _rss_mb()->float:
+    "Resident memory of this process in MiB (Linux /proc)."
+    return int(Path('/proc/self/statm').read_text().split()[1])*os.sysconf('SC_PAGE_SIZE')/2**20
+
+def _train_speed(model, batch_size, steps, warm, grad_checkpointing, precision, device, threads):
+    "Body of `train_speed`, run in a fresh process so that its peak resident memory is its own."
+    import resource
+    from retailklip.backbone import load_backbone
+    from retailklip.train import finetune, FinetuneConfig
+    torch.set_num_threads(threads)
+    bb = load_backbone(model, pretrained='synthetic' if model == 'rk-vit-mini' else None, device=device)
+    n = batch_size*2; S = bb.image_size
+    x = torch.randint(0, 256, (n, S, S, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    cfg = FinetuneConfig(steps=steps, batch_size=batch_size, warmup=1, grad_checkpointing=grad_checkpointing,
+                         precision=precision, head_init='random')
+    base = _rss_mb()
+    if device == 'cuda': torch.cuda.reset_peak_memory_stats()
+    _, h = finetune(bb, x, np.arange(n)//4, cfg, device=device, progress=False)
+    peak = torch.cuda.max_memory_allocated()/2**20 if device == 'cuda' else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024 - base
+    return float(h.seconds.iloc[-1] - h.seconds.iloc[warm - 1]), float(peak)
+
+def train_speed(model:str='rk-vit-mini', batch_size:int=64, steps:int=8, warm:int=2, grad_checkpointing:bool=False,
+                precision:str='fp32', device:str='cpu')->dict:
+    "Images/s of `train.finetune` steps after `warm` steps, and peak memory (CPU: resident-memory growth over the loaded model and data; CUDA: max allocated), in a fresh process."
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+    from retailklip.bench import _train_speed as body  # by module path, so a spawned process (or a notebook) can find it
+    with ProcessPoolExecutor(1, mp_context=mp.get_context('spawn')) as ex:
+        secs, peak = ex.submit(body, model, batch_size, steps, warm, grad_checkpointing, precision, device, torch.get_num_threads()).result()
+    return dict(model=model, device=device, precision=precision, grad_checkpointing=grad_checkpointing, batch_size=batch_size,
+                images_per_s=(steps - warm)*batch_size/secs, peak_mb=peak)
+
+def training(full:bool=True)->pd.DataFrame:
+    "`train_speed` with and without gradient checkpointing (and, on CUDA, bf16 AMP vs fp32 on ViT-B-32)."
+    runs = [dict(model='rk-vit-mini', batch_size=64 if full else 16, steps=8 if full else 3)]
+    if full: runs.append(dict(model='ViT-B-32', batch_size=16, steps=4))
+    rows = [train_speed(**r, grad_checkpointing=gc) for r in runs for gc in (False, True)]
+    if torch.cuda.is_available():
+        rows += [train_speed('ViT-B-32', 128, 12, 2, gc, p, 'cuda') for p in ('fp32', 'bf16') for gc in (False, True)]
+    return pd.DataFrame(rows)
+
 # %% ../nbs/15_bench.ipynb #4765db9e
-SIZES = dict(quick=dict(throughput=64, knn=(10_000,), knn_queries=1000, for_images=10_000, existing=1000, new=100),
-             full=dict(throughput=1024, knn=(10_000, 100_000, 1_000_000), knn_queries=1000, for_images=100_000, existing=10_000, new=1000))
+SECTIONS = ('accuracy_retailklip', 'accuracy_for', 'throughput', 'knn', 'for_scale', 'training', 'onboarding')
+SIZES = dict(quick=dict(accuracy_retailklip=dict(seeds=(3,), n_products=24, steps=3, full_steps=3),
+                        accuracy_for=dict(seeds=(5,), n_train=40, n_test=30, steps=2, fractions=(1., .1)),
+                        throughput=64, knn=(10_000,), knn_queries=1000, for_images=10_000, existing=1000, new=100),
+             full=dict(accuracy_retailklip=dict(seeds=(2024, 7, 99), n_products=334),
+                       accuracy_for=dict(seeds=(11, 22, 33), n_train=3000, n_test=1000),
+                       throughput=1024, knn=(10_000, 100_000, 1_000_000), knn_queries=1000, for_images=100_000, existing=10_000, new=1000))
 
 def _md(df:pd.DataFrame)->str:
     "A markdown table (3 significant digits for floats), without extra dependencies."
@@ -175,40 +272,96 @@ def _md(df:pd.DataFrame)->str:
     return '\n'.join(['| ' + ' | '.join(map(str, df.columns)) + ' |', '|' + '---|'*len(df.columns)]
                      + ['| ' + ' | '.join(fmt(v) for v in r) + ' |' for r in df.itertuples(index=False)])
 
-def run_bench(quick:bool=False, out:str|Path='bench_out', progress:bool=True)->dict:
-    "Run every section at the quick or full size; write `out/bench.json` and `out/bench.md`."
+def run_bench(quick:bool=False, out:str|Path='bench_out', progress:bool=True, sections:tuple|None=None)->dict:
+    "Run every section (or `sections`) at the quick or full size; write `out/bench.json` and `out/bench.md`."
     from retailklip.backbone import load_backbone
     size = SIZES['quick' if quick else 'full']; out = Path(out); out.mkdir(parents=True, exist_ok=True)
     t0 = time.time(); res = dict(date=time.strftime('%Y-%m-%d'), mode='quick' if quick else 'full', machine=machine_info())
     bb = load_backbone('rk-vit-mini', pretrained='synthetic')
-    steps = ['throughput', 'knn', 'for_scale', 'onboarding']
-    bar = tqdm(steps, disable=not progress, desc='bench')
+    steps = [s for s in SECTIONS if sections is None or s in sections]
+    bar = tqdm(steps, disable=not progress, desc='bench'); res['section_seconds'] = {}
     for s in bar:
-        bar.set_postfix_str(s)
-        if s == 'throughput': res[s] = throughput(bb, size['throughput'])
+        bar.set_postfix_str(s); ts = time.time()
+        if s == 'accuracy_retailklip': res[s] = accuracy_retailklip(**size[s])
+        elif s == 'accuracy_for': res[s] = accuracy_for(**size[s])
+        elif s == 'throughput': res[s] = throughput(bb, size['throughput'])
         elif s == 'knn':
             df = pd.concat([knn_search(n, n_queries=size['knn_queries']) for n in size['knn']], ignore_index=True)
-            best = best_per_method(df); res['knn'] = dict(all=df.to_dict('records'), best=best.to_dict('records'),
-                                                          default_verdict=default_verdict(best).to_dict('records'))
+            res['knn'] = dict(all=df.to_dict('records'), best=best_per_method(df).to_dict('records'),
+                              default_verdict=default_verdict(df).to_dict('records'))
         elif s == 'for_scale': res[s] = for_at_scale(size['for_images']).to_dict('records')
+        elif s == 'training': res[s] = training(full=not quick).to_dict('records')
         elif s == 'onboarding': res[s] = onboarding(size['existing'], size['new'])
+        res['section_seconds'][s] = time.time() - ts
     res['seconds'] = time.time() - t0
     tmp = out/'bench.json.tmp'; tmp.write_text(json.dumps(res, indent=1, default=float)); os.replace(tmp, out/'bench.json')
-    (out/'bench.md').write_text(bench_markdown(res)); return res
+    (out/'bench.md').write_text(bench_markdown(res)); (out/'headline.md').write_text(headline_markdown(res) + '\n'); return res
+
+def _verdict(met:bool)->str: return '**met**' if met else '**not met**'
+
+def headline_markdown(res:dict)->str:
+    "The README's table: one line per headline figure of a full `run_bench` result, each target met or not."
+    m, L = res['machine'], ['| what | figure | target | |', '|---|---|---|---|']
+    if 'accuracy_retailklip' in res:
+        a = res['accuracy_retailklip']; s = {r['method']: r for r in a['summary']}
+        L += [f"| RetailKLIP kNN acc@1 on held-out SKUs (pretrained kNN / full finetune) | {s['retailklip_knn']['acc1_mean']:.3f} "
+              f"({s['pretrained_knn']['acc1_mean']:.3f} / {s['full_finetune']['acc1_mean']:.3f}) | +10 points over pretrained | "
+              f"{'met' if a['gain_over_pretrained'] >= .1 else 'not met'} ({100*a['gain_over_pretrained']:+.1f}) |",
+              f"| covering {a['new_skus']} new SKUs: full-finetune retrain / RetailKLIP add | {a['retrain_over_add']:.0f}x | >= 100x | "
+              f"{'met' if a['met'] else 'not met'} |"]
+    if 'accuracy_for' in res:
+        a = res['accuracy_for']; s = {r['method']: r for r in a['summary']}
+        L += [f"| novel mAP@50: FOR / Cluster-CLIP / CLIP | {s['for']['map50_novel_mean']:.3f} / {s['cluster_clip']['map50_novel_mean']:.3f} / "
+              f"{s['clip']['map50_novel_mean']:.3f} | FOR >= Cluster-CLIP + 8 points | {'met' if a['for_minus_cluster_novel'] >= .08 else 'not met'} "
+              f"({100*a['for_minus_cluster_novel']:+.1f}) |",
+              f"| FOR with 10 % labels: share of the novel gain kept | {100*a['ten_pct_keeps']:.0f} % | >= 80 % | "
+              f"{'met' if a['ten_pct_keeps'] >= .8 else 'not met'} |"]
+    if 'throughput' in res:
+        tp = res['throughput']
+        L += [f"| embedding throughput, library / naive loop | {tp['library_images_per_s']:.0f} / {tp['naive_images_per_s']:.0f} img/s "
+              f"= {tp['speedup']:.2f}x ({100*tp['fraction_of_peak']:.0f} % of matmul peak) | >= 3x | {'met' if tp['met'] else 'not met'} |"]
+    if 'knn' in res:
+        for r in res['knn']['default_verdict']:
+            L += [f"| kNN default at {r['n']:,} refs: {r['default']} vs fastest {r['fastest']} | {r['default_over_fastest']:.2f} of the "
+                  f"fastest, recall@1 {r['default_recall1']:.3f} | >= 0.95, recall >= 0.99 | {'met' if r['met'] else 'not met'} |"]
+    L += ['', f"{res['mode'].capitalize()} run of {res['date']} on {m['cpu']}, {m['cores']} cores, CUDA: {m['cuda'] or 'none'} ({res['seconds']/60:.0f} min)."]
+    return '\n'.join(L)
 
 def bench_markdown(res:dict)->str:
-    "The markdown report of a `run_bench` result."
-    m, tp = res['machine'], res['throughput']
+    "The markdown report of a `run_bench` result (the sections it holds)."
+    m = res['machine']
     L = [f"# retailklip bench ({res['mode']}, {res['date']})", '',
          f"Machine: {m['cpu']}, {m['cores']} cores ({m['torch_threads']} torch threads), CUDA: {m['cuda'] or 'none'}; "
-         f"torch {m['torch']}, faiss {m['faiss']}, open_clip {m['open_clip']}, Python {m['python']}. Total {res['seconds']:.0f} s.", '',
-         '## Embedding throughput', '', _md(pd.DataFrame([tp])), '',
-         f"Target: library path >= 3x the naive loop: **{'met' if tp['met'] else 'not met'}** ({tp['speedup']:.2f}x); "
-         f"{100*tp['fraction_of_peak']:.1f} % of the measured matmul peak ({tp['peak_gflops']:.0f} GFLOP/s).", '',
-         '## kNN search (dim 512, recall@1 vs exact)', '', 'Fastest setting per method with recall@1 >= 0.99:', '',
-         _md(pd.DataFrame(res['knn']['best'])), '', _md(pd.DataFrame(res['knn']['default_verdict'])), '',
-         'Target: the library default within 5 % of the fastest option at recall@1 >= 0.99 at each size: **'
-         + ('met' if all(r['met'] for r in res['knn']['default_verdict']) else 'not met') + '**.', '',
-         '## FOR retrieval at scale', '', _md(pd.DataFrame(res['for_scale'])), '',
-         '## Onboarding (add vs rebuild)', '', _md(pd.DataFrame([res['onboarding']])), '']
+         f"torch {m['torch']}, faiss {m['faiss']}, open_clip {m['open_clip']}, Python {m['python']}. Total {res['seconds']:.0f} s.", '']
+    if 'accuracy_retailklip' in res:
+        a = res['accuracy_retailklip']
+        L += ['## 1. Accuracy, RetailKLIP (held-out SKUs, mean and std over seeds ' + ', '.join(str(s) for s in sorted({r['seed'] for r in a['per_seed']})) + ')', '',
+              _md(pd.DataFrame(a['summary'])), '',
+              f"RetailKLIP kNN minus pretrained kNN: {100*a['gain_over_pretrained']:+.1f} points acc@1; minus full finetune: "
+              f"{100*a['gap_to_full_finetune']:+.1f} points.", '',
+              f"Covering {a['new_skus']} new SKUs: retraining the full finetune takes {a['retrain_over_add']:.0f}x (worst seed "
+              f"{a['retrain_over_add_min']:.0f}x) the time RetailKLIP needs to embed and add them. Target >= 100x: {_verdict(a['met'])}.", '']
+    if 'accuracy_for' in res:
+        a = res['accuracy_for']
+        L += ['## 2. Accuracy, FOR (mAP@50, mean and std over seeds ' + ', '.join(str(s) for s in sorted({r['seed'] for r in a['per_seed']})) + ')', '',
+              _md(pd.DataFrame(a['summary'])), '',
+              f"FOR minus Cluster-CLIP on novel classes: {100*a['for_minus_cluster_novel']:+.1f} points; FOR with 10 % labels keeps "
+              f"{100*a['ten_pct_keeps']:.0f} % of that gain.", '']
+    if 'throughput' in res:
+        tp = res['throughput']
+        L += ['## 3. Embedding throughput', '', _md(pd.DataFrame([tp])), '',
+              f"Target: library path >= 3x the naive loop: {_verdict(tp['met'])} ({tp['speedup']:.2f}x); "
+              f"{100*tp['fraction_of_peak']:.1f} % of the measured matmul peak ({tp['peak_gflops']:.0f} GFLOP/s).", '']
+    if 'knn' in res:
+        L += ['## 4. kNN search (dim 512, recall@1 vs exact)', '', 'Fastest setting per method with recall@1 >= 0.99:', '',
+              _md(pd.DataFrame(res['knn']['best'])), '', 'The library default (`KNNClassifier()`, index chosen by size) against the fastest:', '',
+              _md(pd.DataFrame(res['knn']['default_verdict'])), '',
+              'Target: the library default within 5 % of the fastest option at recall@1 >= 0.99 at each size: '
+              + _verdict(all(r['met'] for r in res['knn']['default_verdict'])) + '.', '']
+    if 'for_scale' in res: L += ['## 5. FOR retrieval at scale', '', _md(pd.DataFrame(res['for_scale'])), '']
+    if 'training' in res:
+        L += ['## 6. Training speed (finetune, with / without gradient checkpointing)', '', _md(pd.DataFrame(res['training'])), '']
+        if not res['machine']['cuda']: L += ['No CUDA device on this machine: the bf16 AMP vs fp32 comparison was not run.', '']
+    if 'onboarding' in res: L += ['## 7. Onboarding (add vs rebuild)', '', _md(pd.DataFrame([res['onboarding']])), '']
     return '\n'.join(L)
+

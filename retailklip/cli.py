@@ -15,7 +15,7 @@ __all__ = ['demo', 'pretrain_cmd', 'synth_cmd', 'finetune_cmd', 'index_cmd', 'ad
 
 # %% ../nbs/09_cli.ipynb #3b24132e
 def demo(out:str='demo_out', # folder for results.json, the finetuned run and its index
-         n_products:int=200, # SKUs in the synthetic world (30 % held out of finetuning)
+         n_products:int=334, # SKUs in the synthetic world (30 % held out of finetuning)
          seed:int=2024, # world seed (the mini-CLIP's pretraining stream used 1000: other products)
          steps:int|None=None, # finetune steps (default: FinetuneConfig's)
          full_steps:int=150, # steps of the full-finetune baseline
@@ -131,7 +131,7 @@ def _embed_tree(run, root):
     x, df, rep = _load_tree(root, bb.image_size); _say_report(rep, root)
     return embed_u8(enc, x, bb, progress=True), df, rep, cfg
 
-def index_cmd(run:str, refs:str, out:str, index_type:str='flat')->dict:
+def index_cmd(run:str, refs:str, out:str, index_type:str='auto')->dict:
     "Embed the reference images of `refs` (one folder per product) with run `run` and write a kNN index."
     from retailklip.knn import KNNClassifier
     e, df, rep, cfg = _embed_tree(run, refs)
@@ -370,7 +370,7 @@ def build_parser()->argparse.ArgumentParser:
     d.add_argument('--task', default='products', choices=['products', 'retrieval'],
                    help='products: RetailKLIP kNN product recognition (default); retrieval: FOR object-level image search')
     d.add_argument('--out', default='demo_out', help='output folder (default: demo_out)')
-    d.add_argument('--products', type=int, default=200, help='SKUs in the synthetic world (products task)')
+    d.add_argument('--products', type=int, default=334, help='SKUs in the synthetic world (products task)')
     d.add_argument('--train-scenes', type=int, default=3000, help='training scenes (retrieval task)')
     d.add_argument('--test-scenes', type=int, default=1000, help='test collection size (retrieval task)')
     d.add_argument('--steps', type=int, default=None, help='finetune / FOR head training steps')
@@ -402,7 +402,8 @@ def build_parser()->argparse.ArgumentParser:
     f.add_argument('--device', default=None)
     i = sub.add_parser('index', help='embed reference images with a run and write a kNN index')
     i.add_argument('--run', required=True); i.add_argument('--refs', required=True, help='ImageFolder tree of reference images')
-    i.add_argument('--out', required=True, help='index file to write'); i.add_argument('--index-type', default='flat', choices=['flat', 'ivf', 'hnsw'])
+    i.add_argument('--out', required=True, help='index file to write'); i.add_argument('--index-type', default='auto', choices=['auto', 'flat', 'ivf', 'hnsw'],
+                                                                                help="'auto': exact below 5,000 references, IVF with calibrated nprobe above")
     a = sub.add_parser('add', help='add products to an index (no retraining)')
     a.add_argument('--index', required=True); a.add_argument('--refs', required=True)
     a.add_argument('--run', default=None, help="run folder (default: the index's own)")
@@ -445,6 +446,8 @@ def build_parser()->argparse.ArgumentParser:
     fe.add_argument('-k', type=int, default=50); fe.add_argument('--out', default=None, help='also write the JSON here')
     be = sub.add_parser('bench', help='speed and memory benchmarks against the alternatives; writes DIR/bench.json and DIR/bench.md')
     be.add_argument('--quick', action='store_true', help='smoke size (what CI runs)'); be.add_argument('--out', default='bench_out')
+    be.add_argument('--sections', nargs='+', default=None, help='only these sections (default: all): accuracy_retailklip accuracy_for '
+                    'throughput knn for_scale training onboarding')
     return p
 
 def main(argv:list[str]|None=None)->int:
@@ -477,7 +480,7 @@ def main(argv:list[str]|None=None)->int:
         elif args.cmd == 'for-eval': for_eval_cmd(args.index, args.coco, args.base_classes, args.novel_classes, args.k, args.out)
         elif args.cmd == 'bench':
             from retailklip.bench import run_bench
-            r = run_bench(args.quick, args.out); print((Path(args.out)/'bench.md').read_text())
+            r = run_bench(args.quick, args.out, sections=args.sections); print((Path(args.out)/'bench.md').read_text())
     except (FileNotFoundError, ValueError, RuntimeError, OSError, KeyError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"retailklip {args.cmd}: error: {msg}", file=sys.stderr); return 2

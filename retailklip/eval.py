@@ -36,7 +36,7 @@ class Benchmark:
     world: object; train_x: torch.Tensor; train_y: np.ndarray; classes: list
     ref_x: torch.Tensor; ref_ids: np.ndarray; q_x: torch.Tensor; q_ids: np.ndarray
 
-def make_benchmark(n_products:int=200, heldout_frac:float=0.3, seed:int=2024)->Benchmark:
+def make_benchmark(n_products:int=334, heldout_frac:float=0.3, seed:int=2024)->Benchmark:
     "Render the zero-shot protocol of a synthetic world: train SKUs (all views), held-out catalogue refs and shelf queries."
     w = make_world(n_products, heldout_frac, seed)
     tx, tsku, _ = world_tensors(w, 'train')
@@ -45,7 +45,7 @@ def make_benchmark(n_products:int=200, heldout_frac:float=0.3, seed:int=2024)->B
     return Benchmark(w, tx, np.array([classes.index(s) for s in tsku]), classes, rx, rid, qx, qid)
 
 # %% ../nbs/08_eval.ipynb #27d5b5fa
-def knn_method(bb:Backbone, b:Benchmark, index_type:str='flat')->tuple:
+def knn_method(bb:Backbone, b:Benchmark, index_type:str='auto')->tuple:
     "Embed the references, index them (timed), classify the queries by nearest references."
     enc = ImageEncoder.from_backbone(bb)
     t0 = time.time()

@@ -9,16 +9,17 @@ from pathlib import Path
 import numpy as np, pandas as pd, faiss
 
 # %% auto #0
-__all__ = ['INDEX_TYPES', 'default_index_type', 'KNNClassifier', 'fit', 'add', 'remove', 'search', 'predict',
-           'calibrate_threshold', 'save', 'load']
+__all__ = ['INDEX_TYPES', 'AUTO_IVF_MIN', 'default_index_type', 'KNNClassifier', 'calibrate_nprobe', 'fit', 'add', 'remove',
+           'search', 'predict', 'calibrate_threshold', 'save', 'load']
 
 # %% ../nbs/07_knn.ipynb #6e717d72
-INDEX_TYPES = ('flat', 'ivf', 'hnsw')
+INDEX_TYPES = ('auto', 'flat', 'ivf', 'hnsw')
+AUTO_IVF_MIN = 5_000  # from this many references on, 'auto' uses a calibrated IVF index (measured by `retailklip bench`)
 
 def default_index_type(n:int # number of reference embeddings
                       )->str:
-    "The index type recommended for `n` references: exact 'flat' (what `KNNClassifier` uses unless told otherwise). `retailklip bench` checks this choice against IVF, HNSW, scikit-learn and numpy at 1e4-1e6 vectors."
-    return 'flat'
+    "The index type that `index_type='auto'` (the default) builds for `n` references: exact 'flat' below `AUTO_IVF_MIN`, else 'ivf' with a calibrated `nprobe`. `retailklip bench` checks this choice against faiss Flat / IVF / HNSW, scikit-learn and numpy at 1e4-1e6 vectors."
+    return 'flat' if n < AUTO_IVF_MIN else 'ivf'
 
 def _as_f32(x, name='embeddings'):
     x = np.ascontiguousarray(np.asarray(x.detach().cpu() if hasattr(x, 'detach') else x, dtype=np.float32))
@@ -31,16 +32,18 @@ def _as_f32(x, name='embeddings'):
 class KNNClassifier:
     "Product recognition by nearest reference embeddings (faiss inner product = cosine on L2-normalised vectors)."
     def __init__(self, dim:int, # embedding dimension
-                 index_type:str='flat', # 'flat' (exact), 'ivf' or 'hnsw' (approximate, for large catalogues)
+                 index_type:str='auto', # 'auto' (by size, see `default_index_type`), 'flat' (exact), 'ivf' or 'hnsw' (approximate)
                  fingerprint:str|None=None, # fingerprint of the model that made the embeddings
                  model:str|None=None, # model name, for messages
                  k:int=5, # default number of products returned per query
                  n_neighbors:int=10, # references looked at per query for the vote
-                 nlist:int|None=None, nprobe:int=8, hnsw_m:int=32):
+                 nlist:int|None=None, # IVF lists (None: 4 sqrt(n))
+                 nprobe:int|None=None, # IVF lists searched (None: the smallest reaching `target_recall`, calibrated at build time)
+                 hnsw_m:int=32, target_recall:float=0.99):
         if index_type not in INDEX_TYPES: raise ValueError(f"unknown index_type {index_type!r}; expected one of {INDEX_TYPES}")
         self.dim, self.index_type, self.fingerprint, self.model = int(dim), index_type, fingerprint, model
         self.k, self.n_neighbors, self.nlist, self.nprobe, self.hnsw_m = k, n_neighbors, nlist, nprobe, hnsw_m
-        self.threshold = None
+        self.target_recall, self.threshold, self.built = target_recall, None, dict(kind=None, n=0)
         self.emb = np.zeros((0, self.dim), np.float32); self.refs = pd.DataFrame(columns=['product'])
         self.index = None
 
@@ -49,20 +52,46 @@ class KNNClassifier:
     def products(self)->list:
         "The product ids in the index, sorted."
         return sorted(self.refs['product'].unique().tolist())
-    def __repr__(self): return f"KNNClassifier({len(self)} references of {len(self.products)} products, dim={self.dim}, {self.index_type})"
+    def __repr__(self):
+        b = self.built; kind = b['kind'] + (f" nprobe={b['nprobe']}" if b.get('nprobe') else '') if b['kind'] else 'empty'
+        return f"KNNClassifier({len(self)} references of {len(self.products)} products, dim={self.dim}, {self.index_type}: {kind})"
 
 # %% ../nbs/07_knn.ipynb #216f073d
+def calibrate_nprobe(index, # a trained, filled faiss IVF index
+                     emb:np.ndarray, # the vectors in it
+                     target:float=0.99, # recall@1 to reach
+                     n_sample:int=500, seed:int=0
+                    )->tuple: # (nprobe, recall reached)
+    "The smallest power-of-two `nprobe` whose nearest *other* reference agrees with exact search for `target` of a sample of the references."
+    rng = np.random.default_rng(seed)
+    q = emb[rng.choice(len(emb), min(n_sample, len(emb)), replace=False)]
+    flat = faiss.IndexFlatIP(emb.shape[1]); flat.add(emb)
+    truth = flat.search(q, 2)[0][:, 1]  # similarity of the nearest other reference (ties-proof: compare scores)
+    nprobe, recall = 1, 0.
+    while True:
+        index.nprobe = nprobe
+        recall = float((index.search(q, 2)[0][:, 1] >= truth - 1e-6).mean())
+        if recall >= target or nprobe >= index.nlist: return nprobe, recall
+        nprobe = min(2*nprobe, index.nlist)
+
 def _build_index(self):
-    "(Re)build the faiss index over `self.emb`."
+    "(Re)build the faiss index over `self.emb`; 'auto' picks the kind by size, IVF calibrates its `nprobe`."
     d, n = self.dim, len(self.emb)
-    if self.index_type == 'flat' or n == 0: index = faiss.IndexFlatIP(d)
-    elif self.index_type == 'ivf':
+    kind = default_index_type(n) if self.index_type == 'auto' else self.index_type
+    built = dict(kind=kind, n=n)
+    if kind == 'flat' or n == 0: index = faiss.IndexFlatIP(d)
+    elif kind == 'ivf':
         nlist = max(1, min(self.nlist or int(4*math.sqrt(n)), n//39))  # faiss wants >= 39 points per list
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
-        index.train(self.emb); index.nprobe = min(self.nprobe, nlist)
+        sample = np.random.default_rng(0).choice(n, min(n, 64*nlist), replace=False)  # k-means on <= 64 points per list
+        index.train(self.emb[np.sort(sample)])
     else: index = faiss.IndexHNSWFlat(d, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
     if n: index.add(self.emb)
-    self.index = index
+    if kind == 'ivf':
+        if self.nprobe is None: built['nprobe'], built['calibrated_recall'] = calibrate_nprobe(index, self.emb, self.target_recall)
+        else: built['nprobe'] = min(self.nprobe, index.nlist)
+        index.nprobe = built['nprobe']; built['nlist'] = index.nlist
+    self.index, self.built = index, built
 KNNClassifier._build_index = _build_index
 
 def _check(self, emb, product_ids, meta):
@@ -102,7 +131,10 @@ def add(self, emb, product_ids, meta=None, fingerprint:str|None=None,
     if dup and not extend:
         raise ValueError(f"{len(dup)} product id(s) already in the index: {dup[:10]}; use extend=True (CLI: --extend) to add references to them")
     self.emb = np.concatenate([self.emb, emb]); self.refs = pd.concat([self.refs, m], ignore_index=True)
-    if self.index_type == 'ivf' or self.index is None: self._build_index()
+    n, b = len(self.emb), self.built
+    stale = self.index is None or (self.index_type == 'auto' and default_index_type(n) != b['kind']) \
+            or (b['kind'] == 'ivf' and n > 2*b['n'])  # IVF centroids trained on under half of the vectors: retrain
+    if stale: self._build_index()
     else: self.index.add(emb)
     return self
 
@@ -166,7 +198,8 @@ def save(self, path:str|Path)->Path:
     "Write the index to `path` atomically."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     info = dict(format='retailklip-knn-1', dim=self.dim, index_type=self.index_type, fingerprint=self.fingerprint, model=self.model,
-                k=self.k, n_neighbors=self.n_neighbors, nlist=self.nlist, nprobe=self.nprobe, hnsw_m=self.hnsw_m, threshold=self.threshold)
+                k=self.k, n_neighbors=self.n_neighbors, nlist=self.nlist, nprobe=self.nprobe, hnsw_m=self.hnsw_m, threshold=self.threshold,
+                target_recall=self.target_recall, built=self.built)
     blob = faiss.serialize_index(self.index) if self.index is not None else np.zeros(0, np.uint8)
     tmp = path.with_name(path.name + '.tmp')
     with open(tmp, 'wb') as f:
@@ -188,12 +221,13 @@ def load(cls, path:str|Path, fingerprint:str|None=None # expected model fingerpr
     except Exception as e: raise ValueError(f"{path} is not a retailklip index ({type(e).__name__}: {str(e)[:100]})") from None
     if info.get('format') != 'retailklip-knn-1': raise ValueError(f"{path}: unknown index format {info.get('format')!r}")
     self = cls(info['dim'], info['index_type'], info['fingerprint'], info['model'], info['k'], info['n_neighbors'],
-               info['nlist'], info['nprobe'], info['hnsw_m'])
+               info['nlist'], info['nprobe'], info['hnsw_m'], info.get('target_recall', .99))
     self._check_model(fingerprint)
     self.threshold, self.emb = info['threshold'], emb.astype(np.float32)
     self.refs = refs if len(refs) else pd.DataFrame(columns=['product'])
     self.refs['product'] = self.refs['product'].astype(str)
     self.index = faiss.deserialize_index(blob) if len(blob) else None
-    if self.index is not None and self.index_type == 'ivf': self.index.nprobe = min(self.nprobe, self.index.nlist)
+    self.built = info.get('built') or dict(kind=info['index_type'], n=len(emb), nprobe=info['nprobe'])
+    if self.index is not None and self.built.get('nprobe'): self.index.nprobe = min(self.built['nprobe'], self.index.nlist)
     return self
 KNNClassifier.save, KNNClassifier.load = save, load

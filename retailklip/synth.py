@@ -207,7 +207,7 @@ def draw_package(p:Product, # the product to draw
     r = min(lh, lx1-lx0)*.17
     draw_logo(d, p.logo, lx0 + (lx1-lx0)*.28, ly0+lh*.74, r, _rgb(p.accent) if p.accent != p.colour else ink)
     d.text((lx0 + (lx1-lx0)*.68, ly0+lh*.74), p.variant, fill=ink, font=get_font('DejaVuSans-Bold.ttf', max(5, int(fs*.55))), anchor='mm')
-    br = S*.055
+    br = S*.085  # badge radius: ~16 px wide at 96 px, so its colour survives shelf blur, casts and JPEG
     d.ellipse([x1-br*2.4, y1-br*2.6, x1-br*.4, y1-br*.6], fill=_rgb(p.badge) + (255,), outline=(255, 255, 255, 255))
     out = Image.new('RGBA', (S, S), (0, 0, 0, 0))
     out.paste(body, (0, 0), _body_mask(kind, S))
