@@ -27,9 +27,9 @@ def machine_info()->dict:
                 torch=torch.__version__, faiss=faiss.__version__, open_clip=open_clip.__version__, sklearn=sklearn.__version__,
                 cuda=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
 
-def matmul_peak_gflops(n:int=2048, reps:int=5, device:str='cpu')->float:
-    "GFLOP/s of a large fp32 matmul on `device`: the practical peak the model throughput is compared with."
-    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device); a @ b
+def matmul_peak_gflops(n:int=2048, reps:int=5, device:str='cpu', dtype=torch.float32)->float:
+    "GFLOP/s of a large matmul in `dtype` on `device`: the practical peak the model throughput is compared with."
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype); a @ b
     if device == 'cuda': torch.cuda.synchronize()
     t = time.perf_counter()
     for _ in range(reps): a @ b
@@ -52,10 +52,11 @@ def _write_images(n, d, size=160):
         p = Path(d)/f'{k:05d}.jpg'; w.image(r).save(p, quality=90); paths.append(str(p))
     return paths
 
-def throughput(bb, n_images:int=512, batch_size:int=64, workers:int|None=None)->dict:
+def throughput(bb, n_images:int=512, batch_size:int|None=None, workers:int|None=None)->dict:
     "Images per second: naive per-image loop vs the library's batched path, and the fraction of the matmul peak."
     from retailklip.backbone import ImageEncoder
-    from retailklip.imagefolder import embed_paths
+    from retailklip.imagefolder import embed_paths, native_bf16
+    kw = {} if batch_size is None else dict(batch_size=batch_size)  # None: the library's defaults, as a user gets them
     with tempfile.TemporaryDirectory() as d:
         paths = _write_images(n_images, d)
         n_naive = min(len(paths), 128)  # the slow loop on a subset
@@ -63,10 +64,12 @@ def throughput(bb, n_images:int=512, batch_size:int=64, workers:int|None=None)->
         with torch.no_grad():
             for p in paths[:n_naive]: bb.model.encode_image(bb.preprocess(Image.open(p).convert('RGB'))[None])
         naive = n_naive/(time.perf_counter() - t)
-        enc = ImageEncoder.from_backbone(bb); embed_paths(enc, paths[:batch_size], bb, batch_size, workers)  # warm up
-        t = time.perf_counter(); e, ok = embed_paths(enc, paths, bb, batch_size, workers); lib = len(paths)/(time.perf_counter() - t)
-    gf, peak = model_gflops(bb), matmul_peak_gflops()
-    return dict(model=bb.name, images=len(paths), naive_images_per_s=naive, library_images_per_s=lib, speedup=lib/naive,
+        enc = ImageEncoder.from_backbone(bb); embed_paths(enc, paths[:128], bb, workers=workers, **kw)  # warm up
+        t = time.perf_counter(); e, ok = embed_paths(enc, paths, bb, workers=workers, **kw); lib = len(paths)/(time.perf_counter() - t)
+    bf16 = native_bf16(next(bb.model.parameters()).device)
+    gf, peak = model_gflops(bb), matmul_peak_gflops(dtype=torch.bfloat16 if bf16 else torch.float32)
+    return dict(model=bb.name, images=len(paths), library_precision='bf16' if bf16 else 'fp32',
+                naive_images_per_s=naive, library_images_per_s=lib, speedup=lib/naive,
                 model_gflops_per_image=gf, peak_gflops=peak, fraction_of_peak=gf*lib/peak, target_speedup=3.,
                 met=lib/naive >= 3.)
 
@@ -319,7 +322,7 @@ def headline_markdown(res:dict)->str:
     if 'throughput' in res:
         tp = res['throughput']
         L += [f"| embedding throughput, library / naive loop | {tp['library_images_per_s']:.0f} / {tp['naive_images_per_s']:.0f} img/s "
-              f"= {tp['speedup']:.2f}x ({100*tp['fraction_of_peak']:.0f} % of matmul peak) | >= 3x | {'met' if tp['met'] else 'not met'} |"]
+              f"= {tp['speedup']:.2f}x ({tp['library_precision']}, {100*tp['fraction_of_peak']:.0f} % of matmul peak) | >= 3x | {'met' if tp['met'] else 'not met'} |"]
     if 'knn' in res:
         for r in res['knn']['default_verdict']:
             L += [f"| kNN default at {r['n']:,} refs: {r['default']} vs fastest {r['fastest']} | {r['default_over_fastest']:.2f} of the "
@@ -351,7 +354,7 @@ def bench_markdown(res:dict)->str:
         tp = res['throughput']
         L += ['## 3. Embedding throughput', '', _md(pd.DataFrame([tp])), '',
               f"Target: library path >= 3x the naive loop: {_verdict(tp['met'])} ({tp['speedup']:.2f}x); "
-              f"{100*tp['fraction_of_peak']:.1f} % of the measured matmul peak ({tp['peak_gflops']:.0f} GFLOP/s).", '']
+              f"{100*tp['fraction_of_peak']:.1f} % of the measured {tp['library_precision']} matmul peak ({tp['peak_gflops']:.0f} GFLOP/s).", '']
     if 'knn' in res:
         L += ['## 4. kNN search (dim 512, recall@1 vs exact)', '', 'Fastest setting per method with recall@1 >= 0.99:', '',
               _md(pd.DataFrame(res['knn']['best'])), '', 'The library default (`KNNClassifier()`, index chosen by size) against the fastest:', '',

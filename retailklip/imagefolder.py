@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'ImageError', 'to_rgb', 'load_image', 'ScanReport', 'scan_imagefolder', 'load_images', 'shelf_augment',
-           'augment_batch', 'embed_u8', 'embed_paths']
+           'augment_batch', 'embed_u8', 'native_bf16', 'embed_paths']
 
 # %% ../nbs/04_imagefolder.ipynb #dccb01b3
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp')
@@ -159,22 +159,34 @@ class _Files(torch.utils.data.Dataset):
         try: return torch.from_numpy(_square(load_image(self.paths[i]), self.size).copy()), i, ''
         except ImageError as e: return torch.zeros((self.size, self.size, 3), dtype=torch.uint8), i, str(e)
 
+def native_bf16(device)->bool:
+    "Whether `device` runs bf16 matmuls natively: CUDA with bf16 support, or a CPU with AMX / AVX512-BF16."
+    device = torch.device(device)
+    if device.type == 'cuda': return torch.cuda.is_bf16_supported()
+    if device.type != 'cpu': return False
+    try: flags = Path('/proc/cpuinfo').read_text()
+    except OSError: return False
+    return 'amx_bf16' in flags or 'avx512_bf16' in flags
+
 def embed_paths(encoder:torch.nn.Module, # an `ImageEncoder`
                 paths:list, # image files
                 bb, # the `Backbone` (size, normalisation)
-                batch_size:int=64, workers:int|None=None, # decoding processes (default: none on <= 2 cores, else cores - 1, at most 4)
-                report:ScanReport|None=None, progress:bool=False
+                batch_size:int=128, workers:int|None=None, # decoding processes (default: none on <= 2 cores, else cores - 1, at most 4)
+                report:ScanReport|None=None, progress:bool=False,
+                precision:str='auto' # 'auto': bf16 autocast where the device runs bf16 natively (`native_bf16`), else 'fp32'
                )->tuple: # (embeddings (n_ok, D) float32, boolean mask of the paths kept)
     "Embed image files with parallel decoding and batched inference; unreadable files are skipped and reported."
     from retailklip.backbone import to_model_input
+    if precision not in ('auto', 'bf16', 'fp32'): raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {precision!r}")
     report = report if report is not None else ScanReport()
     cores = os.cpu_count() or 1  # on 2 cores, decoding in the main process measured fastest (`retailklip bench`)
     workers = (0 if cores <= 2 else min(4, cores - 1)) if workers is None else workers
     dl = torch.utils.data.DataLoader(_Files(paths, bb.image_size), batch_size=batch_size, num_workers=workers,
                                      multiprocessing_context='fork' if workers else None)
     dev = next(encoder.parameters()).device; was = encoder.training; encoder.eval()
+    bf16 = precision == 'bf16' or (precision == 'auto' and native_bf16(dev))
     out, ok = [], np.zeros(len(paths), bool)
-    with torch.inference_mode():
+    with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
         for u8, idx, err in tqdm(dl, disable=not progress, desc='embed files'):
             good = torch.tensor([not e for e in err], dtype=torch.bool)
             for i, e in zip(idx.tolist(), err):

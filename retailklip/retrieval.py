@@ -254,10 +254,13 @@ class RetrievalIndex:
         k = min(int(k), len(self)); rows = min(self.index.ntotal, (k - 1)*self.max_per_image + 1)
         D, I = self.index.search(q, rows)
         S, N = np.full((len(q), k), -np.inf, np.float32), np.full((len(q), k), -1, np.int64)
-        for j in range(len(q)):
-            seen = pd.unique(self.owner[I[j][I[j] >= 0]])[:k]  # rows are sorted, so the first hit of an image is its max
-            first = {o: s for o, s in zip(self.owner[I[j][::-1]], D[j][::-1])}  # reversed: the best row wins
-            S[j, :len(seen)] = [first[o] for o in seen]; N[j, :len(seen)] = seen
+        valid = I >= 0; own = np.where(valid, self.owner[np.where(valid, I, 0)], -1)
+        # rows come sorted by score, so an image's first row is its max: keep first (query, image) pairs, all queries at once
+        key = np.arange(len(q))[:, None]*(len(self) + 1) + own + 1
+        first = np.zeros(key.size, bool); first[np.unique(key.ravel(), return_index=True)[1]] = True
+        first = first.reshape(key.shape) & valid; rank = np.cumsum(first, 1) - 1
+        r, c = np.nonzero(first & (rank < k))
+        S[r, rank[r, c]], N[r, rank[r, c]] = D[r, c], own[r, c]
         return S, N
 
     def vectors(self)->np.ndarray:
