@@ -22,12 +22,15 @@ def default_index_type(n:int # number of reference embeddings
     return 'flat' if n < AUTO_IVF_MIN else 'ivf'
 
 def _as_f32(x, name='embeddings'):
+    "C-contiguous float32 rows of unit length; NaN / inf / all-zero rows are refused. Unit rows are not copied."
     x = np.ascontiguousarray(np.asarray(x.detach().cpu() if hasattr(x, 'detach') else x, dtype=np.float32))
     if x.ndim != 2: raise ValueError(f"{name} must be 2-D (n, dim), got shape {x.shape}")
-    if not np.isfinite(x).all(): raise ValueError(f"{name} contain NaN or inf values")
-    n = np.linalg.norm(x, axis=1, keepdims=True)
+    n = np.sqrt(np.einsum('ij,ij->i', x, x))[:, None]  # a NaN or inf anywhere makes its row's norm non-finite
+    if not np.isfinite(n).all():
+        if not np.isfinite(x).all(): raise ValueError(f"{name} contain NaN or inf values")
+        n = np.sqrt(np.einsum('ij,ij->i', x, x, dtype=np.float64))[:, None]  # finite but huge: the float32 sum overflowed
     if (n == 0).any(): raise ValueError(f"{name} contain all-zero rows")
-    return x/n
+    return x if np.abs(n - 1).max(initial=0) < 1e-5 else (x/n).astype(np.float32)
 
 class KNNClassifier:
     "Product recognition by nearest reference embeddings (faiss inner product = cosine on L2-normalised vectors)."

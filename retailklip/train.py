@@ -235,7 +235,8 @@ def world_tensors(world, split:str, view:str|None=None)->tuple:
     return ims, rows.sku.to_numpy(), rows.reset_index(drop=True)
 
 def nearest_ref_accuracy(enc, bb, refs, ref_ids, queries, query_ids)->float:
-    "acc@1 of classifying each query by its most similar reference image (cosine)."
+    "acc@1 of classifying each query by its most similar reference image: the `KNNClassifier` of `retailklip.knn`, exact."
     from retailklip.imagefolder import embed_u8
-    sim = embed_u8(enc, queries, bb) @ embed_u8(enc, refs, bb).T
-    return float((np.asarray(ref_ids)[sim.argmax(1).numpy()] == np.asarray(query_ids)).mean())
+    from retailklip.knn import KNNClassifier
+    knn = KNNClassifier(enc.output_dim, 'flat').fit(embed_u8(enc, refs, bb), ref_ids)
+    return float((knn.predict(embed_u8(enc, queries, bb), k=1)['product'].to_numpy() == np.asarray(query_ids).astype(str)).mean())
