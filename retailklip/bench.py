@@ -339,7 +339,7 @@ def headline_markdown(res:dict)->str:
               f"= {tp['speedup']:.2f}x ({tp['library_precision']}, {100*tp['fraction_of_peak']:.0f} % of matmul peak) | >= 3x | {'met' if tp['met'] else 'not met'} |"]
     if 'knn' in res:
         for r in res['knn']['default_verdict']:
-            L += [f"| kNN default at {r['n']:,} refs: {r['default']} vs fastest {r['fastest']} | {r['default_over_fastest']:.2f} of the "
+            L += [f"| kNN default at {r['n']:,} refs: {r['default']} vs fastest {r['fastest']} | {r['default_over_fastest']:.3f} of the "
                   f"fastest, recall@1 {r['default_recall1']:.3f} | >= 0.95, recall >= 0.99 | {'met' if r['met'] else 'not met'} |"]
     L += ['', f"{res['mode'].capitalize()} run of {res['date']} on {m['cpu']}, {m['cores']} cores, CUDA: {m['cuda'] or 'none'} ({res['seconds']/60:.0f} min)."]
     return '\n'.join(L)
