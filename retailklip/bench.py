@@ -290,13 +290,17 @@ def _md(df:pd.DataFrame)->str:
                      + ['| ' + ' | '.join(fmt(v) for v in r) + ' |' for r in df.itertuples(index=False)])
 
 def run_bench(quick:bool=False, out:str|Path='bench_out', progress:bool=True, sections:tuple|None=None)->dict:
-    "Run every section (or `sections`) at the quick or full size; write `out/bench.json` and `out/bench.md`."
+    "Run every section (or `sections`) at the quick or full size; write `out/bench.json` and `out/bench.md`. Running `sections` into a folder that holds a run of the same mode replaces those sections there and records the re-run."
     from retailklip.backbone import load_backbone
     size = SIZES['quick' if quick else 'full']; out = Path(out); out.mkdir(parents=True, exist_ok=True)
     t0 = time.time(); res = dict(date=time.strftime('%Y-%m-%d'), mode='quick' if quick else 'full', machine=machine_info())
+    old = json.loads((out/'bench.json').read_text()) if sections and (out/'bench.json').exists() else None
+    if old is not None and old.get('mode') == res['mode']:
+        old.setdefault('reruns', []).append(dict(sections=list(sections), date=time.strftime('%Y-%m-%d %H:%M'), machine=res['machine']['cpu']))
+        res = old
     bb = load_backbone('rk-vit-mini', pretrained='synthetic')
     steps = [s for s in SECTIONS if sections is None or s in sections]
-    bar = tqdm(steps, disable=not progress, desc='bench'); res['section_seconds'] = {}
+    bar = tqdm(steps, disable=not progress, desc='bench'); res.setdefault('section_seconds', {})
     for s in bar:
         bar.set_postfix_str(s); ts = time.time()
         if s == 'accuracy_retailklip': res[s] = accuracy_retailklip(**size[s])
@@ -310,7 +314,7 @@ def run_bench(quick:bool=False, out:str|Path='bench_out', progress:bool=True, se
         elif s == 'training': res[s] = training(full=not quick).to_dict('records')
         elif s == 'onboarding': res[s] = onboarding(size['existing'], size['new'])
         res['section_seconds'][s] = time.time() - ts
-    res['seconds'] = time.time() - t0
+    res['seconds'] = sum(res['section_seconds'].values())
     tmp = out/'bench.json.tmp'; tmp.write_text(json.dumps(res, indent=1, default=float)); os.replace(tmp, out/'bench.json')
     (out/'bench.md').write_text(bench_markdown(res)); (out/'headline.md').write_text(headline_markdown(res) + '\n'); return res
 
@@ -350,6 +354,7 @@ def bench_markdown(res:dict)->str:
     L = [f"# retailklip bench ({res['mode']}, {res['date']})", '',
          f"Machine: {m['cpu']}, {m['cores']} cores ({m['torch_threads']} torch threads), CUDA: {m['cuda'] or 'none'}; "
          f"torch {m['torch']}, faiss {m['faiss']}, open_clip {m['open_clip']}, Python {m['python']}. Total {res['seconds']:.0f} s.", '']
+    for r in res.get('reruns', []): L += [f"Sections {', '.join(r['sections'])} were re-run on {r['date']} ({r['machine']}) with `--sections`.", '']
     if 'accuracy_retailklip' in res:
         a = res['accuracy_retailklip']
         L += ['## 1. Accuracy, RetailKLIP (held-out SKUs, mean and std over seeds ' + ', '.join(str(s) for s in sorted({r['seed'] for r in a['per_seed']})) + ')', '',

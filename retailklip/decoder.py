@@ -16,8 +16,8 @@ from .train import warmup_cosine, fingerprint, save_run, load_run
 from .pretrain import atomic_save
 
 # %% auto #0
-__all__ = ['FULL_LABEL_STEPS', 'FEW_LABEL_STEPS', 'FOR_HEAD', 'SumClipHead', 'ForConfig', 'labelled_subset', 'train_for',
-           'for_embeddings', 'save_for_run', 'load_for_run']
+__all__ = ['FULL_LABEL_STEPS', 'FEW_LABEL_STEPS', 'FEW_LABEL_W_SUP', 'FOR_HEAD', 'SumClipHead', 'ForConfig', 'labelled_subset',
+           'train_for', 'for_embeddings', 'save_for_run', 'load_for_run']
 
 # %% ../nbs/13_decoder.ipynb #f0184e64
 class SumClipHead(nn.Module):
@@ -60,7 +60,7 @@ class SumClipHead(nn.Module):
 class ForConfig:
     "Everything that defines a FOR training run (saved in the run folder)."
     n_queries: int = 8; steps: int|None = None; batch_size: int = 64; lr: float = 1e-4; weight_decay: float = 0.01; warmup: int = 30
-    w_sup: float = 1.; w_guide: float = 1.; w_align: float = 1.  # loss weights
+    w_sup: float|None = None; w_guide: float = 1.; w_align: float = 1.  # loss weights (w_sup None: `sup_weight`)
     sup_loss: str = 'bce'; matching: str = 'nearest'; align: str = 'mean'  # see `losses`
     k: int = 4  # Cluster-CLIP centroids per image used for guidance
     label_fraction: float = 1.  # fraction of training images whose labels are used
@@ -72,14 +72,20 @@ class ForConfig:
     def __post_init__(self):
         if not 0 < self.label_fraction <= 1: raise ValueError(f"label_fraction must be in (0, 1], got {self.label_fraction}")
         if (self.steps is not None and self.steps < 1) or self.batch_size < 1: raise ValueError("steps and batch_size must be positive")
-        if min(self.w_sup, self.w_guide, self.w_align) < 0: raise ValueError("loss weights must be >= 0")
+        if min(self.sup_weight, self.w_guide, self.w_align) < 0: raise ValueError("loss weights must be >= 0")
 
     @property
     def total_steps(self)->int:
         "`steps`, or the default for the label fraction: FULL_LABEL_STEPS above 10 % labels, FEW_LABEL_STEPS at 10 % or less."
         return self.steps or (FULL_LABEL_STEPS if self.label_fraction > .1 else FEW_LABEL_STEPS)
 
+    @property
+    def sup_weight(self)->float:
+        "`w_sup`, or the default for the label fraction: 1 above 10 % labels, FEW_LABEL_W_SUP at 10 % or less."
+        return self.w_sup if self.w_sup is not None else (1. if self.label_fraction > .1 else FEW_LABEL_W_SUP)
+
 FULL_LABEL_STEPS, FEW_LABEL_STEPS = 1200, 600  # picked by the pseudo-novel sweep at the end of this chapter
+FEW_LABEL_W_SUP = 4.  # picked by the session-3 pseudo-novel sweep (see the end of this chapter)
 
 def labelled_subset(n:int, fraction:float, seed:int=0)->np.ndarray:
     "Indices of the `fraction` of `n` images that keep their labels (at least one; a fixed seeded draw)."
@@ -125,12 +131,12 @@ def train_for(bb:Backbone, # frozen backbone (its text tower embeds the base cla
         i_lab = torch.from_numpy(lab[rng.integers(0, len(lab), cfg.sup_batch or max(8, round(cfg.batch_size*cfg.label_fraction)))])
         out = head(feats.tokens[torch.cat([i_all, i_lab])].to(device)); o_all, o_lab = out[:cfg.batch_size], out[cfg.batch_size:]
         parts = {}
-        if cfg.w_sup:
+        if cfg.sup_weight:
             logits = affine[0]*torch.einsum('bnd,cd->bcn', o_lab, Tb).amax(-1) + affine[1]
             parts['sup'] = multilabel_loss(logits, Y[i_lab].to(device), cfg.sup_loss, mask=M[i_lab].to(device))
         if cfg.w_guide: parts['guide'] = guidance_loss(o_all, C[i_all].to(device), cfg.matching)
         if cfg.w_align: parts['align'] = alignment_loss(o_all, feats.global_emb[i_all].to(device), cfg.align)
-        loss = cfg.w_sup*parts.get('sup', 0.) + cfg.w_guide*parts.get('guide', 0.) + cfg.w_align*parts.get('align', 0.)
+        loss = cfg.sup_weight*parts.get('sup', 0.) + cfg.w_guide*parts.get('guide', 0.) + cfg.w_align*parts.get('align', 0.)
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
         hist.append(dict(step=step + 1, loss=loss.item(), **{k: v.item() for k, v in parts.items()}))
     head.eval().requires_grad_(False); head.logit_affine = affine.detach().cpu()
