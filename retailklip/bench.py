@@ -318,7 +318,8 @@ def run_bench(quick:bool=False, out:str|Path='bench_out', progress:bool=True, se
     tmp = out/'bench.json.tmp'; tmp.write_text(json.dumps(res, indent=1, default=float)); os.replace(tmp, out/'bench.json')
     (out/'bench.md').write_text(bench_markdown(res)); (out/'headline.md').write_text(headline_markdown(res) + '\n'); return res
 
-def _verdict(met:bool)->str: return '**met**' if met else '**not met**'
+def _met(ok:bool)->str: return 'met' if ok else 'not met'
+def _verdict(ok:bool)->str: return f'**{_met(ok)}**'
 
 def headline_markdown(res:dict)->str:
     "The README's table: one line per headline figure of a full `run_bench` result, each target met or not."
@@ -327,24 +328,24 @@ def headline_markdown(res:dict)->str:
         a = res['accuracy_retailklip']; s = {r['method']: r for r in a['summary']}
         L += [f"| RetailKLIP kNN acc@1 on held-out SKUs (pretrained kNN / full finetune) | {s['retailklip_knn']['acc1_mean']:.3f} "
               f"({s['pretrained_knn']['acc1_mean']:.3f} / {s['full_finetune']['acc1_mean']:.3f}) | +10 points over pretrained | "
-              f"{'met' if a['gain_over_pretrained'] >= .1 else 'not met'} ({100*a['gain_over_pretrained']:+.1f}) |",
+              f"{_met(a['gain_over_pretrained'] >= .1)} ({100*a['gain_over_pretrained']:+.1f}) |",
               f"| covering {a['new_skus']} new SKUs: full-finetune retrain / RetailKLIP add | {a['retrain_over_add']:.0f}x | >= 100x | "
-              f"{'met' if a['met'] else 'not met'} |"]
+              f"{_met(a['met'])} |"]
     if 'accuracy_for' in res:
         a = res['accuracy_for']; s = {r['method']: r for r in a['summary']}
         L += [f"| novel mAP@50: FOR / Cluster-CLIP / CLIP | {s['for']['map50_novel_mean']:.3f} / {s['cluster_clip']['map50_novel_mean']:.3f} / "
-              f"{s['clip']['map50_novel_mean']:.3f} | FOR >= Cluster-CLIP + 8 points | {'met' if a['for_minus_cluster_novel'] >= .08 else 'not met'} "
+              f"{s['clip']['map50_novel_mean']:.3f} | FOR >= Cluster-CLIP + 8 points | {_met(a['for_minus_cluster_novel'] >= .08)} "
               f"({100*a['for_minus_cluster_novel']:+.1f}) |",
               f"| FOR with 10 % labels: share of the novel gain kept | {100*a['ten_pct_keeps']:.0f} % | >= 80 % | "
-              f"{'met' if a['ten_pct_keeps'] >= .8 else 'not met'} |"]
+              f"{_met(a['ten_pct_keeps'] >= .8)} |"]
     if 'throughput' in res:
         tp = res['throughput']
         L += [f"| embedding throughput, library / naive loop | {tp['library_images_per_s']:.0f} / {tp['naive_images_per_s']:.0f} img/s "
-              f"= {tp['speedup']:.2f}x ({tp['library_precision']}, {100*tp['fraction_of_peak']:.0f} % of matmul peak) | >= 3x | {'met' if tp['met'] else 'not met'} |"]
+              f"= {tp['speedup']:.2f}x ({tp['library_precision']}, {100*tp['fraction_of_peak']:.0f} % of matmul peak) | >= 3x | {_met(tp['met'])} |"]
     if 'knn' in res:
         for r in res['knn']['default_verdict']:
             L += [f"| kNN default at {r['n']:,} refs: {r['default']} vs fastest {r['fastest']} | {r['default_over_fastest']:.3f} of the "
-                  f"fastest, recall@1 {r['default_recall1']:.3f} | >= 0.95, recall >= 0.99 | {'met' if r['met'] else 'not met'} |"]
+                  f"fastest, recall@1 {r['default_recall1']:.3f} | >= 0.95, recall >= 0.99 | {_met(r['met'])} |"]
     L += ['', f"{res['mode'].capitalize()} run of {res['date']} on {m['cpu']}, {m['cores']} cores, CUDA: {m['cuda'] or 'none'} ({res['seconds']/60:.0f} min)."]
     return '\n'.join(L)
 

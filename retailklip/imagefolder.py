@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_imagefolder.ipynb #5316e494
 from __future__ import annotations
-import os, warnings
+import functools, os, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn.functional as F
@@ -159,13 +159,17 @@ class _Files(torch.utils.data.Dataset):
         try: return torch.from_numpy(_square(load_image(self.paths[i]), self.size).copy()), i, ''
         except ImageError as e: return torch.zeros((self.size, self.size, 3), dtype=torch.uint8), i, str(e)
 
+@functools.cache
+def _cpu_flags()->str:
+    try: return Path('/proc/cpuinfo').read_text()
+    except OSError: return ''
+
 def native_bf16(device)->bool:
     "Whether `device` runs bf16 matmuls natively: CUDA with bf16 support, or a CPU with AMX / AVX512-BF16."
     device = torch.device(device)
     if device.type == 'cuda': return torch.cuda.is_bf16_supported()
     if device.type != 'cpu': return False
-    try: flags = Path('/proc/cpuinfo').read_text()
-    except OSError: return False
+    flags = _cpu_flags()
     return 'amx_bf16' in flags or 'avx512_bf16' in flags
 
 def embed_paths(encoder:torch.nn.Module, # an `ImageEncoder`
