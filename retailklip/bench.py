@@ -55,7 +55,7 @@ def _write_images(n, d, size=160):
 def throughput(bb, n_images:int=512, batch_size:int|None=None, workers:int|None=None)->dict:
     "Images per second: naive per-image loop vs the library's batched path, and the fraction of the matmul peak."
     from retailklip.backbone import ImageEncoder
-    from retailklip.imagefolder import embed_paths, native_bf16
+    from retailklip.imagefolder import embed_images, native_bf16
     kw = {} if batch_size is None else dict(batch_size=batch_size)  # None: the library's defaults, as a user gets them
     with tempfile.TemporaryDirectory() as d:
         paths = _write_images(n_images, d)
@@ -64,8 +64,8 @@ def throughput(bb, n_images:int=512, batch_size:int|None=None, workers:int|None=
         with torch.no_grad():
             for p in paths[:n_naive]: bb.model.encode_image(bb.preprocess(Image.open(p).convert('RGB'))[None])
         naive = n_naive/(time.perf_counter() - t)
-        enc = ImageEncoder.from_backbone(bb); embed_paths(enc, paths[:128], bb, workers=workers, **kw)  # warm up
-        t = time.perf_counter(); e, ok = embed_paths(enc, paths, bb, workers=workers, **kw); lib = len(paths)/(time.perf_counter() - t)
+        enc = ImageEncoder.from_backbone(bb); embed_images(enc, paths[:128], bb, workers=workers, **kw)  # warm up
+        t = time.perf_counter(); e, ok = embed_images(enc, paths, bb, workers=workers, **kw); lib = len(paths)/(time.perf_counter() - t)
     bf16 = native_bf16(next(bb.model.parameters()).device)
     gf, peak = model_gflops(bb), matmul_peak_gflops(dtype=torch.bfloat16 if bf16 else torch.float32)
     return dict(model=bb.name, images=len(paths), library_precision='bf16' if bf16 else 'fp32',
@@ -387,4 +387,3 @@ def bench_markdown(res:dict)->str:
         if not res['machine']['cuda']: L += ['No CUDA device on this machine: the bf16 AMP vs fp32 comparison was not run.', '']
     if 'onboarding' in res: L += ['## 7. Onboarding (add vs rebuild)', '', _md(pd.DataFrame([res['onboarding']])), '']
     return '\n'.join(L)
-

@@ -4,14 +4,14 @@
 
 # %% ../nbs/09_cli.ipynb #6e5673b6
 from __future__ import annotations
-import argparse, json, os, sys, time
+import argparse, json, math, os, sys, time
 from pathlib import Path
 import numpy as np, torch
 
 # %% auto #0
-__all__ = ['demo', 'pretrain_cmd', 'synth_cmd', 'finetune_cmd', 'index_cmd', 'add_cmd', 'remove_cmd', 'classify_cmd',
-           'calibrate_cmd', 'evaluate_cmd', 'for_train_cmd', 'search_index_cmd', 'search_cmd', 'for_eval_cmd',
-           'retrieval_demo', 'build_parser', 'main']
+__all__ = ['POS_INT', 'NONNEG_INT', 'POS_FLOAT', 'NONNEG_FLOAT', 'FRACTION', 'demo', 'pretrain_cmd', 'synth_cmd', 'finetune_cmd',
+           'index_cmd', 'add_cmd', 'remove_cmd', 'classify_cmd', 'calibrate_cmd', 'evaluate_cmd', 'for_train_cmd',
+           'search_index_cmd', 'search_cmd', 'for_eval_cmd', 'retrieval_demo', 'build_parser', 'main']
 
 # %% ../nbs/09_cli.ipynb #3b24132e
 def demo(out:str='demo_out', # folder for results.json, the finetuned run and its index
@@ -29,7 +29,7 @@ def demo(out:str='demo_out', # folder for results.json, the finetuned run and it
     from retailklip.eval import make_benchmark, run_benchmark
     from retailklip.train import FinetuneConfig, save_run, fingerprint
     from retailklip.knn import KNNClassifier
-    from retailklip.imagefolder import embed_u8
+    from retailklip.imagefolder import embed_images
     from retailklip.backbone import ImageEncoder
     from dataclasses import asdict
     device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
@@ -41,8 +41,9 @@ def demo(out:str='demo_out', # folder for results.json, the finetuned run and it
     res = run_benchmark(b, bb, cfg, full_steps=full_steps, device=device, progress=True)
     ft = res['finetuned']; save_run(ft, out/'run', dict(finetune=asdict(cfg), classes=b.classes))
     enc = ImageEncoder.from_backbone(ft)
-    KNNClassifier(enc.output_dim, fingerprint=fingerprint(ft.model.visual), model=ft.name).fit(
-        embed_u8(enc, b.ref_x, ft), b.ref_ids).save(out/'index.rk')
+    knn = KNNClassifier(enc.output_dim, fingerprint=fingerprint(ft.model.visual), model=ft.name)
+    knn.source = dict(run=str((out/'run').resolve()))  # `Recognizer.load(out/'index.rk')` restores model and index
+    knn.fit(embed_images(enc, b.ref_x, ft)[0], b.ref_ids).save(out/'index.rk')
     m = res['methods']; secs = {**res['seconds'], 'render_world': t_render, 'total': time.time() - t0}
     ratio = secs['full_finetune_train']/max(secs['retailklip_knn_add'], 1e-9)
     results = dict(methods=m, seconds=secs, counts=res['counts'], pretrain_retrieval=rec,
@@ -84,24 +85,16 @@ def pretrain_cmd(steps:int=600, batch_size:int=128, lr:float=1e-3, warmup:int|No
         print('exported', export)
     return rec
 
-def synth_cmd(out:str, products:int=100, seed:int=0, heldout_frac:float=0.3, scenes:int=0)->dict:
+def synth_cmd(out:str, products:int=100, seed:int=0, heldout_frac:float=0.3, scenes:int=0, prefix:str='')->dict:
     "Write a synthetic world as ImageFolder trees (+ CSV tables) and, optionally, `scenes` COCO scenes under out/scenes."
     from retailklip.synth import make_world, write_imagefolder
     from retailklip.scenes import write_scenes
-    imgs = write_imagefolder(make_world(products, heldout_frac, seed), out)
+    imgs = write_imagefolder(make_world(products, heldout_frac, seed), out, prefix=prefix)
     n_sc = len(write_scenes(Path(out)/'scenes', scenes, seed)['images']) if scenes else 0
     print(f"wrote {len(imgs)} product images of {products} SKUs and {n_sc} scenes under {out}")
     return dict(images=len(imgs), scenes=n_sc)
 
 # %% ../nbs/09_cli.ipynb #95b9c63d
-def _load_tree(root, size):
-    from retailklip.imagefolder import scan_imagefolder, load_images
-    df, rep = scan_imagefolder(root)
-    x, ok = load_images(df.path.tolist(), size, rep, progress=True)
-    df = df[ok].reset_index(drop=True)
-    if len(df) == 0: raise ValueError(f"no readable images under {root} ({rep})")
-    return x, df, rep
-
 def _say_report(rep, what):
     if rep.skipped or rep.empty_products or rep.ignored_files: print(f"{what}: {rep}", file=sys.stderr)
 
@@ -109,50 +102,30 @@ def finetune_cmd(data:str, out:str, model:str='rk-vit-mini', pretrained:str|None
                  steps:int|None=None, batch_size:int|None=None, lr:float|None=None, augment:float|None=None,
                  device:str|None=None)->dict:
     "Finetune the vision encoder on an ImageFolder tree (one folder per product) and write a run folder."
-    from retailklip.backbone import load_backbone
-    from retailklip.train import FinetuneConfig, finetune, save_run
-    from dataclasses import asdict
-    device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
-    if model == 'rk-vit-mini' and pretrained is None and checkpoint is None: pretrained = 'synthetic'
-    bb = load_backbone(model, pretrained=pretrained, checkpoint=checkpoint, device=device)
-    x, df, rep = _load_tree(data, bb.image_size); _say_report(rep, data)
-    classes = sorted(df['product'].unique()); y = np.array([classes.index(p) for p in df['product']])
-    cfg = FinetuneConfig(**{k: v for k, v in dict(steps=steps, batch_size=batch_size, lr=lr, augment=augment).items() if v is not None})
-    if cfg.steps == 0: save_run(bb, out, dict(finetune=None, classes=classes, note='pretrained weights, not finetuned')); return dict(run=out)
-    if len(classes) < 2: raise ValueError(f"{data}: finetuning needs at least 2 product folders with readable images, found {len(classes)}")
-    ft, h = finetune(bb, x, y, cfg, out=out, device=device, classes=classes)
-    print(f"finetuned {model} on {len(df)} images of {len(classes)} products ({len(rep.skipped)} skipped) -> {out}")
-    return dict(run=out, images=len(df), products=len(classes), skipped=len(rep.skipped))
-
-def _embed_tree(run, root):
-    from retailklip.train import load_run
-    from retailklip.imagefolder import embed_u8
-    bb, enc, cfg = load_run(run)
-    x, df, rep = _load_tree(root, bb.image_size); _say_report(rep, root)
-    return embed_u8(enc, x, bb, progress=True), df, rep, cfg
+    from retailklip.api import Recognizer
+    cfg = {k: v for k, v in dict(steps=steps, batch_size=batch_size, lr=lr, augment=augment).items() if v is not None}
+    rec = Recognizer.finetune(data, out, model, pretrained, checkpoint, device, **cfg); _say_report(rec.report, data)
+    print(f"finetuned {model} on {data} ({len(rec.report.skipped)} image(s) skipped) -> {out}")
+    return dict(run=out, skipped=len(rec.report.skipped))
 
 def index_cmd(run:str, refs:str, out:str, index_type:str='auto')->dict:
     "Embed the reference images of `refs` (one folder per product) with run `run` and write a kNN index."
-    from retailklip.knn import KNNClassifier
-    e, df, rep, cfg = _embed_tree(run, refs)
-    knn = KNNClassifier(e.shape[1], index_type, fingerprint=cfg['fingerprint'], model=str(Path(run).resolve()))
-    knn.fit(e, df['product'], meta=df[['path']]).save(out)
-    print(f"indexed {len(df)} references of {len(knn.products)} products ({len(rep.skipped)} skipped) -> {out}")
-    return dict(index=out, references=len(df), products=len(knn.products), skipped=len(rep.skipped))
+    from retailklip.api import Recognizer
+    rec = Recognizer.from_run(run, progress=True).index(refs, index_type); _say_report(rec.report, refs)
+    rec.save(out); knn = rec.knn
+    print(f"indexed {len(knn)} references of {len(knn.products)} products ({len(rec.report.skipped)} skipped) -> {out}")
+    return dict(index=out, references=len(knn), products=len(knn.products), skipped=len(rec.report.skipped))
 
-def _index_and_run(index, run):
-    from retailklip.knn import KNNClassifier
-    knn = KNNClassifier.load(index); run = run or knn.model
-    if run is None: raise ValueError(f"{index} does not record its run folder: pass --run RUN")
-    return knn, run
+def _load(index, run=None):
+    from retailklip.api import Recognizer
+    return Recognizer.load(index, run=run, progress=True)
 
 def add_cmd(index:str, refs:str, run:str|None=None, extend:bool=False)->dict:
     "Add the products of `refs` to an index, with no gradient step (the index's run embeds them)."
-    knn, run = _index_and_run(index, run)
-    e, df, rep, cfg = _embed_tree(run, refs)
-    n0 = len(knn.products); knn.add(e, df['product'], meta=df[['path']], fingerprint=cfg['fingerprint'], extend=extend).save(index)
-    print(f"added {len(df)} references; {n0} -> {len(knn.products)} products in {index}")
-    return dict(products=len(knn.products), added_references=len(df), skipped=len(rep.skipped))
+    rec = _load(index, run); n0, r0 = len(rec.knn.products), len(rec.knn)
+    rec.add(refs, extend=extend).save(index); _say_report(rec.report, refs)
+    print(f"added {len(rec.knn) - r0} references; {n0} -> {len(rec.knn.products)} products in {index}")
+    return dict(products=len(rec.knn.products), added_references=len(rec.knn) - r0, skipped=len(rec.report.skipped))
 
 def remove_cmd(index:str, products:list)->dict:
     "Remove products (all their references) from an index."
@@ -161,66 +134,35 @@ def remove_cmd(index:str, products:list)->dict:
     print(f"removed {len(products)} product(s); {len(knn.products)} left in {index}")
     return dict(products=len(knn.products))
 
-def _image_list(items):
-    from retailklip.imagefolder import IMAGE_EXTS
-    out = []
-    for it in items:
-        p = Path(it)
-        if p.is_dir(): out += sorted(str(f) for f in p.rglob('*') if f.suffix.lower() in IMAGE_EXTS)
-        else: out.append(str(p))
-    return out
+def _csv_safe(v):
+    "Cells that a spreadsheet would read as a formula (=, +, -, @ first) are quoted with a leading apostrophe."
+    return "'" + v if isinstance(v, str) and v[:1] in ('=', '+', '-', '@') else v
 
 def classify_cmd(index:str, images:list, top_k:int=5, csv:str|None=None, run:str|None=None)->'pd.DataFrame':
-    "Top-k products of images (files and/or folders); prints them and optionally writes a CSV."
-    import pandas as pd
-    from retailklip.train import load_run
-    from retailklip.imagefolder import load_images, embed_u8, ScanReport
-    knn, run = _index_and_run(index, run)
-    bb, enc, cfg = load_run(run)
-    paths = _image_list(images); rep = ScanReport()
-    if not paths: raise ValueError(f"no images found in {images}")
-    x, ok = load_images(paths, bb.image_size, rep); _say_report(rep, 'classify')
-    if not ok.any(): raise ValueError(f"none of the {len(paths)} images could be read ({rep})")
-    pred = knn.predict(embed_u8(enc, x, bb), k=top_k, fingerprint=cfg['fingerprint'])
-    df = pd.DataFrame(dict(path=np.array(paths)[ok], product=pred['product'], score=pred['score'].round(4),
-                           top_k=[';'.join(f'{p}:{s:.3f}' for p, s in t) for t in pred.topk]))
-    if csv: df.to_csv(csv, index=False)
+    "Top-k products of images (files and/or folders); prints them and optionally writes a CSV (one row per image and rank)."
+    rec = _load(index, run)
+    df = rec.classify(images, k=top_k); _say_report(rec.report, 'classify')
+    if csv:
+        long = rec.classify(images, k=top_k, long=True) if top_k > 1 else df[['path', 'product', 'score', 'unknown']].assign(rank=1)
+        long = long[['path', 'rank', 'product', 'score', 'unknown']]
+        long.map(_csv_safe).to_csv(csv, index=False)
     print(df.to_string(index=False))
     return df
 
-def calibrate_cmd(index:str, known:str, unknown:str, run:str|None=None)->float:
+def calibrate_cmd(index:str, known:str, unknown:str, run:str|None=None)->dict:
     "Calibrate the 'unknown product' threshold of an index on held-out queries of indexed (`known`) and other (`unknown`) products."
-    knn, run = _index_and_run(index, run)
-    ek, _, _, cfg = _embed_tree(run, known); eu, _, _, _ = _embed_tree(run, unknown)
-    knn._check_model(cfg['fingerprint'])
-    t = knn.calibrate_threshold(ek, eu); knn.save(index)
-    print(f"unknown-product threshold {t:.4f} saved in {index}: predictions scoring below it are reported as unknown")
-    return t
+    rec = _load(index, run); r = rec.calibrate(known, unknown); rec.save(index)
+    print(f"unknown-product threshold {r['threshold']:.4f} saved in {index}: on these queries it accepts "
+          f"{r['known_accepted']:.1%} of the {r['known_queries']} known and rejects {r['unknown_rejected']:.1%} of the {r['unknown_queries']} unknown")
+    return r
 
 def evaluate_cmd(index:str, queries:str, run:str|None=None)->dict:
-    "accuracy@1/@5 (micro and macro) of an index on a labelled query tree (folder name = true product)."
-    from retailklip.eval import topk_accuracy
-    knn, run = _index_and_run(index, run)
-    e, df, rep, cfg = _embed_tree(run, queries)
-    pred = knn.predict(e, k=5, fingerprint=cfg['fingerprint'])
-    res = dict(**topk_accuracy([[p for p, _ in t] for t in pred.topk], df['product']), queries=len(df), skipped=len(rep.skipped),
-               unknown_products=sorted(set(df['product']) - set(knn.products)))
+    "accuracy@1/@5 (micro and macro) of an index on a labelled query tree (folder name = true product), and the threshold's effect."
+    rec = _load(index, run); res = rec.evaluate(queries); _say_report(rec.report, queries)
     print(json.dumps(res, indent=1))
     return res
 
 # %% ../nbs/09_cli.ipynb #9774d6f6
-def _resolve_backbone(run=None, model='rk-vit-mini', pretrained=None, checkpoint=None, device='cpu'):
-    "(backbone, FOR head or None, info dict to store in an index) from a run folder or a model name."
-    from retailklip.backbone import load_backbone
-    from retailklip.train import load_run
-    from retailklip.decoder import load_for_run
-    if run is not None:
-        if (Path(run)/'head.pt').exists(): bb, head, _ = load_for_run(run, device)
-        else: bb, head = load_run(run, device)[0], None
-        return bb, head, dict(run=str(Path(run).resolve()))
-    if pretrained is None and checkpoint is None and model == 'rk-vit-mini': pretrained = 'synthetic'
-    return load_backbone(model, pretrained, checkpoint, device), None, dict(model=model, pretrained=pretrained, checkpoint=checkpoint)
-
 def _coco_images(coco, images, base=None, novel=None):
     from retailklip.data import load_coco, check_split
     data = load_coco(coco, images)
@@ -229,25 +171,30 @@ def _coco_images(coco, images, base=None, novel=None):
     if base is not None: check_split(data, base, novel or [])
     return data
 
-def _load_coco_images(data, size):
-    from retailklip.imagefolder import load_images, ScanReport
-    rep = ScanReport(); x, ok = load_images(data.images.path.tolist(), size, rep, progress=True)
+def _coco_features(bb, data, depth, batch_size=128):
+    "Token features of the images `data` lists, decoded batch by batch; unreadable images are dropped from `data`."
+    from retailklip.imagefolder import ImageDataset, iter_batches, ScanReport
+    from retailklip.retrieval import scene_features, SceneFeatures
+    rep, parts, kept = ScanReport(), [], []
+    ds = ImageDataset(data.images.path.tolist(), bb.image_size)
+    for u8, idx in iter_batches(ds, batch_size, report=rep, progress=True, desc='encode images'):
+        if len(idx): parts.append(scene_features(bb, u8, depth=depth, batch_size=batch_size)); kept += idx.tolist()
     _say_report(rep, 'images')
-    if not ok.any(): raise ValueError(f"none of the {len(ok)} images listed could be read ({rep})")
-    data.images = data.images[ok].reset_index(drop=True)
-    return x
+    if not kept: raise ValueError(f"none of the {len(ds)} images listed could be read ({rep})")
+    data.images = data.images.iloc[kept].reset_index(drop=True)
+    return SceneFeatures(torch.cat([p.tokens for p in parts]), torch.cat([p.global_emb for p in parts]), depth)
 
 def for_train_cmd(coco:str, images:str, base_classes:str, out:str, label_fraction:float=1., steps:int|None=None,
                   model:str='rk-vit-mini', pretrained:str|None=None, checkpoint:str|None=None, device:str|None=None)->Path:
     "Train a FOR (SUM-CLIP) head on the base classes of a COCO detection file; writes a run folder."
     from retailklip.data import read_class_list
-    from retailklip.retrieval import scene_features
     from retailklip.decoder import ForConfig, train_for, save_for_run
-    device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    from retailklip.api import _load_source, _device
+    device = _device(device)
     base = read_class_list(base_classes); data = _coco_images(coco, images, base)
     cfg = ForConfig(label_fraction=label_fraction, **({} if steps is None else dict(steps=steps)))
-    bb, _, _ = _resolve_backbone(None, model, pretrained, checkpoint, device)
-    feats = scene_features(bb, _load_coco_images(data, bb.image_size), depth=cfg.train_blocks + 1, progress=True)
+    bb = _load_source(dict(model=model, pretrained=pretrained, checkpoint=checkpoint), device)
+    feats = _coco_features(bb, data, cfg.train_blocks + 1)
     head, hist = train_for(bb, feats, data, base, cfg, device=device)
     save_for_run(bb, head, out, cfg, base, hist)
     print(f"trained a FOR head on {len(feats)} images ({cfg.label_fraction:.0%} labelled, {len(base)} base classes); wrote {out}")
@@ -255,79 +202,38 @@ def for_train_cmd(coco:str, images:str, base_classes:str, out:str, label_fractio
 
 def search_index_cmd(images:str, out:str, method:str='for', run:str|None=None, coco:str|None=None, k:int=4,
                      model:str='rk-vit-mini', pretrained:str|None=None, checkpoint:str|None=None,
-                     device:str|None=None, batch:int=512)->'RetrievalIndex':
+                     device:str|None=None)->'ImageSearch':
     "Embed a folder of images (or those a COCO file lists) with clip / cluster / for and write a retrieval index."
-    from retailklip.retrieval import scene_features, clip_embeddings, cluster_clip_embeddings, RetrievalIndex
-    from retailklip.decoder import for_embeddings
-    from retailklip.imagefolder import load_images, ScanReport
-    from retailklip.train import fingerprint
+    from retailklip.api import ImageSearch
     if method not in ('clip', 'cluster', 'for'): raise ValueError(f"--method must be clip, cluster or for, got {method!r}")
-    device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
-    bb, head, info = _resolve_backbone(run, model, pretrained, checkpoint, device)
-    if method == 'for' and head is None: raise ValueError("--method for needs --run pointing to a FOR run folder (from `retailklip for-train`)")
+    if method == 'for' and run is None: raise ValueError("--method for needs --run pointing to a FOR run folder (from `retailklip for-train`)")
     if not Path(images).is_dir(): raise FileNotFoundError(f"image folder not found: {images}")
-    paths = _coco_images(coco, images).images.path.tolist() if coco else _image_list([images])
-    if not paths: raise ValueError(f"no image files found under {images}")
-    fp = fingerprint(bb.model.visual) + (f"+{fingerprint(head)}" if method == 'for' else f"+{method}{k if method == 'cluster' else ''}")
-    idx, rep = RetrievalIndex(bb.embed_dim, method, fp, dict(info, k=k)), ScanReport()
-    for i in range(0, len(paths), batch):
-        x, ok = load_images(paths[i:i+batch], bb.image_size, rep, progress=False)
-        if not ok.any(): continue
-        f = scene_features(bb, x, depth=head.depth if method == 'for' else 1)
-        e = (clip_embeddings(f) if method == 'clip' else cluster_clip_embeddings(bb.model.visual, f, k=k) if method == 'cluster'
-             else for_embeddings(head, f))
-        idx.add(e, [p for p, o in zip(paths[i:i+batch], ok) if o])
-    _say_report(rep, 'images')
-    if len(idx) == 0: raise ValueError(f"none of the {len(paths)} images could be read ({rep})")
-    idx.save(out)
+    paths = _coco_images(coco, images).images.path.tolist() if coco else [images]
+    s = (ImageSearch.from_run(run, method, device, k=k, progress=True) if run else
+         ImageSearch.from_pretrained(model, pretrained, checkpoint, method, device, k=k, progress=True))
+    try: s.add_images(paths)
+    except ValueError as e: raise ValueError(f"no image files found under {images}" if 'no image files' in str(e) else str(e)) from None
+    _say_report(s.report, 'images'); s.save(out); idx = s.index
     print(f"indexed {len(idx)} images ({idx.embeddings_per_image:.1f} embeddings, {idx.bytes_per_image:.0f} bytes per image, "
-          f"method {method}); {len(rep.skipped)} skipped; wrote {out}")
-    return idx
-
-def _query_side(idx, device='cpu'):
-    from retailklip.retrieval import TextBank
-    info = idx.info
-    if not info: raise ValueError("this index does not record its model; rebuild it with `retailklip search-index`")
-    bb, _, _ = _resolve_backbone(info.get('run'), info.get('model', 'rk-vit-mini'), info.get('pretrained'), info.get('checkpoint'), device)
-    return TextBank(bb)
+          f"method {method}); {len(s.report.skipped)} skipped; wrote {out}")
+    return s
 
 def search_cmd(index:str, query:str, k:int=50, csv:str|None=None)->'pd.DataFrame':
     "Rank the indexed images for a free-text query; prints rank, score and path."
-    import pandas as pd
-    from retailklip.retrieval import RetrievalIndex
-    idx = RetrievalIndex.load(index); text = _query_side(idx)
-    S, N = idx.search(text([query]), k)
-    df = pd.DataFrame(dict(rank=np.arange(1, (N[0] >= 0).sum() + 1), score=S[0][N[0] >= 0].round(4), path=[idx.paths[i] for i in N[0] if i >= 0]))
-    if csv: df.to_csv(csv, index=False)
+    from retailklip.api import ImageSearch
+    df = ImageSearch.load(index).search(query, k)
+    if csv: df.map(_csv_safe).to_csv(csv, index=False)
     print(df.to_string(index=False)); return df
-
-def _match_paths(paths, data):
-    by_name = {str(fn): i for i, fn in enumerate(data.images.file_name)}
-    rows = []
-    for p in paths:
-        parts = Path(p).parts
-        rows.append(next((by_name[k] for k in ('/'.join(parts[-j:]) for j in range(1, len(parts) + 1)) if k in by_name), -1))
-    return np.array(rows)
 
 def for_eval_cmd(index:str, coco:str, base_classes:str, novel_classes:str, k:int=50, out:str|None=None)->dict:
     "mAP@k of a retrieval index on the base and novel classes of a COCO detection file (JSON)."
-    from retailklip.data import read_class_list, relevance
-    from retailklip.retrieval import RetrievalIndex, map_at_k
+    from retailklip.data import read_class_list
+    from retailklip.api import ImageSearch
     base, novel = read_class_list(base_classes), read_class_list(novel_classes)
-    idx = RetrievalIndex.load(index); data = _coco_images(coco, None, base, novel)
-    rows = _match_paths(idx.paths, data)
-    if (rows < 0).all(): raise ValueError(f"none of the {len(idx)} indexed images is listed in {coco}")
-    keep = rows >= 0; text = _query_side(idx)
-    S = idx.scores(text(base + novel))[keep]
-    R = np.stack([relevance(data, c)[rows[keep]] for c in base + novel], 1)
-    m = map_at_k(S, R, base, novel, k)
-    res = {**{n: v for n, v in m.items() if n != 'per_class'},
-           'per_class': {r.category: (None if np.isnan(r.ap) else float(r.ap)) for r in m['per_class'].itertuples()},
-           'images': int(keep.sum()), 'images_not_in_coco': int((~keep).sum()), 'method': idx.method,
-           'embeddings_per_image': idx.embeddings_per_image, 'bytes_per_image': idx.bytes_per_image}
-    s = json.dumps(res, indent=1)
-    if out: Path(out).write_text(s)
-    print(s); return res
+    s = ImageSearch.load(index); res = s.evaluate(_coco_images(coco, None, base, novel), base, novel, k)
+    js = json.dumps(res, indent=1)
+    if out: Path(out).write_text(js)
+    print(js); return res
 
 # %% ../nbs/09_cli.ipynb #ee3a7f2c
 def retrieval_demo(out:str='demo_out', n_train:int=3000, n_test:int=1000, seed:int=11, steps:int|None=None,
@@ -362,69 +268,113 @@ def retrieval_demo(out:str='demo_out', n_train:int=3000, n_test:int=1000, seed:i
     return results
 
 # %% ../nbs/09_cli.ipynb #c8cf8f1a
+class _Parser(argparse.ArgumentParser):
+    "argparse with one-line errors (exit code 2)."
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+def _checked(conv, ok, what):
+    def f(s):
+        try: v = conv(s)
+        except ValueError: raise argparse.ArgumentTypeError(f"must be {what}, got {s!r}") from None
+        if not ok(v): raise argparse.ArgumentTypeError(f"must be {what}, got {s!r}")
+        return v
+    f.__name__ = what; return f
+
+POS_INT = _checked(int, lambda v: v >= 1, 'an integer >= 1')
+NONNEG_INT = _checked(int, lambda v: v >= 0, 'an integer >= 0')
+POS_FLOAT = _checked(float, lambda v: math.isfinite(v) and v > 0, 'a finite number > 0')
+NONNEG_FLOAT = _checked(float, lambda v: math.isfinite(v) and v >= 0, 'a finite number >= 0')
+FRACTION = _checked(float, lambda v: 0 < v <= 1, 'a fraction in (0, 1]')
+
+def _writable_file(s:str)->str:
+    "An output file path whose folder exists (or can be made) and that is not a folder itself."
+    p = Path(s); d = p.parent
+    if p.is_dir(): raise argparse.ArgumentTypeError(f"{s} is a folder; give a file name")
+    if not d.is_dir(): raise argparse.ArgumentTypeError(f"cannot write {s}: folder {d} does not exist")
+    if not os.access(d, os.W_OK): raise argparse.ArgumentTypeError(f"cannot write {s}: folder {d} is not writable")
+    return s
+
+def _writable_dir(s:str)->str:
+    "An output folder: absent (created later), or an existing writable folder."
+    p = Path(s)
+    if p.exists() and not p.is_dir(): raise argparse.ArgumentTypeError(f"{s} exists and is not a folder")
+    d = next((q for q in [p, *p.parents] if q.exists()), Path('.'))
+    if not os.access(d, os.W_OK): raise argparse.ArgumentTypeError(f"cannot write in {d}")
+    return s
+
 def build_parser()->argparse.ArgumentParser:
     "The argparse parser of the `retailklip` console script."
-    p = argparse.ArgumentParser(prog='retailklip', description='Product recognition (RetailKLIP) and object-level image search (FOR) on OpenCLIP.')
+    p = _Parser(prog='retailklip', description='Product recognition (RetailKLIP) and object-level image search (FOR) on OpenCLIP.')
+    from retailklip import __version__
+    p.add_argument('--version', action='version', version=f'retailklip {__version__}')
     sub = p.add_subparsers(dest='cmd', required=True)
     d = sub.add_parser('demo', help='the main job on the embedded synthetic world; writes DIR/results.json')
     d.add_argument('--task', default='products', choices=['products', 'retrieval'],
                    help='products: RetailKLIP kNN product recognition (default); retrieval: FOR object-level image search')
-    d.add_argument('--out', default='demo_out', help='output folder (default: demo_out)')
-    d.add_argument('--products', type=int, default=334, help='SKUs in the synthetic world (products task)')
-    d.add_argument('--train-scenes', type=int, default=3000, help='training scenes (retrieval task)')
-    d.add_argument('--test-scenes', type=int, default=1000, help='test collection size (retrieval task)')
-    d.add_argument('--steps', type=int, default=None, help='finetune / FOR head training steps')
+    d.add_argument('--out', default='demo_out', type=_writable_dir, help='output folder (default: demo_out)')
+    d.add_argument('--products', type=POS_INT, default=334, help='SKUs in the synthetic world (products task)')
+    d.add_argument('--train-scenes', type=POS_INT, default=3000, help='training scenes (retrieval task)')
+    d.add_argument('--test-scenes', type=POS_INT, default=1000, help='test collection size (retrieval task)')
+    d.add_argument('--steps', type=NONNEG_INT, default=None, help='finetune / FOR head training steps')
     d.add_argument('--seed', type=int, default=None, help='world seed (default: 2024 products, 11 retrieval)')
-    d.add_argument('--workers', type=int, default=None, help='rendering processes (default: all cores)')
+    d.add_argument('--workers', type=NONNEG_INT, default=None, help='rendering processes (default: all cores)')
     t = sub.add_parser('pretrain', help='contrastive pretraining of a mini-CLIP on the synthetic stream')
-    for a, ty, df, h in [('--steps', int, 600, 'optimiser steps'), ('--batch-size', int, 128, 'batch size'),
-                         ('--lr', float, 1e-3, 'peak learning rate'), ('--warmup', int, None, 'warmup steps (default: steps/10, at most 500)'),
-                         ('--pool-size', int, 20000, 'rendered (image, caption) pairs'), ('--seed', int, 1000, 'stream seed'),
+    for a, ty, df, h in [('--steps', NONNEG_INT, 600, 'optimiser steps'), ('--batch-size', POS_INT, 128, 'batch size'),
+                         ('--lr', POS_FLOAT, 1e-3, 'peak learning rate'), ('--warmup', NONNEG_INT, None, 'warmup steps (default: steps/10, at most 500)'),
+                         ('--pool-size', POS_INT, 20000, 'rendered (image, caption) pairs'), ('--seed', int, 1000, 'stream seed'),
                          ('--model', str, 'rk-vit-mini', 'open_clip model name'), ('--device', str, None, 'cpu or cuda (default: cuda if present)'),
                          ('--out', str, 'runs/pretrain', 'run folder (checkpoints, history)'),
-                         ('--export', str, None, 'also write an open_clip weights file here'), ('--workers', int, None, 'rendering processes')]:
+                         ('--export', str, None, 'also write an open_clip weights file here'), ('--workers', NONNEG_INT, None, 'rendering processes')]:
         t.add_argument(a, type=ty, default=df, help=h)
     t.add_argument('--no-resume', action='store_true', help='start again even if OUT/last.pt exists')
     s = sub.add_parser('synth', help='write a synthetic world as ImageFolder trees (+ COCO scenes)')
-    s.add_argument('--out', required=True, help='output folder'); s.add_argument('--products', type=int, default=100)
-    s.add_argument('--seed', type=int, default=0); s.add_argument('--heldout-frac', type=float, default=0.3)
-    s.add_argument('--scenes', type=int, default=0, help='number of COCO scenes to write under OUT/scenes')
+    s.add_argument('--out', required=True, type=_writable_dir, help='output folder: train/, refs/, queries/ (ImageFolder trees), CSVs')
+    s.add_argument('--products', type=POS_INT, default=100, help='SKUs (default: 100)')
+    s.add_argument('--seed', type=int, default=0, help='world seed (default: 0)')
+    s.add_argument('--heldout-frac', type=FRACTION, default=0.3, help='share of SKUs held out of train/ into refs/ and queries/ (default: 0.3)')
+    s.add_argument('--prefix', default='', help='put before every product folder name (default: none)')
+    s.add_argument('--scenes', type=NONNEG_INT, default=0, help='number of COCO scenes to write under OUT/scenes')
     f = sub.add_parser('finetune', help='RetailKLIP finetune on DIR/<product_id>/*.jpg; writes a run folder')
     f.add_argument('--data', required=True, help='ImageFolder tree: one folder per product')
-    f.add_argument('--out', required=True, help='run folder to write (config.json + model.pt)')
+    f.add_argument('--out', required=True, type=_writable_dir, help='run folder to write (config.json + model.pt)')
     f.add_argument('--model', default='rk-vit-mini', help="open_clip model name (e.g. ViT-L-14), or 'local-dir:PATH'")
     g = f.add_mutually_exclusive_group()
     g.add_argument('--pretrained', default=None, help="published tag (needs a network) or 'synthetic' for rk-vit-mini")
     g.add_argument('--checkpoint', default=None, help='local open_clip checkpoint file')
-    f.add_argument('--steps', type=int, default=None, help='optimiser steps (0: save the pretrained model as a run)')
-    f.add_argument('--batch-size', type=int, default=None); f.add_argument('--lr', type=float, default=None)
-    f.add_argument('--augment', type=float, default=None, help='shelf augmentation strength (0.5 when you only have clean catalogue images)')
-    f.add_argument('--device', default=None)
+    f.add_argument('--steps', type=NONNEG_INT, default=None, help='optimiser steps (0: save the pretrained model as a run)')
+    f.add_argument('--batch-size', type=POS_INT, default=None, help='images per step (default: 64)')
+    f.add_argument('--lr', type=POS_FLOAT, default=None, help='learning rate of the top block (default: 5e-4)')
+    f.add_argument('--augment', type=NONNEG_FLOAT, default=None, help='shelf augmentation strength (0.5 when you only have clean catalogue images)')
+    f.add_argument('--device', default=None, help='cpu or cuda (default: cuda if present)')
     i = sub.add_parser('index', help='embed reference images with a run and write a kNN index')
-    i.add_argument('--run', required=True); i.add_argument('--refs', required=True, help='ImageFolder tree of reference images')
-    i.add_argument('--out', required=True, help='index file to write'); i.add_argument('--index-type', default='auto', choices=['auto', 'flat', 'ivf', 'hnsw'],
+    i.add_argument('--run', required=True, help='run folder (from finetune)'); i.add_argument('--refs', required=True, help='ImageFolder tree of reference images')
+    i.add_argument('--out', required=True, type=_writable_file, help='index file to write'); i.add_argument('--index-type', default='auto', choices=['auto', 'flat', 'ivf', 'hnsw'],
                                                                                 help="'auto': exact below 5,000 references, IVF with calibrated nprobe above")
     a = sub.add_parser('add', help='add products to an index (no retraining)')
-    a.add_argument('--index', required=True); a.add_argument('--refs', required=True)
+    a.add_argument('--index', required=True, help='index file (updated in place)'); a.add_argument('--refs', required=True, help='ImageFolder tree of the new products')
     a.add_argument('--run', default=None, help="run folder (default: the index's own)")
     a.add_argument('--extend', action='store_true', help='allow more references for products already in the index')
     r = sub.add_parser('remove', help='remove products from an index')
-    r.add_argument('--index', required=True); r.add_argument('--products', nargs='+', required=True)
+    r.add_argument('--index', required=True, help='index file (updated in place)'); r.add_argument('--products', nargs='+', required=True, help='product ids to remove')
     c = sub.add_parser('classify', help='top-k products of images or folders of images')
-    c.add_argument('--index', required=True); c.add_argument('images', nargs='+')
-    c.add_argument('--top-k', type=int, default=5); c.add_argument('--csv', default=None, help='also write the predictions here')
-    c.add_argument('--run', default=None)
+    c.add_argument('--index', required=True, help='index file'); c.add_argument('images', nargs='+', help='image files and/or folders')
+    c.add_argument('--top-k', type=POS_INT, default=5, help='products per image (default: 5)')
+    c.add_argument('--csv', default=None, type=_writable_file, help='also write the predictions here, one row per image and rank')
+    c.add_argument('--run', default=None, help="run folder (default: the index's own)")
     k = sub.add_parser('calibrate', help="set the index's 'unknown product' score threshold from held-out queries")
     k.add_argument('--index', required=True); k.add_argument('--known', required=True, help='queries of products in the index (ImageFolder)')
-    k.add_argument('--unknown', required=True, help='queries of products not in the index (ImageFolder)'); k.add_argument('--run', default=None)
+    k.add_argument('--unknown', required=True, help='queries of products not in the index (ImageFolder)')
+    k.add_argument('--run', default=None, help="run folder (default: the index's own)")
     e = sub.add_parser('evaluate', help='accuracy@1/@5 of an index on a labelled query tree (JSON)')
-    e.add_argument('--index', required=True); e.add_argument('--queries', required=True); e.add_argument('--run', default=None)
+    e.add_argument('--index', required=True, help='index file'); e.add_argument('--queries', required=True, help='labelled queries (ImageFolder tree)')
+    e.add_argument('--run', default=None, help="run folder (default: the index's own)")
     ft = sub.add_parser('for-train', help='train a FOR (SUM-CLIP) head on the base classes of a COCO detection file')
     ft.add_argument('--coco', required=True, help='COCO / LVIS detection JSON'); ft.add_argument('--images', required=True, help='folder of its image files')
     ft.add_argument('--base-classes', required=True, help='text file: one base category name per line (the only labels used)')
-    ft.add_argument('--label-fraction', type=float, default=1., help='fraction of images whose labels are used (semi-supervised when < 1)')
-    ft.add_argument('--out', required=True, help='run folder to write (backbone + head + config)')
-    ft.add_argument('--steps', type=int, default=None, help='training steps (default: ForConfig.total_steps, set by the label fraction)')
+    ft.add_argument('--label-fraction', type=FRACTION, default=1., help='fraction of images whose labels are used (semi-supervised when < 1)')
+    ft.add_argument('--out', required=True, type=_writable_dir, help='run folder to write (backbone + head + config)')
+    ft.add_argument('--steps', type=POS_INT, default=None, help='training steps (default: ForConfig.total_steps, set by the label fraction)')
     ft.add_argument('--model', default='rk-vit-mini', help="open_clip ViT name, or 'local-dir:PATH'")
     g = ft.add_mutually_exclusive_group()
     g.add_argument('--pretrained', default=None, help="published tag (needs a network); 'synthetic' is the default for rk-vit-mini")
@@ -434,18 +384,19 @@ def build_parser()->argparse.ArgumentParser:
     si.add_argument('--coco', default=None, help='index exactly the images this COCO file lists')
     si.add_argument('--method', default='for', choices=['clip', 'cluster', 'for'], help='CLIP global, Cluster-CLIP or FOR (needs --run)')
     si.add_argument('--run', default=None, help='FOR run folder (or a RetailKLIP run, for clip / cluster); default: the shipped mini-CLIP')
-    si.add_argument('--k', type=int, default=4, help='Cluster-CLIP clusters per image'); si.add_argument('--out', required=True, help='index file to write')
-    si.add_argument('--model', default='rk-vit-mini'); si.add_argument('--pretrained', default=None); si.add_argument('--checkpoint', default=None)
-    si.add_argument('--device', default=None)
+    si.add_argument('--k', type=POS_INT, default=4, help='Cluster-CLIP clusters per image (default: 4)'); si.add_argument('--out', required=True, type=_writable_file, help='index file to write')
+    si.add_argument('--model', default='rk-vit-mini', help='open_clip model without --run (default: rk-vit-mini)')
+    si.add_argument('--pretrained', default=None, help='published tag of --model'); si.add_argument('--checkpoint', default=None, help='local checkpoint of --model')
+    si.add_argument('--device', default=None, help='cpu or cuda (default: cuda if present)')
     se = sub.add_parser('search', help='rank the indexed images for a text query')
     se.add_argument('--index', required=True); se.add_argument('query', help='free text naming an object, e.g. "price tag"')
-    se.add_argument('-k', type=int, default=50, help='images to list'); se.add_argument('--csv', default=None)
+    se.add_argument('-k', type=POS_INT, default=50, help='images to list (default: 50)'); se.add_argument('--csv', default=None, type=_writable_file, help='also write the ranking here')
     fe = sub.add_parser('for-eval', help='mAP@50 of a retrieval index on the base and novel classes of a COCO file (JSON)')
     fe.add_argument('--index', required=True); fe.add_argument('--coco', required=True)
     fe.add_argument('--base-classes', required=True); fe.add_argument('--novel-classes', required=True)
-    fe.add_argument('-k', type=int, default=50); fe.add_argument('--out', default=None, help='also write the JSON here')
+    fe.add_argument('-k', type=POS_INT, default=50, help='mAP@k (default: 50)'); fe.add_argument('--out', default=None, type=_writable_file, help='also write the JSON here')
     be = sub.add_parser('bench', help='speed and memory benchmarks against the alternatives; writes DIR/bench.json and DIR/bench.md')
-    be.add_argument('--quick', action='store_true', help='smoke size (what CI runs)'); be.add_argument('--out', default='bench_out')
+    be.add_argument('--quick', action='store_true', help='smoke size (what CI runs)'); be.add_argument('--out', default='bench_out', type=_writable_dir, help='output folder (default: bench_out)')
     be.add_argument('--sections', nargs='+', default=None, help='only these sections (default: all): accuracy_retailklip accuracy_for '
                     'throughput knn for_scale training onboarding')
     return p
@@ -460,7 +411,7 @@ def main(argv:list[str]|None=None)->int:
         elif args.cmd == 'pretrain':
             pretrain_cmd(args.steps, args.batch_size, args.lr, args.warmup, args.pool_size, args.seed, args.model,
                          args.device, args.out, args.export, args.workers, args.no_resume)
-        elif args.cmd == 'synth': synth_cmd(args.out, args.products, args.seed, args.heldout_frac, args.scenes)
+        elif args.cmd == 'synth': synth_cmd(args.out, args.products, args.seed, args.heldout_frac, args.scenes, args.prefix)
         elif args.cmd == 'finetune':
             finetune_cmd(args.data, args.out, args.model, args.pretrained, args.checkpoint, args.steps, args.batch_size,
                          args.lr, args.augment, args.device)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np, pandas as pd, torch, torch.nn as nn, torch.nn.functional as F
 from tqdm.auto import tqdm
 from .backbone import Backbone, ImageEncoder, load_backbone
-from .imagefolder import embed_u8, shelf_augment, augment_batch
+from .imagefolder import embed_images, shelf_augment, augment_batch
 from .knn import KNNClassifier
 from .train import FinetuneConfig, finetune, layer_decay_groups, warmup_cosine, world_tensors, fingerprint
 from .backbone import to_model_input
@@ -49,9 +49,9 @@ def knn_method(bb:Backbone, b:Benchmark, index_type:str='auto')->tuple:
     "Embed the references, index them (timed), classify the queries by nearest references."
     enc = ImageEncoder.from_backbone(bb)
     t0 = time.time()
-    knn = KNNClassifier(enc.output_dim, index_type).fit(embed_u8(enc, b.ref_x, bb), b.ref_ids)
+    knn = KNNClassifier(enc.output_dim, index_type).fit(embed_images(enc, b.ref_x, bb)[0], b.ref_ids)
     secs = time.time() - t0
-    pred = knn.predict(embed_u8(enc, b.q_x, bb), k=5)
+    pred = knn.predict(embed_images(enc, b.q_x, bb)[0], k=5)
     return [[p for p, _ in t] for t in pred.topk], secs, knn
 
 def _aug_views(u8, n_views, size, seed=0):
@@ -62,13 +62,13 @@ def linear_probe(bb:Backbone, b:Benchmark, n_views:int=8, steps:int=300, lr:floa
     "Softmax classifier on frozen pretrained embeddings of (augmented) held-out references; timed from embedding to trained."
     enc = ImageEncoder.from_backbone(bb); classes = sorted(set(b.ref_ids))
     t0 = time.time()
-    x = embed_u8(enc, _aug_views(b.ref_x, n_views, bb.image_size), bb)
+    x = embed_images(enc, _aug_views(b.ref_x, n_views, bb.image_size), bb)[0]
     y = torch.tensor([classes.index(s) for s in b.ref_ids]).repeat(n_views)
     torch.manual_seed(0); head = nn.Linear(x.shape[1], len(classes))
     opt = torch.optim.AdamW(head.parameters(), lr, weight_decay=wd)
     for _ in range(steps): opt.zero_grad(); F.cross_entropy(head(x*10), y).backward(); opt.step()
     secs = time.time() - t0
-    with torch.no_grad(): top = head(embed_u8(enc, b.q_x, bb)*10).topk(min(5, len(classes)), dim=1).indices.numpy()
+    with torch.no_grad(): top = head(embed_images(enc, b.q_x, bb)[0]*10).topk(min(5, len(classes)), dim=1).indices.numpy()
     return [[classes[i] for i in row] for row in top], secs
 
 def full_finetune(bb:Backbone, b:Benchmark, steps:int=150, batch_size:int=32, lr:float=2e-4, head_lr:float=1e-2,

@@ -12,8 +12,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'ImageError', 'to_rgb', 'load_image', 'ScanReport', 'scan_imagefolder', 'load_images', 'shelf_augment',
-           'augment_batch', 'embed_u8', 'native_bf16', 'embed_paths']
+__all__ = ['IMAGE_EXTS', 'ImageError', 'to_rgb', 'load_image', 'ScanReport', 'scan_imagefolder', 'ImageDataset', 'list_images',
+           'shelf_augment', 'augment_batch', 'progress_bar', 'default_workers', 'as_dataset', 'iter_batches',
+           'native_bf16', 'embed_images']
 
 # %% ../nbs/04_imagefolder.ipynb #dccb01b3
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp')
@@ -59,7 +60,7 @@ def load_image(path:str|Path, # image file
 # %% ../nbs/04_imagefolder.ipynb #cf9fbc87
 @dataclass
 class ScanReport:
-    "What `scan_imagefolder` / `load_images` skipped, and why."
+    "What `scan_imagefolder` / `iter_batches` skipped, and why."
     skipped: list = field(default_factory=list)  # (path, reason)
     empty_products: list = field(default_factory=list)
     ignored_files: int = 0
@@ -100,19 +101,45 @@ def _square(im:Image.Image, size:int)->np.ndarray:
     l, t = (im.width - size)//2, (im.height - size)//2
     return np.asarray(im.crop((l, t, l + size, t + size)), dtype=np.uint8)
 
-def load_images(paths:list, # image files
-                size:int, # output side (the model's image size)
-                report:ScanReport|None=None, # where skipped files are recorded
-                progress:bool=False
-               )->tuple: # (uint8 tensor (n_ok, size, size, 3), boolean mask of the paths kept)
-    "Decode `paths` into a uint8 tensor at `size` px; unreadable files are skipped and recorded in `report`."
-    report = report if report is not None else ScanReport()
-    arrs, ok = [], np.zeros(len(paths), bool)
-    for i, p in enumerate(tqdm(paths, disable=not progress, desc='load images')):
-        try: arrs.append(_square(load_image(p), size)); ok[i] = True
-        except ImageError as e: report.add(p, str(e))
-    x = torch.from_numpy(np.stack(arrs)) if arrs else torch.zeros((0, size, size, 3), dtype=torch.uint8)
-    return x, ok
+def _to_square_u8(item, size:int)->np.ndarray:
+    "A path, PIL image, (H, W, 3) uint8 array or tensor, as a (size, size, 3) uint8 array; raises `ImageError`."
+    if isinstance(item, (str, os.PathLike)): return _square(load_image(item), size)
+    if isinstance(item, Image.Image): return _square(to_rgb(item), size)
+    a = item.numpy() if torch.is_tensor(item) else np.asarray(item)
+    if a.ndim != 3 or a.shape[2] != 3 or a.dtype != np.uint8:
+        raise ImageError(f"array of shape {a.shape} and dtype {a.dtype}: expected (H, W, 3) uint8")
+    return a if a.shape[:2] == (size, size) else _square(Image.fromarray(a), size)
+
+class ImageDataset(torch.utils.data.Dataset):
+    "Images decoded on demand at the model's size: items are paths, PIL images or (H, W, 3) uint8 arrays."
+    def __init__(self, items, # a sequence of image files, PIL images or arrays (a uint8 (N, H, W, 3) tensor works too)
+                 size:int, # output side (the model's image size)
+                 transform=None # applied to each decoded uint8 CHW image (e.g. `shelf_augment`), in the loader's workers
+                ): self.items, self.size, self.transform = items, size, transform
+    def __len__(self): return len(self.items)
+    def name(self, i:int)->str:
+        "The file of item `i`, or `<image i>` for an in-memory image."
+        it = self.items[i]
+        return str(it) if isinstance(it, (str, os.PathLike)) else f"<image {i}>"
+    def __getitem__(self, i:int)->tuple: # (uint8 (size, size, 3), i, '' or the reason it could not be used)
+        try: x = torch.from_numpy(np.array(_to_square_u8(self.items[i], self.size)))
+        except ImageError as e: return torch.zeros((self.size, self.size, 3), dtype=torch.uint8), i, str(e)
+        if self.transform is not None: x = self.transform(x.permute(2, 0, 1)).permute(1, 2, 0).contiguous()
+        return x, i, ''
+
+def list_images(images, # a folder (searched recursively), an image file, or a list of files / folders / PIL images / arrays
+                exts:tuple=IMAGE_EXTS
+               )->list:
+    "The images that `images` names, in a stable order: folders are expanded, sorted; files that do not exist stay (reported later)."
+    if isinstance(images, (str, os.PathLike)): images = [images]
+    if torch.is_tensor(images) or isinstance(images, np.ndarray): return list(images)
+    out = []
+    for it in images:
+        if isinstance(it, (str, os.PathLike)) and Path(it).is_dir():
+            out += sorted(str(f) for f in Path(it).rglob('*') if f.is_file() and f.suffix.lower() in exts
+                          and not any(s.startswith('.') for s in f.relative_to(it).parts))
+        else: out.append(str(it) if isinstance(it, (str, os.PathLike)) else it)
+    return out
 
 # %% ../nbs/04_imagefolder.ipynb #2837e99c
 def shelf_augment(size:int, # output side
@@ -135,29 +162,43 @@ def augment_batch(u8:torch.Tensor, # (B, H, W, 3) uint8
     "Apply `aug` to each image of a uint8 HWC batch independently."
     return torch.stack([aug(im.permute(2, 0, 1)).permute(1, 2, 0) for im in u8])
 
-# %% ../nbs/04_imagefolder.ipynb #87b7d9c2
-@torch.no_grad()
-def embed_u8(encoder:torch.nn.Module, # an `ImageEncoder` (or anything mapping model input -> embeddings)
-             u8:torch.Tensor, # (N, H, W, 3) uint8 images at the model's size
-             bb, # the `Backbone` (normalisation constants and size)
-             batch_size:int=128, device:str|None=None, progress:bool=False
-            )->torch.Tensor: # (N, D) float32 on the CPU
-    "L2-normalised embeddings of a uint8 image tensor, in batches, in eval mode."
-    from retailklip.backbone import to_model_input
-    device = device or next(encoder.parameters()).device
-    was = encoder.training; encoder.eval()
-    out = [encoder(to_model_input(u8[i:i+batch_size].to(device), bb)).float().cpu()
-           for i in tqdm(range(0, len(u8), batch_size), disable=not progress, desc='embed')]
-    encoder.train(was)
-    return torch.cat(out) if out else torch.zeros((0, encoder.output_dim))
-
 # %% ../nbs/04_imagefolder.ipynb #0d9b6673
-class _Files(torch.utils.data.Dataset):
-    def __init__(self, paths, size): self.paths, self.size = list(paths), size
-    def __len__(self): return len(self.paths)
-    def __getitem__(self, i):
-        try: return torch.from_numpy(_square(load_image(self.paths[i]), self.size).copy()), i, ''
-        except ImageError as e: return torch.zeros((self.size, self.size, 3), dtype=torch.uint8), i, str(e)
+def progress_bar(it=None, # an iterable (or None with `total`)
+                 desc:str='', total:int|None=None, progress:bool=True, **kwargs):
+    "A tqdm bar on stderr: live on a terminal, one line at the start and end of the stage otherwise."
+    import sys
+    live = sys.stderr.isatty()
+    return tqdm(it, desc=desc, total=total, disable=not progress, file=sys.stderr,
+                mininterval=0.1 if live else float('inf'), **kwargs)
+
+def default_workers(workers:int|None=None)->int:
+    "Decoding processes: `workers` if given, else none on <= 2 cores (measured fastest), else cores - 1, at most 4."
+    cores = os.cpu_count() or 1
+    return (0 if cores <= 2 else min(4, cores - 1)) if workers is None else int(workers)
+
+def as_dataset(images, size:int)->ImageDataset:
+    "`images` as an `ImageDataset` at `size`: a dataset is kept, anything `list_images` takes is listed."
+    if isinstance(images, ImageDataset):
+        if images.size != size: raise ValueError(f"the dataset decodes at {images.size} px, the model needs {size}")
+        return images
+    return ImageDataset(list_images(images), size)
+
+def iter_batches(ds:ImageDataset, # what to decode
+                 batch_size:int=128, workers:int|None=None, # decoding processes (see `default_workers`)
+                 report:ScanReport|None=None, # where unreadable images are recorded
+                 sampler=None, # optional batch sampler (lists of indices); default: in order
+                 progress:bool=False, desc:str='images'):
+    "Yield (uint8 (b, S, S, 3) of the readable images, their indices in `ds`) batch by batch, decoded in workers."
+    workers = default_workers(workers)
+    kw = dict(batch_sampler=sampler) if sampler is not None else dict(batch_size=batch_size)
+    dl = torch.utils.data.DataLoader(ds, num_workers=workers, multiprocessing_context='fork' if workers else None, **kw)
+    total = len(sampler) if sampler is not None else len(dl)
+    for u8, idx, err in progress_bar(dl, desc, total=total, progress=progress):
+        good = torch.tensor([not e for e in err], dtype=torch.bool)
+        if report is not None:
+            for i, e in zip(idx.tolist(), err):
+                if e: report.add(ds.name(i), e)
+        yield u8[good], idx[good]
 
 @functools.cache
 def _cpu_flags()->str:
@@ -172,32 +213,23 @@ def native_bf16(device)->bool:
     flags = _cpu_flags()
     return 'amx_bf16' in flags or 'avx512_bf16' in flags
 
-def embed_paths(encoder:torch.nn.Module, # an `ImageEncoder`
-                paths:list, # image files
-                bb, # the `Backbone` (size, normalisation)
-                batch_size:int=128, workers:int|None=None, # decoding processes (default: none on <= 2 cores, else cores - 1, at most 4)
-                report:ScanReport|None=None, progress:bool=False,
-                precision:str='auto' # 'auto': bf16 autocast where the device runs bf16 natively (`native_bf16`), else 'fp32'
-               )->tuple: # (embeddings (n_ok, D) float32, boolean mask of the paths kept)
-    "Embed image files with parallel decoding and batched inference; unreadable files are skipped and reported."
+def embed_images(encoder:torch.nn.Module, # an `ImageEncoder`
+                 images, # an `ImageDataset`, or files / folders / PIL images / arrays (see `list_images`)
+                 bb, # the `Backbone` (size, normalisation)
+                 batch_size:int=128, workers:int|None=None, # decoding processes (see `default_workers`)
+                 report:ScanReport|None=None, progress:bool=False,
+                 precision:str='auto' # 'auto': bf16 autocast where the device runs bf16 natively (`native_bf16`), else 'fp32'
+                )->tuple: # (embeddings (n_ok, D) float32, boolean mask of the images kept)
+    "L2-normalised embeddings of images streamed from disk or memory; unreadable images are skipped and reported."
     from retailklip.backbone import to_model_input
     if precision not in ('auto', 'bf16', 'fp32'): raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {precision!r}")
-    report = report if report is not None else ScanReport()
-    cores = os.cpu_count() or 1  # on 2 cores, decoding in the main process measured fastest (`retailklip bench`)
-    workers = (0 if cores <= 2 else min(4, cores - 1)) if workers is None else workers
-    dl = torch.utils.data.DataLoader(_Files(paths, bb.image_size), batch_size=batch_size, num_workers=workers,
-                                     multiprocessing_context='fork' if workers else None)
+    ds = as_dataset(images, bb.image_size)
     dev = next(encoder.parameters()).device; was = encoder.training; encoder.eval()
     bf16 = precision == 'bf16' or (precision == 'auto' and native_bf16(dev))
-    out, ok = [], np.zeros(len(paths), bool)
+    out, ok = [], np.zeros(len(ds), bool)
     with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
-        for u8, idx, err in tqdm(dl, disable=not progress, desc='embed files'):
-            good = torch.tensor([not e for e in err], dtype=torch.bool)
-            for i, e in zip(idx.tolist(), err):
-                if e: report.add(paths[i], e)
-            ok[idx[good].numpy()] = True
-            if good.any():
-                x = to_model_input(u8[good].to(dev), bb).contiguous(memory_format=torch.channels_last)
-                out.append(encoder(x).float().cpu())
+        for u8, idx in iter_batches(ds, batch_size, workers, report, progress=progress, desc='embed'):
+            ok[idx.numpy()] = True
+            if len(idx): out.append(encoder(to_model_input(u8.to(dev), bb).contiguous(memory_format=torch.channels_last)).float().cpu())
     encoder.train(was)
     return (torch.cat(out) if out else torch.zeros((0, encoder.output_dim))), ok

@@ -200,7 +200,7 @@ def save(self, path:str|Path)->Path:
     "Write the index to `path` atomically."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     info = dict(format='retailklip-knn-1', dim=self.dim, index_type=self.index_type, fingerprint=self.fingerprint, model=self.model,
-                k=self.k, n_neighbors=self.n_neighbors, nlist=self.nlist, nprobe=self.nprobe, hnsw_m=self.hnsw_m, threshold=self.threshold,
+                k=self.k, n_neighbors=self.n_neighbors, nlist=self.nlist, nprobe=self.nprobe, hnsw_m=self.hnsw_m, threshold=self.threshold, source=getattr(self, 'source', None),
                 target_recall=self.target_recall, built=self.built)
     blob = faiss.serialize_index(self.index) if self.index is not None else np.zeros(0, np.uint8)
     tmp = path.with_name(path.name + '.tmp')
@@ -225,7 +225,7 @@ def load(cls, path:str|Path, fingerprint:str|None=None # expected model fingerpr
     self = cls(info['dim'], info['index_type'], info['fingerprint'], info['model'], info['k'], info['n_neighbors'],
                info['nlist'], info['nprobe'], info['hnsw_m'], info.get('target_recall', .99))
     self._check_model(fingerprint)
-    self.threshold, self.emb = info['threshold'], emb.astype(np.float32)
+    self.threshold, self.emb, self.source = info['threshold'], emb.astype(np.float32), info.get('source')
     self.refs = refs if len(refs) else pd.DataFrame(columns=['product'])
     self.refs['product'] = self.refs['product'].astype(str)
     self.index = faiss.deserialize_index(blob) if len(blob) else None

@@ -383,14 +383,15 @@ def make_world(n_products:int=100, # number of SKUs
 # %% ../nbs/00_synth.ipynb #f19019e7
 def write_imagefolder(world:RetailWorld, # the world to write
                       root:str|Path, # output folder (created)
-                      quality:int=92 # JPEG quality
+                      quality:int=92, # JPEG quality
+                      prefix:str='' # put before every SKU folder name (worlds of other seeds reuse the names sku0000 ...)
                      )->pd.DataFrame: # the image table with a `path` column
-    "Render every image of `world` into `root/{reference,query}/<sku>/*.jpg` plus `products.csv` and `images.csv`."
+    "Render `world` into `root/train/<sku>/` (train SKUs), `root/refs/<sku>/` and `root/queries/<sku>/` (held-out SKUs), plus CSVs."
     root = Path(root); root.mkdir(parents=True, exist_ok=True)
     paths = []
     for i, row in world.images.iterrows():
-        sub = 'reference' if row.view == 'catalog' else 'query'
-        rel = Path(sub)/row.sku/f'{row.view}_{row.k:03d}.jpg'
+        sub = 'train' if row.split == 'train' else 'refs' if row.view == 'catalog' else 'queries'
+        rel = Path(sub)/f'{prefix}{row.sku}'/f'{row.view}_{row.k:03d}.jpg'
         (root/rel).parent.mkdir(parents=True, exist_ok=True)
         world.image(row).save(root/rel, quality=quality)
         paths.append(str(rel))

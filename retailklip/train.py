@@ -11,7 +11,7 @@ import numpy as np, pandas as pd, torch, torch.nn as nn
 from tqdm.auto import tqdm
 from .backbone import load_backbone, Backbone, ImageEncoder, BackboneError
 from .losses import MetricLoss
-from .imagefolder import shelf_augment, augment_batch
+from .imagefolder import shelf_augment, ImageDataset, ScanReport, as_dataset, iter_batches, embed_images, progress_bar
 from .backbone import to_model_input
 from .pretrain import atomic_save
 
@@ -129,6 +129,20 @@ class FinetuneConfig:
     augment: float = 0.0; seed: int = 0; ckpt_every: int = 100; clip_grad: float = 1.0
     head_init: str = 'prototypes'  # 'prototypes': start each product's ArcFace direction at its mean embedding; 'random'
 
+    def __post_init__(self):
+        "Refuse values no run can use, before any work starts (one line naming the field)."
+        for f in ('steps', 'warmup'):
+            if not isinstance(getattr(self, f), (int, np.integer)) or getattr(self, f) < 0: raise ValueError(f"{f} must be an integer >= 0, got {getattr(self, f)!r}")
+        for f in ('batch_size', 'm_per_class', 'grad_accum', 'sub_centers', 'ckpt_every'):
+            if not isinstance(getattr(self, f), (int, np.integer)) or getattr(self, f) < 1: raise ValueError(f"{f} must be an integer >= 1, got {getattr(self, f)!r}")
+        for f in ('lr', 'head_lr', 'scale', 'clip_grad'):
+            v = getattr(self, f)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0): raise ValueError(f"{f} must be a finite number > 0, got {v!r}")
+        for f in ('augment', 'weight_decay', 'margin'):
+            v = getattr(self, f)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0): raise ValueError(f"{f} must be a finite number >= 0, got {v!r}")
+        if not 0 < self.layer_decay <= 1: raise ValueError(f"layer_decay must be in (0, 1], got {self.layer_decay!r}")
+
 def amp_dtype(device, precision:str):
     "The autocast dtype for `precision` ('amp', 'bf16', 'fp16', 'fp32') on `device`: None means full fp32 (always on CPU)."
     if torch.device(device).type != 'cuda' or precision == 'fp32': return None
@@ -137,29 +151,39 @@ def amp_dtype(device, precision:str):
     raise ValueError(f"precision must be 'amp', 'bf16', 'fp16' or 'fp32', got {precision!r}")
 
 @torch.no_grad()
-def init_head_prototypes(head:MetricLoss, enc:ImageEncoder, images:torch.Tensor, labels:np.ndarray, bb:Backbone, device='cpu'):
+def init_head_prototypes(head:MetricLoss, # the ArcFace head to initialise
+                         enc:ImageEncoder, # the encoder being trained
+                         data:ImageDataset, # the training images (decoded without augmentation)
+                         labels:np.ndarray, # integer product label per image
+                         bb:Backbone, workers:int|None=None, report:ScanReport|None=None):
     "Set each class's ArcFace weight (every sub-centre) to the normalised mean embedding of its training images."
-    from retailklip.imagefolder import embed_u8
-    e = embed_u8(enc, images, bb, device=device).to(device)
-    y = torch.as_tensor(labels, device=device)
-    protos = torch.zeros(head.num_classes, e.shape[1], device=device).index_add_(0, y, e)
+    e, ok = embed_images(enc, ImageDataset(data.items, data.size), bb, workers=workers, report=report, precision='fp32')
+    dev = head.loss.W.device; e = e.to(dev)
+    y = torch.as_tensor(np.asarray(labels)[ok], device=dev)
+    protos = torch.zeros(head.num_classes, e.shape[1], device=dev).index_add_(0, y, e)
     protos = torch.nn.functional.normalize(protos, dim=1)
     W = head.loss.W  # (dim, n_classes * sub_centres), class-major for sub-centres
     reps = W.shape[1]//head.num_classes
     W.data.copy_(protos.repeat_interleave(reps, 0).T + (0.01*torch.randn_like(W) if reps > 1 else 0.))
     enc.train()
 
+def _resume_state(ck, device):
+    "The training state in `ck` (a `last.pt` of this run folder), or None."
+    return torch.load(ck, map_location=device, weights_only=False) if ck is not None and ck.exists() else None
+
 def finetune(bb:Backbone, # pretrained backbone (not modified: a copy of its visual tower is trained)
-             images:torch.Tensor, # (N, S, S, 3) uint8 training images at the model's size
+             data, # training images: an `ImageDataset`, or files / PIL images / arrays / a uint8 (N, S, S, 3) tensor
              labels:np.ndarray, # integer product label per image
              cfg:FinetuneConfig=FinetuneConfig(),
              out:str|Path|None=None, # run folder: checkpoints, history, final weights (None: keep in memory)
              device:str='cpu', resume:bool=True, progress:bool=True,
-             classes:list|None=None # product id of each label, recorded in the run config
+             classes:list|None=None, # product id of each label, recorded in the run config
+             workers:int|None=None, # decoding (and augmentation) processes, see `default_workers`
+             report:ScanReport|None=None # unreadable training images are skipped and recorded here
             )->tuple: # (finetuned Backbone, history DataFrame)
     "RetailKLIP: finetune the vision encoder of `bb` with ArcFace, layer-wise LR decay and class-balanced batches."
-    labels = np.asarray(labels)
-    if len(images) != len(labels): raise ValueError(f"{len(images)} images but {len(labels)} labels")
+    labels = np.array(labels); ds = as_dataset(data, bb.image_size)
+    if len(ds) != len(labels): raise ValueError(f"{len(ds)} images but {len(labels)} labels")
     if len(np.unique(labels)) < 2: raise ValueError("finetuning needs images of at least 2 products")
     torch.manual_seed(cfg.seed)
     ft = copy.copy(bb); ft.model = copy.deepcopy(bb.model).to(device)
@@ -168,33 +192,34 @@ def finetune(bb:Backbone, # pretrained backbone (not modified: a copy of its vis
     for p in visual.parameters(): p.requires_grad_(True)
     enc = ImageEncoder(visual, grad_checkpointing=cfg.grad_checkpointing).train()
     head = MetricLoss(int(labels.max()) + 1, enc.output_dim, cfg.loss, cfg.margin, cfg.scale, cfg.sub_centers).to(device)
-    if cfg.head_init == 'prototypes': init_head_prototypes(head, enc, images, labels, ft, device)
-    elif cfg.head_init != 'random': raise ValueError(f"head_init must be 'prototypes' or 'random', got {cfg.head_init!r}")
+    ck = Path(out)/'last.pt' if out is not None else None
+    if ck is not None: ck.parent.mkdir(parents=True, exist_ok=True)
+    st = _resume_state(ck, device) if resume else None
+    if st is None and cfg.head_init == 'prototypes': init_head_prototypes(head, enc, ds, labels, ft, workers)
+    elif cfg.head_init not in ('prototypes', 'random'): raise ValueError(f"head_init must be 'prototypes' or 'random', got {cfg.head_init!r}")
     groups = layer_decay_groups(visual, cfg.lr, cfg.layer_decay, cfg.weight_decay) if cfg.layer_decay != 1 else \
              [dict(params=list(visual.parameters()), base_lr=cfg.lr, lr=cfg.lr, weight_decay=cfg.weight_decay)]
     groups.append(dict(params=list(head.parameters()), base_lr=cfg.head_lr, lr=cfg.head_lr, weight_decay=0.))
     opt = torch.optim.AdamW([{k: v for k, v in g.items() if k != 'names'} for g in groups], betas=(0.9, 0.999))
     dtype = amp_dtype(device, cfg.precision)
     scaler = torch.amp.GradScaler('cuda', enabled=dtype == torch.float16)  # fp16 needs loss scaling, bf16 does not
-    batches = balanced_batches(labels, cfg.batch_size, cfg.steps*cfg.grad_accum, cfg.m_per_class, cfg.sampling, cfg.seed)
-    aug = shelf_augment(bb.image_size, cfg.augment) if cfg.augment > 0 else None
     step, hist = 0, []
-    ck = Path(out)/'last.pt' if out is not None else None
-    if ck is not None: ck.parent.mkdir(parents=True, exist_ok=True)
-    if ck is not None and resume and ck.exists():
-        st = torch.load(ck, map_location=device, weights_only=False)
+    if st is not None:
         visual.load_state_dict(st['visual']); head.load_state_dict(st['head']); opt.load_state_dict(st['optimizer'])
         step, hist = st['step'], st['history']
+    # the whole batch plan is fixed by the seed: a resumed run continues with exactly the batches it would have seen
+    plan = balanced_batches(labels, cfg.batch_size, cfg.steps*cfg.grad_accum, cfg.m_per_class, cfg.sampling, cfg.seed)
+    train_ds = ImageDataset(ds.items, ds.size, shelf_augment(bb.image_size, cfg.augment) if cfg.augment > 0 else None)
+    batches = iter_batches(train_ds, workers=workers, report=report, sampler=plan[step*cfg.grad_accum:].tolist())
     y_all = torch.as_tensor(labels)
     t0 = time.time() - (hist[-1]['seconds'] if hist else 0.)
-    bar = tqdm(range(step, cfg.steps), disable=not progress, desc='finetune', initial=step, total=cfg.steps)
+    bar = progress_bar(range(step, cfg.steps), 'finetune', progress=progress, initial=step, total=cfg.steps)
     for step in bar:
         for g in opt.param_groups: g['lr'] = g['base_lr']*warmup_cosine(step, cfg.steps, cfg.warmup)
         tot_loss, tot_acc = 0., 0.
         for a in range(cfg.grad_accum):
-            idx = torch.as_tensor(batches[step*cfg.grad_accum + a])
-            u8 = images[idx]
-            if aug is not None: u8 = augment_batch(u8, aug)
+            u8, idx = next(batches)
+            if not len(idx): continue  # every image of this batch was unreadable (recorded in `report`)
             x, y = to_model_input(u8.to(device), ft), y_all[idx].to(device)
             with torch.autocast(torch.device(device).type, dtype=dtype, enabled=dtype is not None): emb = enc(x)
             loss = head(emb, y)
@@ -205,10 +230,11 @@ def finetune(bb:Backbone, # pretrained backbone (not modified: a copy of its vis
         torch.nn.utils.clip_grad_norm_(list(visual.parameters()) + list(head.parameters()), cfg.clip_grad)
         scaler.step(opt); scaler.update(); opt.zero_grad(set_to_none=True)
         hist.append(dict(step=step, loss=tot_loss, train_acc=tot_acc, lr=opt.param_groups[-2]['lr'], seconds=time.time() - t0))
-        bar.set_postfix(loss=f'{tot_loss:.3f}', acc=f'{tot_acc:.2f}')
+        bar.set_postfix(loss=f'{tot_loss:.3f}', acc=f'{tot_acc:.2f}', refresh=False)
         if ck is not None and ((step + 1) % cfg.ckpt_every == 0 or step + 1 == cfg.steps):
             atomic_save(dict(visual=visual.state_dict(), head=head.state_dict(), optimizer=opt.state_dict(),
                              step=step + 1, history=hist, config=asdict(cfg)), ck)
+    bar.close()
     ft.model.eval(); ft.source = f'finetuned({bb.source})'
     for p in ft.model.parameters(): p.requires_grad_(False)
     h = pd.DataFrame(hist)
@@ -236,7 +262,6 @@ def world_tensors(world, split:str, view:str|None=None)->tuple:
 
 def nearest_ref_accuracy(enc, bb, refs, ref_ids, queries, query_ids)->float:
     "acc@1 of classifying each query by its most similar reference image: the `KNNClassifier` of `retailklip.knn`, exact."
-    from retailklip.imagefolder import embed_u8
     from retailklip.knn import KNNClassifier
-    knn = KNNClassifier(enc.output_dim, 'flat').fit(embed_u8(enc, refs, bb), ref_ids)
-    return float((knn.predict(embed_u8(enc, queries, bb), k=1)['product'].to_numpy() == np.asarray(query_ids).astype(str)).mean())
+    knn = KNNClassifier(enc.output_dim, 'flat').fit(embed_images(enc, refs, bb)[0], ref_ids)
+    return float((knn.predict(embed_images(enc, queries, bb)[0], k=1)['product'].to_numpy() == np.asarray(query_ids).astype(str)).mean())
