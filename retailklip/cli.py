@@ -140,12 +140,11 @@ def _csv_safe(v):
 
 def classify_cmd(index:str, images:list, top_k:int=5, csv:str|None=None, run:str|None=None)->'pd.DataFrame':
     "Top-k products of images (files and/or folders); prints them and optionally writes a CSV (one row per image and rank)."
+    from retailklip.api import wide_table
     rec = _load(index, run)
-    df = rec.classify(images, k=top_k); _say_report(rec.report, 'classify')
-    if csv:
-        long = rec.classify(images, k=top_k, long=True) if top_k > 1 else df[['path', 'product', 'score', 'unknown']].assign(rank=1)
-        long = long[['path', 'rank', 'product', 'score', 'unknown']]
-        long.map(_csv_safe).to_csv(csv, index=False)
+    long = rec.classify(images, k=top_k, long=True); _say_report(rec.report, 'classify')  # one embedding pass for both
+    if csv: long.map(_csv_safe).to_csv(csv, index=False)
+    df = wide_table(long, top_k)
     print(df.to_string(index=False))
     return df
 

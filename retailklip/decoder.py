@@ -85,7 +85,7 @@ class ForConfig:
         return self.w_sup if self.w_sup is not None else (1. if self.label_fraction > .1 else FEW_LABEL_W_SUP)
 
 FULL_LABEL_STEPS, FEW_LABEL_STEPS = 1200, 600  # picked by the pseudo-novel sweep at the end of this chapter
-FEW_LABEL_W_SUP = 4.  # picked by the session-3 pseudo-novel sweep (see the end of this chapter)
+FEW_LABEL_W_SUP = 4.  # picked by the pseudo-novel sweep at the end of this chapter
 
 def labelled_subset(n:int, fraction:float, seed:int=0)->np.ndarray:
     "Indices of the `fraction` of `n` images that keep their labels (at least one; a fixed seeded draw)."

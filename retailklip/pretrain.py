@@ -104,7 +104,7 @@ def pretrain(cfg:PretrainConfig=PretrainConfig(), # the run
     loss_fn, step, hist = ClipLoss(), 0, []
     last = out/'last.pt'
     if resume and last.exists():
-        ck = torch.load(last, map_location=device, weights_only=False)
+        ck = torch.load(last, map_location=device, weights_only=True)
         model.load_state_dict(ck['state_dict']); opt.load_state_dict(ck['optimizer']); step, hist = ck['step'], ck['history']
     images, caps = pool if pool is not None else render_pool(cfg.pool_size, cfg.seed, progress=progress)
     tokens = bb.tokenizer(caps)
@@ -138,7 +138,7 @@ def export_weights(bb_or_ckpt, # a Backbone, or the path of a `pretrain` checkpo
                   )->Path:
     "Write an open_clip-loadable weights file (atomically)."
     if isinstance(bb_or_ckpt, (str, Path)):
-        ck = torch.load(bb_or_ckpt, map_location='cpu', weights_only=False); sd = ck['state_dict']
+        ck = torch.load(bb_or_ckpt, map_location='cpu', weights_only=True); sd = ck['state_dict']
         meta = {**ck.get('config', {}), 'steps_done': ck.get('step'), **(meta or {})}
     else: sd = bb_or_ckpt.model.state_dict()
     sd = {k: (v.half() if half and v.is_floating_point() else v).cpu().clone() for k, v in sd.items()}

@@ -169,7 +169,7 @@ def init_head_prototypes(head:MetricLoss, # the ArcFace head to initialise
 
 def _resume_state(ck, device):
     "The training state in `ck` (a `last.pt` of this run folder), or None."
-    return torch.load(ck, map_location=device, weights_only=False) if ck is not None and ck.exists() else None
+    return torch.load(ck, map_location=device, weights_only=True) if ck is not None and ck.exists() else None
 
 def finetune(bb:Backbone, # pretrained backbone (not modified: a copy of its visual tower is trained)
              data, # training images: an `ImageDataset`, or files / PIL images / arrays / a uint8 (N, S, S, 3) tensor
