@@ -1,7 +1,7 @@
 """Execute notebooks in place so that their committed outputs (figures, measured numbers) are current.
 
-Usage: python .ci/execute.py [--slow] nbs/00_synth.ipynb   (one notebook per process: the figure settings hold for the first only)
-Cells flagged `#| slow`, `#| cuda` or `#| notest` are skipped unless --slow is given (then only cuda/notest are). Run nbdev_clean afterwards.
+Usage: python .ci/execute.py [--slow] nbs/02_synth.ipynb   (one notebook per process: the figure settings hold for the first only)
+Cells flagged `#| slow`, `#| cuda` or `#| notest` are skipped, keeping their committed outputs, unless --slow is given (then only cuda/notest are). Run nbdev_clean afterwards.
 """
 import os, re, sys
 from pathlib import Path
@@ -23,7 +23,7 @@ for p in [a for a in sys.argv[1:] if a != '--slow']:
         sh.run("import matplotlib; matplotlib.rcParams['figure.dpi'] = 60; matplotlib.rcParams['savefig.dpi'] = 60")
         for c in nb.cells:
             if c.cell_type != 'code': continue
-            if SKIP.search(c.source): c.outputs = []; continue
+            if SKIP.search(c.source): continue  # keeps the outputs of its last full run
             sh.cell(c)
             if sh.exc: raise RuntimeError(f'{p.name}: cell failed:\n{c.source}\n{sh.exc}')
     finally: os.chdir(cwd)

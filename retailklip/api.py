@@ -7,16 +7,17 @@ from __future__ import annotations
 import math, warnings
 from pathlib import Path
 import numpy as np, pandas as pd, torch
+from fastcore.basics import patch
 from .backbone import load_backbone, ImageEncoder, Backbone
 from .imagefolder import (IMAGE_EXTS, ScanReport, ImageDataset, scan_imagefolder, list_images, iter_batches,
                                     embed_images, progress_bar)
-from .train import FinetuneConfig, finetune, save_run, load_run, fingerprint
+from .core import default_device as _device, fingerprint
+from .train import FinetuneConfig, finetune, save_run, load_run
 from .knn import KNNClassifier
 from .eval import topk_accuracy
 
 # %% auto #0
-__all__ = ['SPLIT_NAMES', 'labelled_images', 'Recognizer', 'index', 'add', 'remove', 'wide_table', 'classify', 'calibrate',
-           'evaluate', 'save', 'load', 'finetune_', 'ImageSearch', 'add_images', 'search', 'evaluate_search']
+__all__ = ['SPLIT_NAMES', 'labelled_images', 'Recognizer', 'wide_table', 'ImageSearch']
 
 # %% ../nbs/16_api.ipynb #36cf3652
 SPLIT_NAMES = {'train', 'refs', 'queries', 'reference', 'query', 'val', 'test', 'scenes'}
@@ -38,8 +39,6 @@ def labelled_images(source, # ImageFolder tree `root/<product_id>/*.jpg`, or a D
     return df
 
 # %% ../nbs/16_api.ipynb #b1946513
-def _device(device=None)->str: return device or ('cuda' if torch.cuda.is_available() else 'cpu')
-
 def _load_source(source:dict, device:str)->Backbone:
     "The backbone that `source` names: dict(run=...) or dict(model=..., pretrained=..., checkpoint=...)."
     if source.get('run'): return load_run(source['run'], device)[0]
@@ -79,6 +78,7 @@ class Recognizer:
         return f"Recognizer({self.bb.name}, {self.source}, {self.knn if self.knn is not None else 'no index'})"
 
 # %% ../nbs/16_api.ipynb #424efd1f
+@patch
 def _embed(self:Recognizer, images, # anything `list_images` takes, or an `ImageDataset`
            desc:str='embed')->tuple: # (embeddings, boolean mask of the images kept, the listed items)
     "Embeddings of `images` with this recognizer's model; unreadable files go to `self.report`."
@@ -88,12 +88,14 @@ def _embed(self:Recognizer, images, # anything `list_images` takes, or an `Image
                          self.report, self.progress)
     return e, ok, items
 
+@patch
 def _embed_labelled(self:Recognizer, source)->tuple: # (embeddings, table of the images kept)
     df = labelled_images(source, self.report)
     e, ok, _ = self._embed(df['path'].tolist())
     if not ok.any(): raise ValueError(f"none of the {len(df)} images of {source} could be read ({self.report})")
     return e, df[ok].reset_index(drop=True)
 
+@patch
 def index(self:Recognizer, refs, # reference images: ImageFolder tree or table (path, product)
           index_type:str='auto' # see `KNNClassifier`
          )->Recognizer:
@@ -103,10 +105,12 @@ def index(self:Recognizer, refs, # reference images: ImageFolder tree or table (
     self.knn.source = self.source
     self.knn.fit(e, df['product'], meta=df[['path']], fingerprint=self.fingerprint); return self
 
+@patch
 def _need_index(self:Recognizer):
     if self.knn is None or len(self.knn) == 0: raise ValueError("the recognizer has no references: call .index(refs) first")
     return self.knn
 
+@patch
 def add(self:Recognizer, refs, # reference images of new products: ImageFolder tree or table (path, product)
         extend:bool=False # allow more references for products already in the index
        )->Recognizer:
@@ -115,12 +119,12 @@ def add(self:Recognizer, refs, # reference images of new products: ImageFolder t
     e, df = self._embed_labelled(refs)
     self.knn.add(e, df['product'], meta=df[['path']], fingerprint=self.fingerprint, extend=extend); return self
 
+@patch
 def remove(self:Recognizer, products:list # product ids to delete
           )->Recognizer:
     "Remove products (all their references) from the index."
     self._need_index().remove([products] if isinstance(products, str) else products); return self
 
-for f in (_embed, _embed_labelled, index, _need_index, add, remove): setattr(Recognizer, f.__name__, f)
 
 # %% ../nbs/16_api.ipynb #a872fd96
 def wide_table(long:pd.DataFrame, # `classify(..., long=True)`: path, rank, product, score, unknown
@@ -137,6 +141,7 @@ def wide_table(long:pd.DataFrame, # `classify(..., long=True)`: path, rank, prod
             df[f'{c}_{r}'] = pd.Series(long[c].to_numpy()[rr], index=img[rr]).reindex(range(len(df))).to_numpy()
     return df
 
+@patch
 def classify(self:Recognizer, images, # files, folders, PIL images or arrays
              k:int=5, # products per image
              long:bool=False # one row per (image, rank) instead of one row per image
@@ -152,9 +157,9 @@ def classify(self:Recognizer, images, # files, folders, PIL images or arrays
     tidy = pd.DataFrame([dict(path=n, rank=r + 1, product=p, score=round(float(s), 4), unknown=bool(u))
                          for n, t, u in zip(names, pred.topk, pred.unknown) for r, (p, s) in enumerate(t)])
     return tidy if long else wide_table(tidy, int(k))
-Recognizer.classify = classify
 
 # %% ../nbs/16_api.ipynb #ab9319a6
+@patch
 def calibrate(self:Recognizer, known, # labelled queries of indexed products (ImageFolder tree or table)
               unknown # queries of products that are not indexed (their labels are not used)
              )->dict: # threshold, known_accepted, unknown_rejected
@@ -166,6 +171,7 @@ def calibrate(self:Recognizer, known, # labelled queries of indexed products (Im
     return dict(threshold=t, known_accepted=float((sk >= t).mean()), unknown_rejected=float((su < t).mean()),
                 known_queries=len(sk), unknown_queries=len(su))
 
+@patch
 def evaluate(self:Recognizer, queries # labelled queries (ImageFolder tree or table): folder name = true product
             )->dict:
     "Closed-set accuracy of the index on labelled queries, and the effect of the unknown threshold if one is set."
@@ -182,15 +188,15 @@ def evaluate(self:Recognizer, queries # labelled queries (ImageFolder tree or ta
                    wrong_accepted=float(acc[wrong].mean()) if wrong.any() else None,
                    accuracy_accepted=float((~wrong[acc]).mean()) if acc.any() else None)
     return res
-Recognizer.calibrate, Recognizer.evaluate = calibrate, evaluate
 
 # %% ../nbs/16_api.ipynb #2c11a0f4
+@patch
 def save(self:Recognizer, path:str|Path)->Path:
     "Write the index, with the model's source and fingerprint, to `path` atomically."
     knn = self._need_index(); knn.source = self.source; return knn.save(path)
 
-@classmethod
-def load(cls, path:str|Path, # an index written by `Recognizer.save` / `retailklip index`
+@patch(cls_method=True)
+def load(cls:Recognizer, path:str|Path, # an index written by `Recognizer.save` / `retailklip index`
          device:str|None=None, run:str|Path|None=None, # use this run folder instead of the one the index records
          **kwargs)->Recognizer:
     "Restore a recognizer (model and index) from its index file."
@@ -199,11 +205,10 @@ def load(cls, path:str|Path, # an index written by `Recognizer.save` / `retailkl
     if src is None: raise ValueError(f"{path} does not record its model: pass run=RUN (CLI: --run RUN)")
     rec = cls(_load_source(src, _device(device)), src, knn, **kwargs)
     knn._check_model(rec.fingerprint); return rec
-Recognizer.save, Recognizer.load = save, load
 
 # %% ../nbs/16_api.ipynb #7cf45954
-@classmethod
-def finetune_(cls, train, # ImageFolder tree `train/<product_id>/*.jpg` (or a table with path, product)
+@patch(cls_method=True)
+def finetune(cls:Recognizer, train, # ImageFolder tree `train/<product_id>/*.jpg` (or a table with path, product)
               out:str|Path, # run folder to write
               model:str='rk-vit-mini', pretrained:str|None=None, checkpoint:str|None=None,
               device:str|None=None, progress:bool=True, workers:int|None=None,
@@ -222,7 +227,6 @@ def finetune_(cls, train, # ImageFolder tree `train/<product_id>/*.jpg` (or a ta
         finetune(bb, df['path'].tolist(), y, cfg, out=out, device=device, progress=progress, classes=classes,
                  workers=workers, report=report)
     rec = cls.from_run(out, device, workers=workers); rec.report = report; return rec
-Recognizer.finetune = finetune_
 
 # %% ../nbs/16_api.ipynb #1a1be27a
 class ImageSearch:
@@ -265,6 +269,7 @@ class ImageSearch:
     def __repr__(self): return f"ImageSearch({self.bb.name}, {self.method}, {self.index})"
 
 # %% ../nbs/16_api.ipynb #ea1f1335
+@patch
 def add_images(self:ImageSearch, images # a folder (recursive), files, PIL images or arrays
               )->ImageSearch:
     "Embed images batch by batch and append them to the index; unreadable files go to `self.report`."
@@ -282,6 +287,7 @@ def add_images(self:ImageSearch, images # a folder (recursive), files, PIL image
     if len(self.index) == n0: raise ValueError(f"none of the {len(items)} images could be read ({self.report})")
     return self
 
+@patch
 def search(self:ImageSearch, query:str, # free text naming an object, e.g. "price tag"
            k:int=20 # images to return
           )->pd.DataFrame: # rank, score, path
@@ -290,12 +296,13 @@ def search(self:ImageSearch, query:str, # free text naming an object, e.g. "pric
     S, N = self.index.search(self.text([query]), int(k)); keep = N[0] >= 0
     return pd.DataFrame(dict(rank=np.arange(1, keep.sum() + 1), score=S[0][keep].round(4), path=[self.index.paths[i] for i in N[0][keep]]))
 
+@patch
 def save(self:ImageSearch, path:str|Path)->Path:
     "Write the index (with the model's source) to `path` atomically."
     self.index.info = dict(self.source, k=self.k); return self.index.save(path)
 
-@classmethod
-def load(cls, path:str|Path, device:str|None=None, **kwargs)->ImageSearch:
+@patch(cls_method=True)
+def load(cls:ImageSearch, path:str|Path, device:str|None=None, **kwargs)->ImageSearch:
     "Restore an `ImageSearch` (model, head and index) from an index file written by `save` / `retailklip search-index`."
     from retailklip.retrieval import RetrievalIndex
     idx = RetrievalIndex.load(path); info = dict(idx.info)
@@ -304,7 +311,42 @@ def load(cls, path:str|Path, device:str|None=None, **kwargs)->ImageSearch:
     if info.get('run'): return cls.from_run(info['run'], idx.method, device, index=idx, k=k, **kwargs)
     return cls.from_pretrained(info.get('model', 'rk-vit-mini'), info.get('pretrained'), info.get('checkpoint'), idx.method, device,
                                index=idx, k=k, **kwargs)
-for f in (add_images, search, save, load): setattr(ImageSearch, f.__name__, f)
+
+# %% ../nbs/16_api.ipynb #028fa120
+@patch(cls_method=True)
+def train(cls:ImageSearch, coco, # COCO / LVIS detection JSON whose boxes' categories label the images (or a loaded `CocoData`)
+          images, # folder that the JSON's `file_name`s are relative to
+          base_classes, # class names that training may use: a list, or a file with one name per line
+          out:str|Path, # run folder to write (backbone, head, config, history)
+          model:str='rk-vit-mini', pretrained:str|None=None, checkpoint:str|None=None, # the frozen CLIP (see `from_pretrained`)
+          cache:str|Path|None=None, # folder for a `FeatureCache` (features computed once, resumable); None: stream every step
+          device:str|None=None, workers:int|None=None, progress:bool=False,
+          **config # `ForConfig` fields, e.g. steps=, label_fraction=, train_blocks=
+         )->ImageSearch:
+    "Train a FOR head on the base classes of a detection file, write its run folder, and return a search over it."
+    from retailklip.data import load_coco, read_class_list, CocoData
+    from retailklip.decoder import ForConfig, FeatureCache, train_for, save_for_run
+    cfg = ForConfig(**config)  # checks every field before any work
+    base = list(base_classes) if isinstance(base_classes, (list, tuple)) else read_class_list(base_classes)
+    data = coco if isinstance(coco, CocoData) else load_coco(coco, images)
+    unknown = sorted(set(base) - set(data.categories))
+    if unknown: raise ValueError(f"base classes not in {coco}: {unknown[:10]}")
+    if not len(data.images): raise ValueError(f"{coco} lists no image found under {images}")
+    device = _device(device); src = dict(model=model, pretrained=pretrained, checkpoint=checkpoint)
+    bb = _load_source(src, device); rep = ScanReport(); paths = data.images.path.tolist()
+    feats = (FeatureCache.build(bb, paths, cache, cfg.train_blocks + 1, cfg.k, workers=workers, report=rep, progress=progress)
+             if cache is not None else paths)
+    head, hist = train_for(bb, feats, data, base, cfg, progress=progress, device=device, workers=workers, report=rep)
+    save_for_run(bb, head, out, cfg, base, hist)
+    s = cls.from_run(out, 'for', device, workers=workers, progress=progress); s.report = rep
+    return s
+
+@patch
+def show(self:ImageSearch, query:str='bottle', # the first query (the widget's text box changes it)
+         k:int=8):
+    "Gallery widget over the index: a text box and a slider for k; thumbnails are read from the indexed files."
+    from retailklip.widgets import SearchGallery
+    return SearchGallery(self.search).widget(query, k)
 
 # %% ../nbs/16_api.ipynb #09fba031
 def _match_paths(paths, data)->np.ndarray:
@@ -316,7 +358,8 @@ def _match_paths(paths, data)->np.ndarray:
         rows.append(next((by_name[k] for k in ('/'.join(parts[-j:]) for j in range(1, len(parts) + 1)) if k in by_name), -1))
     return np.array(rows)
 
-def evaluate_search(self:ImageSearch, coco, # a COCO / LVIS JSON file (or a loaded `CocoData`)
+@patch
+def evaluate(self:ImageSearch, coco, # a COCO / LVIS JSON file (or a loaded `CocoData`)
                     base:list, novel:list, # class names
                     k:int=50)->dict:
     "mAP@k of the index on the base and novel classes of a COCO detection file."
@@ -334,4 +377,3 @@ def evaluate_search(self:ImageSearch, coco, # a COCO / LVIS JSON file (or a load
             'per_class': {r.category: (None if np.isnan(r.ap) else float(r.ap)) for r in m['per_class'].itertuples()},
             'images': int(keep.sum()), 'images_not_in_coco': int((~keep).sum()), 'method': self.index.method,
             'embeddings_per_image': self.index.embeddings_per_image, 'bytes_per_image': self.index.bytes_per_image}
-ImageSearch.evaluate = evaluate_search

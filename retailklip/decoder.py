@@ -4,20 +4,22 @@
 
 # %% ../nbs/13_decoder.ipynb #3e612626
 from __future__ import annotations
-import copy, json, math, os, time
+import copy, hashlib, json, math, os, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn as nn, torch.nn.functional as F
+from fastcore.basics import patch
 from tqdm.auto import tqdm
 from .backbone import Backbone
 from .losses import multilabel_loss, guidance_loss, alignment_loss
-from .retrieval import (SceneFeatures, TextBank, cluster_clip_embeddings, relevance_matrix, _vit)
-from .train import warmup_cosine, fingerprint, save_run, load_run
-from .pretrain import atomic_save
+from .retrieval import (SceneFeatures, TextBank, scene_features, cluster_clip_embeddings, relevance_matrix, _vit)
+from .imagefolder import ImageDataset, ScanReport, as_dataset, iter_batches, list_images, progress_bar
+from .core import atomic_save, fingerprint, warmup_cosine
+from .train import save_run, load_run
 
 # %% auto #0
 __all__ = ['FULL_LABEL_STEPS', 'FEW_LABEL_STEPS', 'FEW_LABEL_W_SUP', 'FOR_HEAD', 'SumClipHead', 'ForConfig', 'labelled_subset',
-           'train_for', 'for_embeddings', 'save_for_run', 'load_for_run']
+           'batch_features', 'FeatureCache', 'train_for', 'for_embeddings', 'save_for_run', 'load_for_run']
 
 # %% ../nbs/13_decoder.ipynb #f0184e64
 class SumClipHead(nn.Module):
@@ -91,6 +93,87 @@ def labelled_subset(n:int, fraction:float, seed:int=0)->np.ndarray:
     "Indices of the `fraction` of `n` images that keep their labels (at least one; a fixed seeded draw)."
     return np.sort(np.random.default_rng(seed).permutation(n)[:max(1, int(round(fraction*n)))])
 
+# %% ../nbs/13_decoder.ipynb #51b2c355
+def batch_features(bb:Backbone, # frozen backbone (a ViT)
+                   u8:torch.Tensor, # (b, S, S, 3) uint8 images at the model's size
+                   depth:int=1, k:int=4)->tuple: # (tokens fp16, global embeddings, centroids (b, k, d))
+    "The training features of one batch: tokens entering the last `depth` blocks, global embeddings, Cluster-CLIP centroids."
+    f = scene_features(bb, u8, depth=depth, batch_size=max(1, len(u8)))
+    return f.tokens, f.global_emb, cluster_clip_embeddings(_vit(bb), f, k=k)[:, :k].float()
+
+# %% ../nbs/13_decoder.ipynb #74839bd5
+class FeatureCache:
+    "Frozen-backbone training features of a list of images, as fp16 / fp32 `.npy` shards read memory-mapped."
+    def __init__(self, path:str|Path # a folder written by `FeatureCache.build`
+                ):
+        self.path = Path(path); m = self.path/'cache.json'
+        if not m.exists(): raise FileNotFoundError(f"no feature cache at {self.path} (no cache.json); build one with FeatureCache.build")
+        self.meta = json.loads(m.read_text()); self.shard_size, self.n = self.meta['shard_size'], self.meta['n']
+        missing = [s for s in range(self._n_shards) if not self._file('ok', s).exists()]
+        if missing: raise ValueError(f"the feature cache at {self.path} is incomplete (shards {missing[:5]} missing): build it again to finish it")
+        self._maps = {}
+        self.ok = np.concatenate([np.load(self._file('ok', s)) for s in range(self._n_shards)])
+
+    @property
+    def _n_shards(self): return max(1, -(-self.n//self.shard_size))
+    def _file(self, what, s): return self.path/f'{what}_{s:05d}.npy'
+    def _map(self, what, s):
+        if (what, s) not in self._maps: self._maps[what, s] = np.load(self._file(what, s), mmap_mode='r')
+        return self._maps[what, s]
+    def __len__(self): return self.n
+    @property
+    def depth(self)->int: return self.meta['depth']
+    @property
+    def k(self)->int: return self.meta['k']
+
+    def get(self, idx)->tuple: # (tokens fp16, global embeddings, centroids) of images `idx`
+        "Rows `idx` (image numbers) of the three feature arrays, read from the memory-mapped shards."
+        idx = np.asarray(idx); s, r = idx//self.shard_size, idx % self.shard_size
+        return tuple(torch.from_numpy(np.stack([self._map(w, a)[b] for a, b in zip(s, r)])) for w in ('tokens', 'global', 'centroids'))
+
+# %% ../nbs/13_decoder.ipynb #281d710c
+def _write_npy(path:Path, arr:np.ndarray):
+    "np.save through a temporary file, flushed to disk, then renamed: a shard is complete or absent."
+    tmp = path.with_name(path.name + '.tmp')
+    with open(tmp, 'wb') as f: np.save(f, arr); f.flush(); os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+@patch(cls_method=True)
+def build(cls:FeatureCache, bb:Backbone, # frozen backbone (a ViT)
+           images, # image files (or anything `list_images` takes; a folder is listed recursively)
+           path:str|Path, # cache folder (created; an unfinished cache of the same images and model is completed)
+           depth:int=1, k:int=4, # token depth (`train_blocks + 1`) and Cluster-CLIP centroids per image
+           shard_size:int=1024, batch_size:int=128, workers:int|None=None,
+           report:ScanReport|None=None, progress:bool=False)->FeatureCache:
+    "Compute the training features of `images` once, shard by shard; shards already on disk are kept."
+    items = list_images(images); path = Path(path)
+    if not items: raise ValueError(f"no image files found in {images}")
+    names = hashlib.sha1('\n'.join(map(str, items)).encode()).hexdigest()[:16]
+    meta = dict(n=len(items), names=names, model=fingerprint(_vit(bb)), depth=int(depth), k=int(k), shard_size=int(shard_size))
+    if (path/'cache.json').exists():
+        old = json.loads((path/'cache.json').read_text())
+        if old != meta: raise ValueError(f"{path} holds a feature cache of other images or another model; choose another folder")
+    path.mkdir(parents=True, exist_ok=True); (path/'cache.json').write_text(json.dumps(meta))
+    ds = ImageDataset(items, bb.image_size); n_shards = max(1, -(-len(items)//shard_size))
+    for s in progress_bar(range(n_shards), 'feature cache shards', progress=progress):
+        if (path/f'ok_{s:05d}.npy').exists(): continue
+        a, b = s*shard_size, min(len(items), (s + 1)*shard_size); ok = np.zeros(b - a, bool); parts = []
+        sampler = [list(range(i, min(b, i + batch_size))) for i in range(a, b, batch_size)]
+        for u8, idx in iter_batches(ds, batch_size, workers, report, sampler=sampler):
+            if len(idx): parts.append((idx.numpy() - a, batch_features(bb, u8, depth, k)))
+            ok[idx.numpy() - a] = True
+        for j, what in enumerate(('tokens', 'global', 'centroids')):
+            full = None
+            for rows, f in parts:
+                if full is None: full = np.zeros((b - a,) + tuple(f[j].shape[1:]), f[j].numpy().dtype)
+                full[rows] = f[j].numpy()
+            if full is None:  # no readable image in this shard: zero rows of the right shape
+                t, g, c = batch_features(bb, torch.zeros((1, bb.image_size, bb.image_size, 3), dtype=torch.uint8), depth, k)
+                full = np.zeros((b - a,) + tuple((t, g, c)[j].shape[1:]), (t, g, c)[j].numpy().dtype)
+            _write_npy(path/f'{what}_{s:05d}.npy', full)
+        _write_npy(path/f'ok_{s:05d}.npy', ok)  # written last: marks the shard complete
+    return cls(path)
+
 # %% ../nbs/13_decoder.ipynb #4712265b
 def _param_groups(head, cfg):
     top = [p for n, p in head.named_parameters() if not n.startswith('pre.')]
@@ -99,43 +182,70 @@ def _param_groups(head, cfg):
         groups.append(dict(params=list(b.parameters()), lr=cfg.lr*cfg.block_lr_decay**(i + 1)))
     return groups
 
+def _for_plan(n:int, cfg:ForConfig)->list: # per step: (indices for the label-free losses, indices of labelled images)
+    "The images every step draws (a seeded plan, identical for every feature source)."
+    rng, lab = np.random.default_rng(cfg.seed), labelled_subset(n, cfg.label_fraction, cfg.seed)
+    n_sup = cfg.sup_batch or max(8, round(cfg.batch_size*cfg.label_fraction))
+    return [(rng.integers(0, n, cfg.batch_size), lab[rng.integers(0, len(lab), n_sup)]) for _ in range(cfg.total_steps)]
+
+def _step_features(bb, feats, plan, cfg, centroids, workers, report):
+    "Per step: (tokens, global embeddings, centroids) of the readable images of the step, and the mask of those positions."
+    if isinstance(feats, SceneFeatures):
+        C = (centroids if centroids is not None else cluster_clip_embeddings(_vit(bb), feats, k=cfg.k))[:, :cfg.k].float()
+        for a, l in plan:
+            i = torch.from_numpy(np.concatenate([a, l])); yield feats.tokens[i], feats.global_emb[i], C[i], np.ones(len(i), bool)
+    elif isinstance(feats, FeatureCache):
+        for a, l in plan:
+            i = np.concatenate([a, l]); keep = feats.ok[i]; yield *feats.get(i[keep]), keep
+    else:
+        sampler, seen, said = [np.concatenate(p).tolist() for p in plan], ScanReport(), set()
+        for (u8, idx), b in zip(iter_batches(feats, cfg.batch_size, workers, seen, sampler=sampler), sampler):
+            for p, r in seen.skipped:  # an unreadable file is drawn again and again: report it once
+                if report is not None and p not in said: said.add(p); report.add(p, r)
+            seen.skipped.clear(); keep = np.isin(b, idx.numpy())
+            yield *(batch_features(bb, u8, cfg.train_blocks + 1, cfg.k) if len(idx) else (None,)*3), keep
+
+# %% ../nbs/13_decoder.ipynb #75c10f90
 def train_for(bb:Backbone, # frozen backbone (its text tower embeds the base classes)
-              feats:SceneFeatures, # training images, from `scene_features(bb, ..., depth=cfg.train_blocks + 1)`
+              feats, # training images: files / a folder (streamed), a `FeatureCache`, or in-memory `SceneFeatures`
               labels, # per-image category sets, or a `CocoData` (federated -1 entries are ignored)
               base_classes:list, # the only class names training may use
               cfg:ForConfig=ForConfig(),
-              centroids:torch.Tensor|None=None, # (n, >=k, d) Cluster-CLIP embeddings (computed when None)
-              text:TextBank|None=None, progress:bool=True, device:str='cpu'
+              centroids:torch.Tensor|None=None, # `SceneFeatures` only: (n, >=k, d) Cluster-CLIP embeddings (computed when None)
+              text:TextBank|None=None, progress:bool=True, device:str='cpu',
+              workers:int|None=None, report:ScanReport|None=None # streamed files: decoding processes, unreadable files
              )->tuple: # (SumClipHead in eval mode, history DataFrame)
     "Train a SUM-CLIP head with the supervised, guidance and alignment objectives."
-    if feats.depth != cfg.train_blocks + 1:
-        raise ValueError(f"features have depth {feats.depth}; train_blocks={cfg.train_blocks} needs scene_features(..., depth={cfg.train_blocks + 1})")
+    if isinstance(feats, (SceneFeatures, FeatureCache)):
+        if feats.depth != cfg.train_blocks + 1:
+            raise ValueError(f"features have depth {feats.depth}; train_blocks={cfg.train_blocks} needs features of depth={cfg.train_blocks + 1}")
+        if isinstance(feats, FeatureCache) and feats.k < cfg.k: raise ValueError(f"the feature cache holds {feats.k} centroids per image, k={cfg.k} needs more")
+    else: feats = as_dataset(feats, bb.image_size)
     if not base_classes: raise ValueError("base_classes is empty")
-    visual, text = _vit(bb), text or TextBank(bb)
-    if centroids is None: centroids = cluster_clip_embeddings(visual, feats, k=cfg.k)
-    C = centroids[:, :cfg.k].float()
     R = relevance_matrix(labels, list(base_classes))
     if len(R) != len(feats): raise ValueError(f"{len(R)} label rows for {len(feats)} images")
     Y, M = torch.from_numpy(R == 1).float(), torch.from_numpy(R >= 0).float()
+    visual, text = _vit(bb), text or TextBank(bb)
     Tb = text(list(base_classes)).to(device)
-    torch.manual_seed(cfg.seed); rng = np.random.default_rng(cfg.seed)
+    torch.manual_seed(cfg.seed)
     head = SumClipHead(visual, cfg.n_queries, cfg.query_noise, cfg.train_blocks, cfg.seed).to(device).train()
     affine = nn.Parameter(torch.tensor([cfg.logit_scale, cfg.logit_bias], device=device))
     groups = _param_groups(head, cfg); groups[0]['params'] = groups[0]['params'] + [affine]
     for g in groups: g['base_lr'] = g['lr']
     opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    lab = labelled_subset(len(feats), cfg.label_fraction, cfg.seed); hist = []
-    for step in tqdm(range(cfg.total_steps), disable=not progress, desc='train FOR head'):
+    plan, hist = _for_plan(len(feats), cfg), []
+    steps = _step_features(bb, feats, plan, cfg, centroids, workers, report)
+    for step, ((i_all, i_lab), (tok, glob, C, keep)) in enumerate(progress_bar(zip(plan, steps), 'train FOR head', len(plan), progress)):
+        ka, kl = keep[:len(i_all)], keep[len(i_all):]; na = int(ka.sum())
+        if not keep.any(): continue  # every image of this step was unreadable (reported)
         for g in opt.param_groups: g['lr'] = g['base_lr']*warmup_cosine(step, cfg.total_steps, cfg.warmup)
-        i_all = torch.from_numpy(rng.integers(0, len(feats), cfg.batch_size))
-        i_lab = torch.from_numpy(lab[rng.integers(0, len(lab), cfg.sup_batch or max(8, round(cfg.batch_size*cfg.label_fraction)))])
-        out = head(feats.tokens[torch.cat([i_all, i_lab])].to(device)); o_all, o_lab = out[:cfg.batch_size], out[cfg.batch_size:]
+        out = head(tok.to(device)); o_all, o_lab, lab = out[:na], out[na:], torch.from_numpy(i_lab[kl])
         parts = {}
-        if cfg.sup_weight:
+        if cfg.sup_weight and len(lab):
             logits = affine[0]*torch.einsum('bnd,cd->bcn', o_lab, Tb).amax(-1) + affine[1]
-            parts['sup'] = multilabel_loss(logits, Y[i_lab].to(device), cfg.sup_loss, mask=M[i_lab].to(device))
-        if cfg.w_guide: parts['guide'] = guidance_loss(o_all, C[i_all].to(device), cfg.matching)
-        if cfg.w_align: parts['align'] = alignment_loss(o_all, feats.global_emb[i_all].to(device), cfg.align)
+            parts['sup'] = multilabel_loss(logits, Y[lab].to(device), cfg.sup_loss, mask=M[lab].to(device))
+        if cfg.w_guide and na: parts['guide'] = guidance_loss(o_all, C[:na].to(device), cfg.matching)
+        if cfg.w_align and na: parts['align'] = alignment_loss(o_all, glob[:na].to(device), cfg.align)
         loss = cfg.sup_weight*parts.get('sup', 0.) + cfg.w_guide*parts.get('guide', 0.) + cfg.w_align*parts.get('align', 0.)
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
         hist.append(dict(step=step + 1, loss=loss.item(), **{k: v.item() for k, v in parts.items()}))

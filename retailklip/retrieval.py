@@ -11,6 +11,7 @@ import numpy as np, pandas as pd, torch, torch.nn.functional as F
 import faiss
 from tqdm.auto import tqdm
 from .backbone import Backbone, to_model_input
+from .core import atomic_file
 from .scenes import _article
 
 # %% auto #0
@@ -279,9 +280,8 @@ class RetrievalIndex:
         path = Path(path); path.parent.mkdir(parents=True, exist_ok=True); emb = self.vectors()
         meta = dict(dim=self.dim, method=self.method, fingerprint=self.fingerprint, paths=self.paths, info=self.info,
                     format='retailklip-retrieval-1')
-        tmp = path.with_name(path.name + '.tmp')
-        with open(tmp, 'wb') as f: np.savez(f, emb=emb, owner=self.owner, meta=np.array(json.dumps(meta)))
-        os.replace(tmp, path); return path
+        with atomic_file(path) as f: np.savez(f, emb=emb, owner=self.owner, meta=np.array(json.dumps(meta)))
+        return path
 
     @classmethod
     def load(cls, path:str|Path)->'RetrievalIndex':
