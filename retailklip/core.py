@@ -20,6 +20,7 @@ def atomic_file(path:str|Path # the file to (re)place
     if path.is_dir(): raise IsADirectoryError(f"{path} is a folder, not a file")
     fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
     try:
+        mask = os.umask(0); os.umask(mask); os.chmod(tmp, 0o666 & ~mask)  # the mode a plain open() gives, not mkstemp's 0600
         with os.fdopen(fd, 'wb') as f:
             yield f
             f.flush(); os.fsync(f.fileno())

@@ -14,7 +14,7 @@ from .backbone import Backbone
 from .losses import multilabel_loss, guidance_loss, alignment_loss
 from .retrieval import (SceneFeatures, TextBank, scene_features, cluster_clip_embeddings, relevance_matrix, _vit)
 from .imagefolder import ImageDataset, ScanReport, as_dataset, iter_batches, list_images, progress_bar
-from .core import atomic_save, fingerprint, warmup_cosine
+from .core import atomic_file, atomic_save, fingerprint, warmup_cosine
 from .train import save_run, load_run
 
 # %% auto #0
@@ -134,9 +134,7 @@ class FeatureCache:
 # %% ../nbs/13_decoder.ipynb #281d710c
 def _write_npy(path:Path, arr:np.ndarray):
     "np.save through a temporary file, flushed to disk, then renamed: a shard is complete or absent."
-    tmp = path.with_name(path.name + '.tmp')
-    with open(tmp, 'wb') as f: np.save(f, arr); f.flush(); os.fsync(f.fileno())
-    os.replace(tmp, path)
+    with atomic_file(path) as f: np.save(f, arr)
 
 @patch(cls_method=True)
 def build(cls:FeatureCache, bb:Backbone, # frozen backbone (a ViT)

@@ -65,10 +65,11 @@ class ScanReport:
     skipped: list = field(default_factory=list)  # (path, reason)
     empty_products: list = field(default_factory=list)
     ignored_files: int = 0
+    _seen: set = field(default_factory=set, repr=False)
 
     def add(self, path, reason):
-        "Record that `path` was skipped, and why."
-        self.skipped.append((str(path), reason))
+        "Record that `path` was skipped, and why (once per path, however often it is read)."
+        if str(path) not in self._seen: self._seen.add(str(path)); self.skipped.append((str(path), reason))
 
     def __str__(self):
         s = f"{len(self.skipped)} file(s) skipped, {len(self.empty_products)} empty product folder(s), {self.ignored_files} non-image file(s) ignored"

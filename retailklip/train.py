@@ -144,6 +144,7 @@ def init_head_prototypes(head:MetricLoss, # the ArcFace head to initialise
                          bb:Backbone, workers:int|None=None, report:ScanReport|None=None):
     "Set each class's ArcFace weight (every sub-centre) to the normalised mean embedding of its training images."
     e, ok = embed_images(enc, ImageDataset(data.items, data.size), bb, workers=workers, report=report, precision='fp32')
+    if not ok.any(): raise ValueError(f"none of the {len(ok)} training images could be read ({report or 'pass a ScanReport to see why'})")
     dev = head.loss.W.device; e = e.to(dev)
     y = torch.as_tensor(np.asarray(labels)[ok], device=dev)
     protos = torch.zeros(head.num_classes, e.shape[1], device=dev).index_add_(0, y, e)
@@ -181,7 +182,8 @@ def finetune(bb:Backbone, # pretrained backbone (not modified: a copy of its vis
     ck = Path(out)/'last.pt' if out is not None else None
     if ck is not None: ck.parent.mkdir(parents=True, exist_ok=True)
     st = _resume_state(ck, device) if resume else None
-    if st is None and cfg.head_init == 'prototypes': init_head_prototypes(head, enc, ds, labels, ft, workers)
+    if report is None: report = ScanReport()
+    if st is None and cfg.head_init == 'prototypes': init_head_prototypes(head, enc, ds, labels, ft, workers, report)
     elif cfg.head_init not in ('prototypes', 'random'): raise ValueError(f"head_init must be 'prototypes' or 'random', got {cfg.head_init!r}")
     groups = layer_decay_groups(visual, cfg.lr, cfg.layer_decay, cfg.weight_decay) if cfg.layer_decay != 1 else \
              [dict(params=list(visual.parameters()), base_lr=cfg.lr, lr=cfg.lr, weight_decay=cfg.weight_decay)]
