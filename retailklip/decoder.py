@@ -132,10 +132,6 @@ class FeatureCache:
         return tuple(torch.from_numpy(np.stack([self._map(w, a)[b] for a, b in zip(s, r)])) for w in ('tokens', 'global', 'centroids'))
 
 # %% ../nbs/13_decoder.ipynb #281d710c
-def _write_npy(path:Path, arr:np.ndarray):
-    "np.save through a temporary file, flushed to disk, then renamed: a shard is complete or absent."
-    with atomic_file(path) as f: np.save(f, arr)
-
 @patch(cls_method=True)
 def build(cls:FeatureCache, bb:Backbone, # frozen backbone (a ViT)
            images, # image files (or anything `list_images` takes; a folder is listed recursively)
@@ -168,8 +164,8 @@ def build(cls:FeatureCache, bb:Backbone, # frozen backbone (a ViT)
             if full is None:  # no readable image in this shard: zero rows of the right shape
                 t, g, c = batch_features(bb, torch.zeros((1, bb.image_size, bb.image_size, 3), dtype=torch.uint8), depth, k)
                 full = np.zeros((b - a,) + tuple((t, g, c)[j].shape[1:]), (t, g, c)[j].numpy().dtype)
-            _write_npy(path/f'{what}_{s:05d}.npy', full)
-        _write_npy(path/f'ok_{s:05d}.npy', ok)  # written last: marks the shard complete
+            with atomic_file(path/f'{what}_{s:05d}.npy') as f: np.save(f, full)  # a shard is complete or absent
+        with atomic_file(path/f'ok_{s:05d}.npy') as f: np.save(f, ok)  # written last: marks the shard complete
     return cls(path)
 
 # %% ../nbs/13_decoder.ipynb #4712265b
@@ -196,11 +192,9 @@ def _step_features(bb, feats, plan, cfg, centroids, workers, report):
         for a, l in plan:
             i = np.concatenate([a, l]); keep = feats.ok[i]; yield *feats.get(i[keep]), keep
     else:
-        sampler, seen, said = [np.concatenate(p).tolist() for p in plan], ScanReport(), set()
-        for (u8, idx), b in zip(iter_batches(feats, cfg.batch_size, workers, seen, sampler=sampler), sampler):
-            for p, r in seen.skipped:  # an unreadable file is drawn again and again: report it once
-                if report is not None and p not in said: said.add(p); report.add(p, r)
-            seen.skipped.clear(); keep = np.isin(b, idx.numpy())
+        sampler = [np.concatenate(p).tolist() for p in plan]  # an unreadable file drawn again is reported once (ScanReport)
+        for (u8, idx), b in zip(iter_batches(feats, cfg.batch_size, workers, report, sampler=sampler), sampler):
+            keep = np.isin(b, idx.numpy())
             yield *(batch_features(bb, u8, cfg.train_blocks + 1, cfg.k) if len(idx) else (None,)*3), keep
 
 # %% ../nbs/13_decoder.ipynb #75c10f90
