@@ -111,7 +111,7 @@ class FeatureCache:
         self.meta = json.loads(m.read_text()); self.shard_size, self.n = self.meta['shard_size'], self.meta['n']
         missing = [s for s in range(self._n_shards) if not self._file('ok', s).exists()]
         if missing: raise ValueError(f"the feature cache at {self.path} is incomplete (shards {missing[:5]} missing): build it again to finish it")
-        self._maps = {}
+        self._maps, self.rows = {}, np.arange(self.n)
         self.ok = np.concatenate([np.load(self._file('ok', s)) for s in range(self._n_shards)])
 
     @property
@@ -120,16 +120,33 @@ class FeatureCache:
     def _map(self, what, s):
         if (what, s) not in self._maps: self._maps[what, s] = np.load(self._file(what, s), mmap_mode='r')
         return self._maps[what, s]
-    def __len__(self): return self.n
+    def __len__(self): return len(self.rows)
     @property
     def depth(self)->int: return self.meta['depth']
     @property
     def k(self)->int: return self.meta['k']
 
+    def __getitem__(self, idx)->FeatureCache:
+        "A view of images `idx` (a slice or indices), read from the same shards: e.g. a train / validation split."
+        v = copy.copy(self); v.rows, v.ok = self.rows[idx], self.ok[idx]; return v
+
     def get(self, idx)->tuple: # (tokens fp16, global embeddings, centroids) of images `idx`
         "Rows `idx` (image numbers) of the three feature arrays, read from the memory-mapped shards."
-        idx = np.asarray(idx); s, r = idx//self.shard_size, idx % self.shard_size
+        idx = self.rows[np.asarray(idx)]; s, r = idx//self.shard_size, idx % self.shard_size
         return tuple(torch.from_numpy(np.stack([self._map(w, a)[b] for a, b in zip(s, r)])) for w in ('tokens', 'global', 'centroids'))
+
+    def embeddings(self, method:str='clip', # 'clip' (the global embedding) or 'cluster_clip' (k centroids, then the global one)
+                   k:int|None=None, # centroids per image (default: all cached)
+                   batch_size:int=4096)->torch.Tensor: # (n, M, d) float32; rows of unreadable images are NaN
+        "The CLIP or Cluster-CLIP index embeddings of every image, from the cached features."
+        if method not in ('clip', 'cluster_clip'): raise ValueError(f"method must be 'clip' or 'cluster_clip', got {method!r}")
+        k = self.k if k is None else int(k)
+        if not 1 <= k <= self.k: raise ValueError(f"k must be between 1 and the {self.k} cached centroids, got {k}")
+        out = []
+        for i in range(0, len(self), batch_size):
+            _, g, c = self.get(np.arange(i, min(len(self), i + batch_size)))
+            out.append(g[:, None].float() if method == 'clip' else torch.cat([c[:, :k], g[:, None]], 1).float())
+        e = torch.cat(out); e[torch.from_numpy(~self.ok)] = float('nan'); return e
 
 # %% ../nbs/13_decoder.ipynb #281d710c
 @patch(cls_method=True)
@@ -244,13 +261,19 @@ def train_for(bb:Backbone, # frozen backbone (its text tower embeds the base cla
     head.eval().requires_grad_(False); head.logit_affine = affine.detach().cpu()
     return head, pd.DataFrame(hist)
 
-def for_embeddings(head:SumClipHead, feats:SceneFeatures, batch_size:int=512, progress:bool=False)->torch.Tensor:
-    "FOR: the N embeddings of every image (n, N, d)."
+def for_embeddings(head:SumClipHead, feats:SceneFeatures|FeatureCache, batch_size:int=512, progress:bool=False)->torch.Tensor:
+    "FOR: the N embeddings of every image (n, N, d); from a `FeatureCache`, rows of unreadable images are NaN."
     if feats.depth != head.depth: raise ValueError(f"the head needs features of depth {head.depth}, got {feats.depth}")
-    dev = next(head.parameters()).device
+    dev, out = next(head.parameters()).device, []
+    d = head.proj.shape[1] if head.proj is not None else head.queries.shape[1]
     with torch.inference_mode():
-        return torch.cat([head(feats.tokens[i:i+batch_size].to(dev)).cpu()
-                          for i in tqdm(range(0, len(feats), batch_size), disable=not progress, desc='FOR embeddings')])
+        for i in progress_bar(range(0, len(feats), batch_size), 'FOR embeddings', progress=progress):
+            if isinstance(feats, SceneFeatures): out.append(head(feats.tokens[i:i+batch_size].to(dev)).cpu()); continue
+            j = np.arange(i, min(len(feats), i + batch_size)); ok = feats.ok[j]
+            e = torch.full((len(j), len(head.queries), d), float('nan'))
+            if ok.any(): e[torch.from_numpy(ok)] = head(feats.get(j[ok])[0].to(dev)).cpu()
+            out.append(e)
+    return torch.cat(out)
 
 # %% ../nbs/13_decoder.ipynb #3fa2f362
 FOR_HEAD = 'head.pt'

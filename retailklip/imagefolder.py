@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_imagefolder.ipynb #5316e494
 from __future__ import annotations
-import contextlib, functools, os, queue, threading, warnings
+import contextlib, copy, functools, os, queue, threading, warnings, weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn.functional as F
@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'ImageError', 'to_rgb', 'load_image', 'ScanReport', 'scan_imagefolder', 'one_thread', 'ImageDataset',
            'list_images', 'shelf_augment', 'progress_bar', 'default_workers', 'as_dataset', 'prefetch', 'iter_batches',
-           'native_bf16', 'embed_images']
+           'native_bf16', 'bf16_twin', 'embed_images']
 
 # %% ../nbs/06_imagefolder.ipynb #dccb01b3
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp')
@@ -97,11 +97,13 @@ def scan_imagefolder(root:str|Path, # folder with one sub-folder per product
 
 # %% ../nbs/06_imagefolder.ipynb #ddcf73ce
 def _square(im:Image.Image, size:int)->np.ndarray:
-    "Resize the short side to `size` (bicubic) and centre-crop, as open_clip's eval transform does."
-    w, h = im.size; s = size/min(w, h)
-    im = im.resize((max(size, round(w*s)), max(size, round(h*s))), Image.Resampling.BICUBIC)
-    l, t = (im.width - size)//2, (im.height - size)//2
-    return np.asarray(im.crop((l, t, l + size, t + size)), dtype=np.uint8)
+    "Resize the short side to `size` (antialiased bicubic, PIL's filter) and centre-crop, as open_clip's eval transform does."
+    w, h = im.size; s = size/min(w, h); W, H = max(size, round(w*s)), max(size, round(h*s))
+    a = torch.from_numpy(np.array(im, dtype=np.uint8))
+    if (W, H) != (w, h):  # torch's uint8 kernel: PIL's bicubic filter, 3.5x faster than PIL's resize here
+        a = F.interpolate(a.permute(2, 0, 1)[None], size=(H, W), mode='bicubic', antialias=True)[0].permute(1, 2, 0)
+    l, t = (W - size)//2, (H - size)//2
+    return a[t:t + size, l:l + size].contiguous().numpy()
 
 def _to_square_u8(item, size:int)->np.ndarray:
     "A path, PIL image, (H, W, 3) uint8 array or tensor, as a (size, size, 3) uint8 array; raises `ImageError`."
@@ -167,7 +169,6 @@ def shelf_augment(size:int, # output side
         v2.ColorJitter(brightness=.35*s, contrast=.3*s, saturation=.3*s, hue=.03*s),
         v2.RandomApply([v2.GaussianBlur(5, sigma=(.1, 1.2))], p=.3*min(1., s)),
     ])
-
 
 # %% ../nbs/06_imagefolder.ipynb #0d9b6673
 def progress_bar(it=None, # an iterable (or None with `total`)
@@ -244,12 +245,23 @@ def native_bf16(device)->bool:
     flags = _cpu_flags()
     return 'amx_bf16' in flags or 'avx512_bf16' in flags
 
+_TWINS = weakref.WeakKeyDictionary()
+
+def bf16_twin(encoder:torch.nn.Module)->torch.nn.Module:
+    "A bf16 copy of `encoder` for inference, made once and kept while `encoder`'s weights stay unchanged (tensor versions and storage are compared)."
+    key = tuple((p._version, p.data_ptr(), p.device) for p in encoder.state_dict(keep_vars=True).values())
+    hit = _TWINS.get(encoder)
+    if hit is None or hit[0] != key:
+        twin = copy.deepcopy(encoder).to(torch.bfloat16).eval().requires_grad_(False)
+        hit = _TWINS[encoder] = (key, twin)
+    return hit[1]
+
 def embed_images(encoder:torch.nn.Module, # an `ImageEncoder`
                  images, # an `ImageDataset`, or files / folders / PIL images / arrays (see `list_images`)
                  bb, # the `Backbone` (size, normalisation)
                  batch_size:int=128, workers:int|None=None, # decoding processes (see `default_workers`)
                  report:ScanReport|None=None, progress:bool=False,
-                 precision:str='auto' # 'auto': bf16 autocast where the device runs bf16 natively (`native_bf16`), else 'fp32'
+                 precision:str='auto' # 'auto': bf16 weights (`bf16_twin`) where the device runs bf16 natively (`native_bf16`), else 'fp32'
                 )->tuple: # (embeddings (n_ok, D) float32, boolean mask of the images kept)
     "L2-normalised embeddings of images streamed from disk or memory; unreadable images are skipped and reported."
     from retailklip.backbone import to_model_input
@@ -257,10 +269,11 @@ def embed_images(encoder:torch.nn.Module, # an `ImageEncoder`
     ds = as_dataset(images, bb.image_size)
     dev = next(encoder.parameters()).device; was = encoder.training; encoder.eval()
     bf16 = precision == 'bf16' or (precision == 'auto' and native_bf16(dev))
+    net, dtype = (bf16_twin(encoder), torch.bfloat16) if bf16 else (encoder, torch.float32)
     out, ok = [], np.zeros(len(ds), bool)
-    with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+    with torch.inference_mode():
         for u8, idx in iter_batches(ds, batch_size, workers, report, progress=progress, desc='embed'):
             ok[idx.numpy()] = True
-            if len(idx): out.append(encoder(to_model_input(u8.to(dev), bb).contiguous(memory_format=torch.channels_last)).float().cpu())
+            if len(idx): out.append(net(to_model_input(u8.to(dev), bb).to(dtype).contiguous(memory_format=torch.channels_last)).float().cpu())
     encoder.train(was)
     return (torch.cat(out) if out else torch.zeros((0, encoder.output_dim))), ok

@@ -4,14 +4,14 @@
 
 # %% ../nbs/14_retrieval_bench.ipynb #42618466
 from __future__ import annotations
-import os, time
-from dataclasses import dataclass
+import os, tempfile, time
+from dataclasses import dataclass, field
+from pathlib import Path
 import numpy as np, pandas as pd, torch
 from .backbone import Backbone
-from .scenes import render_scenes, BASE_CATEGORIES, NOVEL_CATEGORIES
-from .retrieval import (SceneFeatures, TextBank, scene_features, clip_embeddings, cluster_clip_embeddings,
-                                  evaluate_retrieval, image_scores, precision_at_k, RetrievalIndex)
-from .decoder import ForConfig, train_for, for_embeddings
+from .scenes import write_scenes, BASE_CATEGORIES, NOVEL_CATEGORIES
+from .retrieval import TextBank, evaluate_retrieval, RetrievalIndex
+from .decoder import ForConfig, FeatureCache, train_for, for_embeddings
 
 # %% auto #0
 __all__ = ['RetrievalBenchmark', 'make_retrieval_benchmark', 'run_retrieval_benchmark']
@@ -19,18 +19,29 @@ __all__ = ['RetrievalBenchmark', 'make_retrieval_benchmark', 'run_retrieval_benc
 # %% ../nbs/14_retrieval_bench.ipynb #29bdc2b2
 @dataclass
 class RetrievalBenchmark:
-    "Frozen features of training and test scenes, their labels, and the test images and boxes (for inspection)."
-    train: SceneFeatures; train_labels: list; test: SceneFeatures; test_labels: list
-    test_images: torch.Tensor; test_anns: list; base: tuple; novel: tuple; seed: int
+    "Training and test scenes on disk (COCO folders `root/train`, `root/test`), the frozen features of each, labels and boxes."
+    root: Path; train: FeatureCache; train_labels: list; test: FeatureCache; test_labels: list
+    test_files: list; test_anns: list; base: tuple; novel: tuple; seed: int
+    tmp: object = field(default=None, repr=False)  # the temporary folder holding `root` when none was given: removed with this object
 
-def make_retrieval_benchmark(bb:Backbone, n_train:int=3000, n_test:int=1000, seed:int=11, progress:bool=True)->RetrievalBenchmark:
-    "Render the train (world `seed`) and test (world `seed + 1000`) scenes and compute their frozen features."
-    tr_u8, tr_anns = render_scenes(n_train, seed, progress=progress)
-    te_u8, te_anns = render_scenes(n_test, seed + 1000, progress=progress)
-    labels = lambda anns: [{a['category'] for a in an} for an in anns]
-    return RetrievalBenchmark(scene_features(bb, tr_u8, progress=progress), labels(tr_anns),
-                              scene_features(bb, te_u8, progress=progress), labels(te_anns), te_u8, te_anns,
-                              BASE_CATEGORIES, NOVEL_CATEGORIES, seed)
+def _coco_scenes(coco:dict, root:Path)->tuple: # (image files, per-image lists of {'category', 'bbox'})
+    names = {c['id']: c['name'] for c in coco['categories']}; anns = {im['id']: [] for im in coco['images']}
+    for a in coco['annotations']: anns[a['image_id']].append(dict(category=names[a['category_id']], bbox=a['bbox']))
+    return [str(root/'images'/im['file_name']) for im in coco['images']], [anns[im['id']] for im in coco['images']]
+
+def make_retrieval_benchmark(bb:Backbone, n_train:int=3000, n_test:int=1000, seed:int=11,
+                             root:str|Path|None=None, # where the scenes and caches go (default: a temporary folder)
+                             depth:int=1, k:int=4, # cached token depth (`ForConfig.train_blocks + 1`) and Cluster-CLIP centroids
+                             progress:bool=True)->RetrievalBenchmark:
+    "Write the train (world `seed`) and test (world `seed + 1000`) scenes and cache their frozen features."
+    tmp = tempfile.TemporaryDirectory(prefix='rk-retrieval-') if root is None else None
+    root, parts = Path(tmp.name if tmp else root), {}
+    for split, n, s in (('train', n_train, seed), ('test', n_test, seed + 1000)):
+        files, anns = _coco_scenes(write_scenes(root/split, n, s, progress=progress), root/split)
+        cache = FeatureCache.build(bb, files, root/f'{split}_features', depth, k, progress=progress)
+        parts[split] = cache, [{a['category'] for a in an} for an in anns], files, anns
+    (tr, tr_labels, *_), (te, te_labels, te_files, te_anns) = parts['train'], parts['test']
+    return RetrievalBenchmark(root, tr, tr_labels, te, te_labels, te_files, te_anns, BASE_CATEGORIES, NOVEL_CATEGORIES, seed, tmp)
 
 # %% ../nbs/14_retrieval_bench.ipynb #03f13c1f
 def _latency_ms(emb, q, reps=3):
@@ -45,15 +56,13 @@ def run_retrieval_benchmark(b:RetrievalBenchmark, bb:Backbone, cfg:ForConfig=For
                             k:int=4, # Cluster-CLIP clusters
                             progress:bool=True)->tuple: # (table DataFrame, {method: {...}}, {method: (n, M, d) test embeddings}, {fraction: head})
     "CLIP global, Cluster-CLIP and FOR at each label fraction: mAP@50 base/novel, storage, latency, training time."
-    text, v = TextBank(bb), bb.model.visual
-    q = text(list(b.base) + list(b.novel))
-    t0 = time.time(); tr_cc = cluster_clip_embeddings(v, b.train, k=k, progress=progress); t_cc = time.time() - t0
-    embs, heads, seconds = {'clip': clip_embeddings(b.test), 'cluster_clip': cluster_clip_embeddings(v, b.test, k=k)}, {}, {'cluster_clip': t_cc}
+    text = TextBank(bb); q = text(list(b.base) + list(b.novel))
+    embs, heads, seconds = {'clip': b.test.embeddings('clip'), 'cluster_clip': b.test.embeddings('cluster_clip', k)}, {}, {}
     for f in fractions:
         name = 'for' if f == 1 else f'for_{round(100*f)}pct'
         t0 = time.time()
         heads[f], _ = train_for(bb, b.train, b.train_labels, b.base, ForConfig(**{**cfg.__dict__, 'label_fraction': f}),
-                                centroids=tr_cc, text=text, progress=progress)
+                                text=text, progress=progress)
         seconds[name] = time.time() - t0; embs[name] = for_embeddings(heads[f], b.test)
     rows, res = [], {}
     for name, e in embs.items():

@@ -10,6 +10,7 @@ import numpy as np, pandas as pd, torch
 from PIL import Image, ImageDraw
 from .synth import (KINDS, COLOURS, PATTERNS, LOGOS, VARIANTS, FONT_FILES, Product, rng_for, brand_name,
                               draw_package, draw_logo, get_font, _rgb, _shade, _jpeg, parallel_map)
+from .core import atomic_write_text
 
 # %% auto #0
 __all__ = ['PACKAGING', 'PRODUCE', 'STORE_OBJECTS', 'CATEGORIES', 'NOVEL_CATEGORIES', 'BASE_CATEGORIES', 'draw_object',
@@ -223,23 +224,31 @@ def scenes_to_coco(items:list, # (file_name, size, annotations, caption) per ima
                                             bbox=[x, y, bw, bh], area=bw*bh, iscrowd=0))
     return coco
 
+def _write_chunk(args)->list:
+    root, lo, hi, seed, size, quality = args
+    items = []
+    for i in range(lo, hi):
+        im, anns, cap = make_scene(i, seed, size)
+        fn = f'scene_{i:05d}.jpg'; im.save(root/'images'/fn, quality=quality)
+        items.append((fn, im.size, anns, cap))
+    return items
+
 def write_scenes(root:str|Path, # output folder (created)
                  n:int=200, # number of scenes
                  seed:int=0, # world seed
                  size:int=192, # image side
-                 quality:int=92 # JPEG quality
+                 quality:int=92, # JPEG quality
+                 workers:int|None=None, # rendering processes (default: all cores; the files are the same whatever the number)
+                 progress:bool=False
                 )->dict: # the COCO dictionary written
     "Render `n` scenes into `root/images/` with `root/annotations.json` (COCO) and the base/novel class lists."
     root = Path(root); (root/'images').mkdir(parents=True, exist_ok=True)
-    items = []
-    for i in range(n):
-        im, anns, cap = make_scene(i, seed, size)
-        fn = f'scene_{i:05d}.jpg'; im.save(root/'images'/fn, quality=quality)
-        items.append((fn, im.size, anns, cap))
-    coco = scenes_to_coco(items)
-    tmp = root/'annotations.json.tmp'; tmp.write_text(json.dumps(coco)); os.replace(tmp, root/'annotations.json')
-    (root/'base_classes.txt').write_text('\n'.join(BASE_CATEGORIES) + '\n')
-    (root/'novel_classes.txt').write_text('\n'.join(NOVEL_CATEGORIES) + '\n')
+    chunks = parallel_map(_write_chunk, [(root, lo, min(lo + 100, n), seed, size, quality) for lo in range(0, n, 100)],
+                          workers, progress, 'write scenes')
+    coco = scenes_to_coco([it for c in chunks for it in c])
+    atomic_write_text(root/'annotations.json', json.dumps(coco))
+    atomic_write_text(root/'base_classes.txt', '\n'.join(BASE_CATEGORIES) + '\n')
+    atomic_write_text(root/'novel_classes.txt', '\n'.join(NOVEL_CATEGORIES) + '\n')
     return coco
 
 # %% ../nbs/03_scenes.ipynb #235f3bd0

@@ -4,7 +4,7 @@
 
 # %% ../nbs/15_widgets.ipynb #a19ebaf3
 from __future__ import annotations
-import math
+import math, os
 import numpy as np, pandas as pd
 import matplotlib.pyplot as plt
 from matplotlib.patches import Rectangle
@@ -144,7 +144,7 @@ class SearchGallery:
 class RetrievalInspector:
     "Look at what CLIP / Cluster-CLIP / FOR retrieve for a text query, with boxes and relevance marks."
     def __init__(self, embs:dict, # method name -> (n, M, d) embeddings of the collection
-                 text:TextBank, images, # (n, H, W, 3) uint8 collection images
+                 text:TextBank, images, # the collection: image files, or (n, H, W, 3) uint8 images
                  anns:list|None=None, # per image: list of {'category', 'bbox': [x, y, w, h]} (drawn when known)
                  labels:list|None=None): # per image: set of category names (relevance marks; default from `anns`)
         self.embs, self.text, self.images, self.anns = embs, text, images, anns
@@ -162,7 +162,8 @@ class RetrievalInspector:
         fig, axs = plt.subplots(1, k + 1, figsize=(1.6*(k + 1) + 1.5, 2.2), gridspec_kw=dict(width_ratios=[1]*k + [1.8]))
         cat = query.strip().lower()
         for ax, i, s in zip(axs, order, sc):
-            ax.imshow(np.asarray(self.images[i])); ax.set_xticks([]); ax.set_yticks([])
+            im = self.images[i]; im = _thumbnail(im, 1 << 16) if isinstance(im, (str, os.PathLike)) else np.asarray(im)
+            ax.imshow(im if im is not None else np.full((64, 64, 3), 160, np.uint8)); ax.set_xticks([]); ax.set_yticks([])
             for a in (self.anns[i] if self.anns else []):
                 if a['category'] == cat: ax.add_patch(Rectangle(a['bbox'][:2], *a['bbox'][2:], fill=False, ec='yellow', lw=2))
             if self.labels is not None:
