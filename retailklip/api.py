@@ -4,15 +4,15 @@
 
 # %% ../nbs/16_api.ipynb #d0101a19
 from __future__ import annotations
-import math, warnings
+import contextlib, math, warnings
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from fastcore.basics import patch
 from .backbone import load_backbone, ImageEncoder, Backbone
 from .imagefolder import (IMAGE_EXTS, ScanReport, ImageDataset, scan_imagefolder, list_images, iter_batches,
                                     embed_images, progress_bar)
-from .core import default_device as _device, fingerprint
-from .train import FinetuneConfig, finetune, save_run, load_run
+from .core import default_device as _device, fingerprint, locked
+from .train import FinetuneConfig, finetune, save_run, load_run, _resume_state
 from .knn import KNNClassifier
 from .eval import topk_accuracy
 
@@ -110,6 +110,7 @@ def _need_index(self:Recognizer):
     if self.knn is None or len(self.knn) == 0: raise ValueError("the recognizer has no references: call .index(refs) first")
     return self.knn
 
+# %% ../nbs/16_api.ipynb #4970d9e6
 @patch
 def add(self:Recognizer, refs, # reference images of new products: ImageFolder tree or table (path, product)
         extend:bool=False # allow more references for products already in the index
@@ -124,7 +125,6 @@ def remove(self:Recognizer, products:list # product ids to delete
           )->Recognizer:
     "Remove products (all their references) from the index."
     self._need_index().remove([products] if isinstance(products, str) else products); return self
-
 
 # %% ../nbs/16_api.ipynb #a872fd96
 def wide_table(long:pd.DataFrame, # `classify(..., long=True)`: path, rank, product, score, unknown
@@ -165,6 +165,8 @@ def calibrate(self:Recognizer, known, # labelled queries of indexed products (Im
              )->dict: # threshold, known_accepted, unknown_rejected
     "Set the 'unknown product' threshold from held-out queries."
     knn = self._need_index()
+    both = sorted(set(labelled_images(unknown)['product']) & set(knn.products))
+    if both: raise ValueError(f"the unknown queries hold products that are in the index ({', '.join(both[:5])}): give queries of products the index does not hold")
     ek, _ = self._embed_labelled(known); eu, _ = self._embed_labelled(unknown)
     t = knn.calibrate_threshold(ek, eu)
     sk, su = knn.search(ek, 1)[0][:, 0], knn.search(eu, 1)[0][:, 0]
@@ -206,12 +208,21 @@ def load(cls:Recognizer, path:str|Path, # an index written by `Recognizer.save` 
     rec = cls(_load_source(src, _device(device)), src, knn, **kwargs)
     knn._check_model(rec.fingerprint); return rec
 
+@patch(cls_method=True)
+@contextlib.contextmanager
+def edit(cls:Recognizer, path:str|Path, # an index file to change in place
+         device:str|None=None, run:str|Path|None=None, **kwargs):
+    "Load the index at `path` under an exclusive lock (`core.locked`), yield its recognizer, and save it when the body succeeds: concurrent edits take turns and none is lost."
+    with locked(path):
+        rec = cls.load(path, device, run, **kwargs); yield rec; rec.save(path)
+
 # %% ../nbs/16_api.ipynb #7cf45954
 @patch(cls_method=True)
 def finetune(cls:Recognizer, train, # ImageFolder tree `train/<product_id>/*.jpg` (or a table with path, product)
               out:str|Path, # run folder to write
               model:str='rk-vit-mini', pretrained:str|None=None, checkpoint:str|None=None,
               device:str|None=None, progress:bool=True, workers:int|None=None,
+              resume:bool=False, overwrite:bool=False, # `out` holds a run: continue it (same data and config only) / replace it
               **config # `FinetuneConfig` fields: steps, batch_size, lr, augment ...
              )->Recognizer:
     "Finetune the vision encoder of `model` on `train` with ArcFace (RetailKLIP) and return a recognizer on the run."
@@ -221,11 +232,13 @@ def finetune(cls:Recognizer, train, # ImageFolder tree `train/<product_id>/*.jpg
     if cfg.steps > 0 and len(classes) < 2: raise ValueError(f"{train}: finetuning needs at least 2 product folders, found {len(classes)}")
     src = dict(model=model, pretrained=pretrained, checkpoint=str(Path(checkpoint).resolve()) if checkpoint else None)
     bb = _load_source(src, device)
-    if cfg.steps == 0: save_run(bb, out, dict(finetune=None, classes=classes, note='pretrained weights, not finetuned'))
+    if cfg.steps == 0:
+        _resume_state(out, device, False, overwrite, {})  # refuses a folder that holds a run, unless overwrite
+        save_run(bb, out, dict(finetune=None, classes=classes, note='pretrained weights, not finetuned'))
     else:
         y = df['product'].map({c: i for i, c in enumerate(classes)}).to_numpy()
         finetune(bb, df['path'].tolist(), y, cfg, out=out, device=device, progress=progress, classes=classes,
-                 workers=workers, report=report)
+                 workers=workers, report=report, resume=resume, overwrite=overwrite)
     rec = cls.from_run(out, device, workers=workers); rec.report = report; return rec
 
 # %% ../nbs/16_api.ipynb #1a1be27a
@@ -301,6 +314,7 @@ def save(self:ImageSearch, path:str|Path)->Path:
     "Write the index (with the model's source) to `path` atomically."
     self.index.info = dict(self.source, k=self.k); return self.index.save(path)
 
+# %% ../nbs/16_api.ipynb #4c55551b
 @patch(cls_method=True)
 def load(cls:ImageSearch, path:str|Path, device:str|None=None, **kwargs)->ImageSearch:
     "Restore an `ImageSearch` (model, head and index) from an index file written by `save` / `retailklip search-index`."

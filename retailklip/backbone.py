@@ -82,6 +82,7 @@ def _check_checkpoint(path):
     if p.stat().st_size == 0: raise BackboneError(f"checkpoint file {p} is empty (0 bytes)")
     return p
 
+# %% ../nbs/04_backbone.ipynb #c813834e
 def load_backbone(name:str='rk-vit-mini', # open_clip model name, an `rk-*` config, or 'local-dir:/path' / 'hf-hub:org/repo'
                   pretrained:str|None=None, # a published tag ('laion2b_s34b_b79k'), 'synthetic' for shipped rk weights, or None
                   checkpoint:str|Path|None=None, # a local open_clip checkpoint file (overrides `pretrained`)

@@ -94,6 +94,7 @@ def _timed(f, warmup:bool=False, budget:float=1.):
         if spent >= budget: break
     return r, best
 
+# %% ../nbs/17_bench.ipynb #64ba3c30
 def knn_search(n:int, dim:int=512, n_queries:int=1000, seed:int=0)->pd.DataFrame:
     "Build time, queries/s, recall@1 and bytes/vector of each search option at `n` references, and of the library default."
     from sklearn.neighbors import NearestNeighbors
@@ -130,6 +131,7 @@ def knn_search(n:int, dim:int=512, n_queries:int=1000, seed:int=0)->pd.DataFrame
     df['library_default'] = df.method == 'retailklip default'
     return df
 
+# %% ../nbs/17_bench.ipynb #f6dc3bf8
 def best_per_method(df:pd.DataFrame, min_recall:float=.99)->pd.DataFrame:
     "Per size and method, the fastest setting with recall@1 >= `min_recall`."
     ok = df[df.recall1 >= min_recall]
@@ -256,6 +258,7 @@ def _train_speed(model, batch_size, steps, warm, grad_checkpointing, precision, 
     peak = torch.cuda.max_memory_allocated()/2**20 if device == 'cuda' else m.mb
     return float(h.seconds.iloc[-1] - h.seconds.iloc[warm - 1]), float(peak)
 
+# %% ../nbs/17_bench.ipynb #e54d615a
 def train_speed(model:str='rk-vit-mini', batch_size:int=64, steps:int=8, warm:int=2, grad_checkpointing:bool=False,
                 precision:str='fp32', device:str='cpu')->dict:
     "Images/s of `train.finetune` steps after `warm` steps, and peak memory (CPU: resident-memory growth over the loaded model and data; CUDA: max allocated), in a fresh process."
@@ -351,6 +354,7 @@ def memory(n:int=2000, # images at the small size (N); the large size is `factor
     df = pd.DataFrame(rows); df.loc[df.model == 'ViT-B-32', 'vectors_mb'] *= 512/dim
     return df
 
+# %% ../nbs/17_bench.ipynb #d4b1af03
 def memory_verdict(df:pd.DataFrame, slack_mb:float=150.)->pd.DataFrame:
     "Per command and model: growth of the peak from the smallest to the largest size, against 150 MB + the extra index vectors."
     out = []
@@ -413,6 +417,7 @@ def _md(df:pd.DataFrame)->str:
     return '\n'.join(['| ' + ' | '.join(map(str, df.columns)) + ' |', '|' + '---|'*len(df.columns)]
                      + ['| ' + ' | '.join(fmt(v) for v in r) + ' |' for r in df.itertuples(index=False)])
 
+# %% ../nbs/17_bench.ipynb #74a73d23
 def run_bench(quick:bool=False, out:str|Path='bench_out', progress:bool=True, sections:tuple|None=None)->dict:
     "Run every section (or `sections`) at the quick or full size; write `out/bench.json` and `out/bench.md`. Running `sections` into a folder that holds a run of the same mode replaces those sections there and records the re-run."
     from retailklip.backbone import load_backbone
@@ -448,6 +453,7 @@ def run_bench(quick:bool=False, out:str|Path='bench_out', progress:bool=True, se
 def _met(ok:bool)->str: return 'met' if ok else 'not met'
 def _verdict(ok:bool)->str: return f'**{_met(ok)}**'
 
+# %% ../nbs/17_bench.ipynb #e2dcd34b
 def headline_markdown(res:dict)->str:
     "The README's table: one line per headline figure of a full `run_bench` result, each target met or not."
     m, L = res['machine'], ['| what | figure | target | |', '|---|---|---|---|']
@@ -488,6 +494,7 @@ def headline_markdown(res:dict)->str:
     L += [f"Sections {', '.join(r['sections'])} re-run on {r['date']} on {r['machine']}." for r in res.get('reruns', [])]
     return '\n'.join(L)
 
+# %% ../nbs/17_bench.ipynb #8609659f
 def bench_markdown(res:dict)->str:
     "The markdown report of a `run_bench` result (the sections it holds)."
     m = res['machine']

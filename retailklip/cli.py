@@ -98,11 +98,12 @@ def _say_report(rep, what):
 
 def finetune_cmd(data:str, out:str, model:str='rk-vit-mini', pretrained:str|None=None, checkpoint:str|None=None,
                  steps:int|None=None, batch_size:int|None=None, lr:float|None=None, augment:float|None=None,
-                 device:str|None=None)->dict:
+                 device:str|None=None, resume:bool=False, overwrite:bool=False)->dict:
     "Finetune the vision encoder on an ImageFolder tree (one folder per product) and write a run folder."
     from retailklip.api import Recognizer
     cfg = {k: v for k, v in dict(steps=steps, batch_size=batch_size, lr=lr, augment=augment).items() if v is not None}
-    rec = Recognizer.finetune(data, out, model, pretrained, checkpoint, device, **cfg); _say_report(rec.report, data)
+    rec = Recognizer.finetune(data, out, model, pretrained, checkpoint, device, resume=resume, overwrite=overwrite, **cfg)
+    _say_report(rec.report, data)
     print(f"finetuned {model} on {data} ({len(rec.report.skipped)} image(s) skipped) -> {out}")
     return dict(run=out, skipped=len(rec.report.skipped))
 
@@ -120,18 +121,22 @@ def _load(index, run=None):
 
 def add_cmd(index:str, refs:str, run:str|None=None, extend:bool=False)->dict:
     "Add the products of `refs` to an index, with no gradient step (the index's run embeds them)."
-    rec = _load(index, run); n0, r0 = len(rec.knn.products), len(rec.knn)
-    rec.add(refs, extend=extend).save(index); _say_report(rec.report, refs)
+    from retailklip.api import Recognizer
+    with Recognizer.edit(index, run=run, progress=True) as rec:  # locked: concurrent adds take turns
+        n0, r0 = len(rec.knn.products), len(rec.knn); rec.add(refs, extend=extend)
+    _say_report(rec.report, refs)
     print(f"added {len(rec.knn) - r0} references; {n0} -> {len(rec.knn.products)} products in {index}")
     return dict(products=len(rec.knn.products), added_references=len(rec.knn) - r0, skipped=len(rec.report.skipped))
 
 def remove_cmd(index:str, products:list)->dict:
     "Remove products (all their references) from an index."
     from retailklip.knn import KNNClassifier
-    knn = KNNClassifier.load(index); knn.remove(products).save(index)
+    from retailklip.core import locked
+    with locked(index): knn = KNNClassifier.load(index); knn.remove(products).save(index)
     print(f"removed {len(products)} product(s); {len(knn.products)} left in {index}")
     return dict(products=len(knn.products))
 
+# %% ../nbs/18_cli.ipynb #8d834db6
 def _csv_safe(v):
     "Cells that a spreadsheet would read as a formula (=, +, -, @ first) are quoted with a leading apostrophe."
     return "'" + v if isinstance(v, str) and v[:1] in ('=', '+', '-', '@') else v
@@ -148,7 +153,8 @@ def classify_cmd(index:str, images:list, top_k:int=5, csv:str|None=None, run:str
 
 def calibrate_cmd(index:str, known:str, unknown:str, run:str|None=None)->dict:
     "Calibrate the 'unknown product' threshold of an index on held-out queries of indexed (`known`) and other (`unknown`) products."
-    rec = _load(index, run); r = rec.calibrate(known, unknown); rec.save(index)
+    from retailklip.api import Recognizer
+    with Recognizer.edit(index, run=run, progress=True) as rec: r = rec.calibrate(known, unknown)
     print(f"unknown-product threshold {r['threshold']:.4f} saved in {index}: on these queries it accepts "
           f"{r['known_accepted']:.1%} of the {r['known_queries']} known and rejects {r['unknown_rejected']:.1%} of the {r['unknown_queries']} unknown")
     return r
@@ -199,6 +205,7 @@ def search_index_cmd(images:str, out:str, method:str='for', run:str|None=None, c
           f"method {method}); {len(s.report.skipped)} skipped; wrote {out}")
     return s
 
+# %% ../nbs/18_cli.ipynb #34dd76c0
 def search_cmd(index:str, query:str, k:int=50, csv:str|None=None)->'pd.DataFrame':
     "Rank the indexed images for a free-text query; prints rank, score and path."
     from retailklip.api import ImageSearch
@@ -284,6 +291,7 @@ def _writable_file(s:str)->str:
     if not os.access(d, os.W_OK): raise argparse.ArgumentTypeError(f"cannot write {s}: folder {d} is not writable")
     return s
 
+# %% ../nbs/18_cli.ipynb #c9667825
 def _writable_dir(s:str)->str:
     "An output folder: absent (created later), or an existing writable folder."
     p = Path(s)
@@ -292,6 +300,7 @@ def _writable_dir(s:str)->str:
     if not os.access(d, os.W_OK): raise argparse.ArgumentTypeError(f"cannot write in {d}")
     return s
 
+# %% ../nbs/18_cli.ipynb #eed21f10
 def build_parser()->argparse.ArgumentParser:
     "The argparse parser of the `retailklip` console script."
     p = _Parser(prog='retailklip', description='Product recognition (RetailKLIP) and object-level image search (FOR) on OpenCLIP.')
@@ -336,6 +345,9 @@ def build_parser()->argparse.ArgumentParser:
     f.add_argument('--lr', type=POS_FLOAT, default=None, help='learning rate of the top block (default: 5e-4)')
     f.add_argument('--augment', type=NONNEG_FLOAT, default=None, help='shelf augmentation strength, 0.5 when you only have clean catalogue images (default: 0, off)')
     f.add_argument('--device', default=None, help='cpu or cuda (default: cuda if present)')
+    g = f.add_mutually_exclusive_group()
+    g.add_argument('--resume', action='store_true', help='--out holds a run: continue it (only with the same data, config and model)')
+    g.add_argument('--overwrite', action='store_true', help='--out holds a run: replace it')
     i = sub.add_parser('index', help='embed reference images with a run and write a kNN index')
     i.add_argument('--run', required=True, help='run folder (from finetune)'); i.add_argument('--refs', required=True, help='ImageFolder tree of reference images')
     i.add_argument('--out', required=True, type=_writable_file, help='index file to write'); i.add_argument('--index-type', default='auto', choices=['auto', 'flat', 'ivf', 'hnsw'],
@@ -392,6 +404,7 @@ def build_parser()->argparse.ArgumentParser:
                     'throughput knn for_scale training onboarding')
     return p
 
+# %% ../nbs/18_cli.ipynb #00520b65
 def main(argv:list[str]|None=None)->int:
     "Entry point of the `retailklip` console script; returns the exit code."
     args = build_parser().parse_args(argv)
@@ -405,7 +418,7 @@ def main(argv:list[str]|None=None)->int:
         elif args.cmd == 'synth': synth_cmd(args.out, args.products, args.seed, args.heldout_frac, args.scenes, args.prefix)
         elif args.cmd == 'finetune':
             finetune_cmd(args.data, args.out, args.model, args.pretrained, args.checkpoint, args.steps, args.batch_size,
-                         args.lr, args.augment, args.device)
+                         args.lr, args.augment, args.device, args.resume, args.overwrite)
         elif args.cmd == 'index': index_cmd(args.run, args.refs, args.out, args.index_type)
         elif args.cmd == 'add': add_cmd(args.index, args.refs, args.run, args.extend)
         elif args.cmd == 'remove': remove_cmd(args.index, args.products)

@@ -4,12 +4,13 @@
 
 # %% ../nbs/01_core.ipynb #ece84c33
 from __future__ import annotations
-import contextlib, hashlib, json, math, os, tempfile
+import contextlib, hashlib, json, math, os, tempfile, zipfile
 from pathlib import Path
-import torch, torch.nn as nn
+import numpy as np, torch, torch.nn as nn
 
 # %% auto #0
-__all__ = ['atomic_file', 'atomic_save', 'atomic_write_text', 'default_device', 'fingerprint', 'warmup_cosine']
+__all__ = ['NPZ_KINDS', 'atomic_file', 'atomic_save', 'atomic_write_text', 'locked', 'read_npz', 'default_device', 'fingerprint',
+           'warmup_cosine']
 
 # %% ../nbs/01_core.ipynb #50db5ae4
 @contextlib.contextmanager
@@ -40,6 +41,56 @@ def atomic_save(obj, path:str|Path):
 def atomic_write_text(path:str|Path, text:str):
     "Write `text` (UTF-8) to `path` through `atomic_file`."
     with atomic_file(path) as f: f.write(text.encode())
+
+# %% ../nbs/01_core.ipynb #b0383b4b
+@contextlib.contextmanager
+def locked(path:str|Path, # the file to be read, changed and written back
+           timeout:float=3600 # seconds to wait for another writer before giving up
+          ):
+    "Hold an exclusive lock on `path` for the body: other writers that use `locked` on the same file wait."
+    from filelock import FileLock, Timeout
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path) + '.lock')
+    try: lock.acquire(timeout=timeout)
+    except Timeout: raise TimeoutError(f"{path} is being changed by another process (lock {path}.lock held for over {timeout:g} s)") from None
+    try: yield path
+    finally: lock.release()
+
+# %% ../nbs/01_core.ipynb #b4fe7b23
+NPZ_KINDS = {frozenset({'emb', 'faiss', 'info', 'refs'}): 'a product index (`retailklip index`, .rk)',
+             frozenset({'emb', 'owner', 'meta'}): 'a retrieval index (`retailklip search-index`)'}
+
+def _npy_header(f)->tuple: # (shape, dtype) of an .npy stream
+    v = np.lib.format.read_magic(f)
+    shape, _, dtype = (np.lib.format.read_array_header_1_0 if v == (1, 0) else np.lib.format.read_array_header_2_0)(f)
+    return shape, dtype
+
+def read_npz(path:str|Path, # the file to read
+             keys:tuple, # the arrays it must hold, and nothing else
+             what:str # what the file should be, for messages: e.g. 'a product index (.rk)'
+            )->dict: # key -> numpy array
+    "The arrays `keys` of an `.npz` written by this library; anything else is refused with a one-line `ValueError` before its data is read."
+    path = Path(path)
+    if not path.exists(): raise FileNotFoundError(f"file not found: {path}")
+    if path.is_dir(): raise ValueError(f"{path} is a folder, not {what}")
+    bad = lambda why: ValueError(f"{path} is not {what}: {why}")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist(); names = {i.filename[:-4] for i in infos if i.filename.endswith('.npy')}
+            if len(names) != len(infos) or names != set(keys):
+                kind = NPZ_KINDS.get(frozenset(names))
+                raise bad(f"it is {kind}" if kind else f"it holds {sorted(i.filename for i in infos)}, expected {sorted(k + '.npy' for k in keys)}")
+            for i in infos:
+                if i.compress_type != zipfile.ZIP_STORED: raise bad(f"{i.filename} is compressed (the library writes plain arrays)")
+                with zf.open(i) as f: shape, dtype = _npy_header(f)
+                if dtype.hasobject: raise bad(f"{i.filename} holds Python objects")
+                if math.prod(shape)*dtype.itemsize > i.file_size: raise bad(f"{i.filename} declares {shape} {dtype}, more than its {i.file_size} bytes")
+        with np.load(path, allow_pickle=False) as z: return {k: z[k] for k in keys}
+    except ValueError as e:
+        if str(e).startswith(str(path)): raise
+        raise bad(f"{type(e).__name__}: {str(e)[:120]}") from None
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError, RuntimeError, zipfile.LargeZipFile) as e:
+        raise bad(f"not a readable .npz archive ({type(e).__name__}: {str(e)[:80]})") from None
 
 # %% ../nbs/01_core.ipynb #e3398b38
 def default_device(device:str|None=None)->str:

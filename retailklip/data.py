@@ -30,6 +30,7 @@ class CocoData:
     images: pd.DataFrame  # id, file_name, path, width, height, categories (set of names), boxes (list of (name, [x, y, w, h])), neg, not_exhaustive
     categories: list; federated: bool; report: CocoReport
 
+# %% ../nbs/11_data.ipynb #310aa3a2
 def load_coco(json_path:str|Path, # COCO / LVIS detection JSON
               images_dir:str|Path|None=None, # folder of the image files (checked when given)
               require_files:bool=True # with images_dir: drop (and report) images whose file is missing

@@ -261,6 +261,7 @@ def train_for(bb:Backbone, # frozen backbone (its text tower embeds the base cla
     head.eval().requires_grad_(False); head.logit_affine = affine.detach().cpu()
     return head, pd.DataFrame(hist)
 
+# %% ../nbs/13_decoder.ipynb #1c1afe83
 def for_embeddings(head:SumClipHead, feats:SceneFeatures|FeatureCache, batch_size:int=512, progress:bool=False)->torch.Tensor:
     "FOR: the N embeddings of every image (n, N, d); from a `FeatureCache`, rows of unreadable images are NaN."
     if feats.depth != head.depth: raise ValueError(f"the head needs features of depth {head.depth}, got {feats.depth}")

@@ -78,6 +78,7 @@ def linear_probe(bb:Backbone, b:Benchmark, n_views:int=8, steps:int=300, lr:floa
     with torch.no_grad(): top = head(embed_images(enc, b.q_files, bb)[0]*10).topk(min(5, len(classes)), dim=1).indices.numpy()
     return [[classes[i] for i in row] for row in top], secs
 
+# %% ../nbs/10_eval.ipynb #3b01fd2e
 def full_finetune(bb:Backbone, b:Benchmark, steps:int=150, batch_size:int=32, lr:float=2e-4, head_lr:float=1e-2,
                   layer_decay:float=0.7, device:str='cpu', progress:bool=False)->tuple:
     "Finetune the whole vision encoder + a softmax head on the held-out references (shelf augmentation); timed."

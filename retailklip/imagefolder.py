@@ -12,9 +12,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'ImageError', 'to_rgb', 'load_image', 'ScanReport', 'scan_imagefolder', 'one_thread', 'ImageDataset',
-           'list_images', 'shelf_augment', 'progress_bar', 'default_workers', 'as_dataset', 'prefetch', 'iter_batches',
-           'native_bf16', 'bf16_twin', 'embed_images']
+__all__ = ['IMAGE_EXTS', 'ImageError', 'to_rgb', 'load_image', 'ScanReport', 'walk_images', 'scan_imagefolder', 'one_thread',
+           'ImageDataset', 'list_images', 'shelf_augment', 'progress_bar', 'default_workers', 'as_dataset', 'prefetch',
+           'iter_batches', 'native_bf16', 'bf16_twin', 'embed_images']
 
 # %% ../nbs/06_imagefolder.ipynb #dccb01b3
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp')
@@ -64,7 +64,8 @@ class ScanReport:
     "What `scan_imagefolder` / `iter_batches` skipped, and why."
     skipped: list = field(default_factory=list)  # (path, reason)
     empty_products: list = field(default_factory=list)
-    ignored_files: int = 0
+    ignored_files: int = 0  # files that are not images
+    hidden: int = 0  # hidden files and folders (names starting with '.'), not read
     _seen: set = field(default_factory=set, repr=False)
 
     def add(self, path, reason):
@@ -72,26 +73,46 @@ class ScanReport:
         if str(path) not in self._seen: self._seen.add(str(path)); self.skipped.append((str(path), reason))
 
     def __str__(self):
-        s = f"{len(self.skipped)} file(s) skipped, {len(self.empty_products)} empty product folder(s), {self.ignored_files} non-image file(s) ignored"
+        s = (f"{len(self.skipped)} file(s) skipped, {len(self.empty_products)} empty product folder(s), {self.ignored_files} non-image file(s) ignored"
+             + (f", {self.hidden} hidden file(s) or folder(s) ignored" if self.hidden else ''))
         for p, r in self.skipped[:10]: s += f"\n  skipped {r}"
         if len(self.skipped) > 10: s += f"\n  ... and {len(self.skipped) - 10} more"
         if self.empty_products: s += f"\n  empty: {', '.join(self.empty_products[:10])}"
         return s
 
+def walk_images(root:str|Path, # folder to search recursively
+                exts:tuple=IMAGE_EXTS, report:ScanReport|None=None # where skipped entries are counted
+               )->tuple: # (image files, folders scanned), as paths under `root`
+    "Image files under `root`. Hidden files and folders are skipped alike; links are followed only when they stay inside `root`, and each folder is read once (a link loop ends there); every skipped entry is counted."
+    root = Path(root); top = root.resolve(); rep = report if report is not None else ScanReport()
+    seen, files, dirs = set(), [], []
+    def visit(d):
+        st = d.stat()
+        if (st.st_dev, st.st_ino) in seen: rep.add(d, f"{d}: a link to a folder that is already scanned (a loop or a duplicate)"); return
+        seen.add((st.st_dev, st.st_ino)); dirs.append(d)
+        for e in sorted(d.iterdir()):
+            if e.name.startswith('.'): rep.hidden += 1; continue
+            try: r = e.resolve(strict=True)
+            except (OSError, RuntimeError): rep.add(e, f"{e}: a broken or looping link"); continue
+            if not r.is_relative_to(top): rep.add(e, f"{e}: a link out of {root} (to {r}), not followed"); continue
+            if r.is_dir(): visit(e)
+            elif e.suffix.lower() in exts: files.append(e)
+            else: rep.ignored_files += 1
+    visit(root); return files, dirs
+
 def scan_imagefolder(root:str|Path, # folder with one sub-folder per product
                      exts:tuple=IMAGE_EXTS # image file endings (case-insensitive)
                     )->tuple: # (DataFrame with path and product, ScanReport)
-    "List `root/<product_id>/**/<image>`; empty product folders and non-image files are reported, not fatal."
+    "List `root/<product_id>/**/<image>`; empty product folders, non-image, hidden and linked-away entries are reported, not fatal."
     root = Path(root)
     if not root.exists(): raise FileNotFoundError(f"image folder not found: {root}")
     if not root.is_dir(): raise NotADirectoryError(f"not a folder: {root} (expected root/<product_id>/*.jpg)")
-    rep, rows = ScanReport(), []
-    for pdir in sorted(x for x in root.iterdir() if x.is_dir() and not x.name.startswith('.')):
-        files = sorted(f for f in pdir.rglob('*') if f.is_file())
-        imgs = [f for f in files if f.suffix.lower() in exts]
-        rep.ignored_files += len(files) - len(imgs)
-        if not imgs: rep.empty_products.append(pdir.name); continue
-        rows += [dict(path=str(f), product=pdir.name) for f in imgs]
+    rep = ScanReport(); files, dirs = walk_images(root, exts, rep); rows = []
+    for f in sorted(files):
+        if f.parent == root: rep.add(f, f"{f}: an image outside any product folder")
+        else: rows.append(dict(path=str(f), product=f.relative_to(root).parts[0]))
+    found = {r['product'] for r in rows}
+    rep.empty_products += [d.name for d in dirs if d.parent == root and d.name not in found]
     if not rows: raise ValueError(f"no images found under {root}: expected root/<product_id>/*.jpg ({rep})")
     return pd.DataFrame(rows), rep
 
@@ -123,6 +144,7 @@ def one_thread():
     try: yield
     finally: torch.set_num_threads(n)
 
+# %% ../nbs/06_imagefolder.ipynb #7b63dc26
 class ImageDataset(torch.utils.data.Dataset):
     "Images decoded on demand at the model's size: items are paths, PIL images or (H, W, 3) uint8 arrays."
     def __init__(self, items, # a sequence of image files, PIL images or arrays (a uint8 (N, H, W, 3) tensor works too)
@@ -149,9 +171,7 @@ def list_images(images, # a folder (searched recursively), an image file, or a l
     if torch.is_tensor(images) or isinstance(images, np.ndarray): return list(images)
     out = []
     for it in images:
-        if isinstance(it, (str, os.PathLike)) and Path(it).is_dir():
-            out += sorted(str(f) for f in Path(it).rglob('*') if f.is_file() and f.suffix.lower() in exts
-                          and not any(s.startswith('.') for s in f.relative_to(it).parts))
+        if isinstance(it, (str, os.PathLike)) and Path(it).is_dir(): out += sorted(str(f) for f in walk_images(it, exts)[0])
         else: out.append(str(it) if isinstance(it, (str, os.PathLike)) else it)
     return out
 
@@ -191,6 +211,7 @@ def as_dataset(images, size:int)->ImageDataset:
         return images
     return ImageDataset(list_images(images), size)
 
+# %% ../nbs/06_imagefolder.ipynb #73ce57c4
 def prefetch(it, # any iterator
              depth:int=2 # items produced ahead
             ):
@@ -214,6 +235,7 @@ def prefetch(it, # any iterator
             yield x
     finally: stop.set()
 
+# %% ../nbs/06_imagefolder.ipynb #c836087c
 def iter_batches(ds:ImageDataset, # what to decode
                  batch_size:int=128, workers:int|None=None, # decoding processes (see `default_workers`)
                  report:ScanReport|None=None, # where unreadable images are recorded
@@ -247,6 +269,7 @@ def native_bf16(device)->bool:
 
 _TWINS = weakref.WeakKeyDictionary()
 
+# %% ../nbs/06_imagefolder.ipynb #e52a0fbe
 def bf16_twin(encoder:torch.nn.Module)->torch.nn.Module:
     "A bf16 copy of `encoder` for inference, made once and kept while `encoder`'s weights stay unchanged (tensor versions and storage are compared)."
     key = tuple((p._version, p.data_ptr(), p.device) for p in encoder.state_dict(keep_vars=True).values())

@@ -8,7 +8,7 @@ import io, json, math, os
 from pathlib import Path
 import numpy as np, pandas as pd, faiss
 from fastcore.basics import patch
-from .core import atomic_file
+from .core import atomic_file, read_npz
 
 # %% auto #0
 __all__ = ['INDEX_TYPES', 'AUTO_IVF_MIN', 'default_index_type', 'KNNClassifier', 'calibrate_nprobe']
@@ -33,6 +33,7 @@ def _as_f32(x, name='embeddings'):
     if (n == 0).any(): raise ValueError(f"{name} contain all-zero rows")
     return x if np.abs(n - 1).max(initial=0) < 1e-5 else (x/n).astype(np.float32)
 
+# %% ../nbs/08_knn.ipynb #fe805ca8
 class KNNClassifier:
     "Product recognition by nearest reference embeddings (faiss inner product = cosine on L2-normalised vectors)."
     def __init__(self, dim:int, # embedding dimension
@@ -97,6 +98,7 @@ def _build_index(self:KNNClassifier):
         index.nprobe = built['nprobe']; built['nlist'] = index.nlist
     self.index, self.built = index, built
 
+# %% ../nbs/08_knn.ipynb #f0bed794
 @patch
 def _check(self:KNNClassifier, emb, product_ids, meta):
     emb = _as_f32(emb)
@@ -214,25 +216,47 @@ def save(self:KNNClassifier, path:str|Path)->Path:
                  refs=np.frombuffer(self.refs.to_json(orient='records').encode(), np.uint8))
     return path
 
+def _check_info(info, n:int, bad)->None:
+    "Raise `bad(reason)` unless `info` is a sane header for `n` references."
+    if not isinstance(info, dict) or info.get('format') != 'retailklip-knn-1':
+        raise bad(f"unknown format {info.get('format') if isinstance(info, dict) else type(info).__name__!r}")
+    is_int = lambda v: isinstance(v, int) and not isinstance(v, bool)
+    for key in ('dim', 'k', 'n_neighbors', 'hnsw_m', 'nlist', 'nprobe'):
+        v = info.get(key)
+        if not ((v is None and key in ('nlist', 'nprobe')) or (is_int(v) and 1 <= v <= 1 << 20)): raise bad(f"{key} = {v!r}")
+    if info.get('index_type') not in INDEX_TYPES: raise bad(f"index_type = {info.get('index_type')!r}")
+    t = info.get('threshold'); built = info.get('built')
+    if t is not None and not (isinstance(t, (int, float)) and math.isfinite(t)): raise bad(f"threshold = {t!r}")
+    for key in ('fingerprint', 'model'):
+        if not isinstance(info.get(key), (str, type(None))): raise bad(f"{key} = {info.get(key)!r}")
+    if not isinstance(info.get('source'), (dict, type(None))): raise bad(f"source = {info.get('source')!r}")
+    if built is not None and not (isinstance(built, dict) and (built.get('nprobe') is None or is_int(built['nprobe']))): raise bad(f"built = {built!r}")
+
 @patch(cls_method=True)
 def load(cls:KNNClassifier, path:str|Path, fingerprint:str|None=None # expected model fingerprint (None: not checked)
         )->'KNNClassifier':
-    "Load an index saved with `save`; refuses one built by a model with another fingerprint."
-    path = Path(path)
+    "Load an index saved with `save`; every field is checked first (a one-line `ValueError` names the file and the fault), and an index built by a model with another fingerprint is refused."
+    path = Path(path); what = 'a product index (.rk)'
     if not path.exists(): raise FileNotFoundError(f"index file not found: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            info = json.loads(z['info'].tobytes().decode()); emb = z['emb']; blob = z['faiss']
-            refs = pd.read_json(io.StringIO(z['refs'].tobytes().decode()), orient='records', dtype=False)
-    except Exception as e: raise ValueError(f"{path} is not a retailklip index ({type(e).__name__}: {str(e)[:100]})") from None
-    if info.get('format') != 'retailklip-knn-1': raise ValueError(f"{path}: unknown index format {info.get('format')!r}")
-    self = cls(info['dim'], info['index_type'], info['fingerprint'], info['model'], info['k'], info['n_neighbors'],
+    z = read_npz(path, ('emb', 'faiss', 'info', 'refs'), what); emb, blob = z['emb'], z['faiss']
+    bad = lambda why: ValueError(f"{path} is not {what}: {why}")
+    try: info = json.loads(z['info'].tobytes().decode()); refs = pd.read_json(io.StringIO(z['refs'].tobytes().decode()), orient='records', dtype=False)
+    except (ValueError, UnicodeDecodeError, TypeError) as e: raise bad(f"unreadable header ({type(e).__name__})") from None
+    _check_info(info, len(emb), bad); dim = info['dim']
+    if emb.ndim != 2 or emb.shape[1] != dim or emb.dtype.kind != 'f': raise bad(f"embeddings of shape {emb.shape} ({emb.dtype}), expected (n, {dim}) floats")
+    if not np.isfinite(emb).all(): raise bad("the embeddings hold NaN or infinite values")
+    if len(refs) != len(emb) or (len(refs) and 'product' not in refs.columns): raise bad(f"{len(refs)} reference rows for {len(emb)} embeddings")
+    if blob.dtype != np.uint8 or blob.ndim != 1 or (len(emb) and not len(blob)): raise bad("no usable faiss index")
+    self = cls(dim, info['index_type'], info['fingerprint'], info['model'], info['k'], info['n_neighbors'],
                info['nlist'], info['nprobe'], info['hnsw_m'], info.get('target_recall', .99))
     self._check_model(fingerprint)
     self.threshold, self.emb, self.source = info['threshold'], emb.astype(np.float32), info.get('source')
     self.refs = refs if len(refs) else pd.DataFrame(columns=['product'])
     self.refs['product'] = self.refs['product'].astype(str)
-    self.index = faiss.deserialize_index(blob) if len(blob) else None
+    try: self.index = faiss.deserialize_index(blob) if len(blob) else None
+    except RuntimeError as e: raise bad(f"unreadable faiss index ({str(e).strip().split('Error: ')[-1][:80]})") from None
+    if self.index is not None and (self.index.ntotal != len(emb) or self.index.d != dim):
+        raise bad(f"its faiss index holds {self.index.ntotal} vectors of dimension {self.index.d}, its embeddings {len(emb)} of {dim}")
     self.built = info.get('built') or dict(kind=info['index_type'], n=len(emb), nprobe=info['nprobe'])
-    if self.index is not None and self.built.get('nprobe'): self.index.nprobe = min(self.built['nprobe'], self.index.nlist)
+    if self.index is not None and self.built.get('nprobe') and hasattr(self.index, 'nlist'): self.index.nprobe = min(self.built['nprobe'], self.index.nlist)
     return self

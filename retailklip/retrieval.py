@@ -11,7 +11,7 @@ import numpy as np, pandas as pd, torch, torch.nn.functional as F
 import faiss
 from tqdm.auto import tqdm
 from .backbone import Backbone, to_model_input
-from .core import atomic_file
+from .core import atomic_file, read_npz
 from .scenes import _article
 
 # %% auto #0
@@ -81,6 +81,7 @@ def scene_features(bb:Backbone, # frozen backbone (a ViT)
             glob.append(F.normalize((pooled @ v.proj if v.proj is not None else pooled).float(), dim=-1).cpu())
     return SceneFeatures(torch.cat(toks), torch.cat(glob), depth)
 
+# %% ../nbs/12_retrieval.ipynb #8c0eab19
 def last_block_input(visual, feats:SceneFeatures, idx=slice(None))->torch.Tensor:
     "Tokens entering the last block for images `idx` (runs the frozen blocks in between when `feats.depth` > 1)."
     t = feats.tokens[idx].to(next(visual.parameters()).device)
@@ -285,14 +286,23 @@ class RetrievalIndex:
 
     @classmethod
     def load(cls, path:str|Path)->'RetrievalIndex':
-        "Read an index written by `save`."
-        path = Path(path)
+        "Read an index written by `save`; every field is checked first (a one-line `ValueError` names the file and the fault)."
+        path = Path(path); what = 'a retrieval index'
         if not path.exists(): raise FileNotFoundError(f"retrieval index not found: {path}")
-        try:
-            with np.load(path, allow_pickle=False) as z: emb, owner, meta = z['emb'], z['owner'], json.loads(str(z['meta']))
-        except Exception as e: raise ValueError(f"{path} is not a retailklip retrieval index ({type(e).__name__}: {str(e)[:100]})") from None
-        if meta.get('format') != 'retailklip-retrieval-1': raise ValueError(f"{path} is not a retailklip retrieval index")
-        r = cls(meta['dim'], meta['method'], meta['fingerprint'], meta.get('info')); r.index.add(np.ascontiguousarray(emb, dtype=np.float32))
-        r.owner, r.paths = owner.astype(np.int64), list(meta['paths'])
+        z = read_npz(path, ('emb', 'owner', 'meta'), what); emb, owner = z['emb'], z['owner']
+        bad = lambda why: ValueError(f"{path} is not {what}: {why}")
+        try: meta = json.loads(str(z['meta']))
+        except (ValueError, TypeError) as e: raise bad(f"unreadable header ({type(e).__name__})") from None
+        if not isinstance(meta, dict) or meta.get('format') != 'retailklip-retrieval-1': raise bad("unknown format")
+        dim, paths = meta.get('dim'), meta.get('paths')
+        if not (isinstance(dim, int) and 1 <= dim <= 1 << 16): raise bad(f"dim = {dim!r}")
+        if not (isinstance(paths, list) and all(isinstance(p, str) for p in paths)): raise bad("paths is not a list of strings")
+        if not all(isinstance(meta.get(k), t) for k, t in (('method', str), ('fingerprint', (str, type(None))), ('info', (dict, type(None))))): raise bad("method, fingerprint or info has the wrong type")
+        if emb.ndim != 2 or emb.shape[1] != dim or emb.dtype.kind != 'f': raise bad(f"embeddings of shape {emb.shape} ({emb.dtype}), expected (n, {dim}) floats")
+        if not np.isfinite(emb).all(): raise bad("the embeddings hold NaN or infinite values")
+        if owner.ndim != 1 or len(owner) != len(emb) or owner.dtype.kind not in 'iu': raise bad(f"{len(owner)} owners for {len(emb)} embeddings")
+        if len(owner) and (owner.min() < 0 or owner.max() >= len(paths)): raise bad(f"owners point outside the {len(paths)} images")
+        r = cls(dim, meta['method'], meta['fingerprint'], meta.get('info')); r.index.add(np.ascontiguousarray(emb, dtype=np.float32))
+        r.owner, r.paths = owner.astype(np.int64), paths
         r.max_per_image = int(np.bincount(r.owner).max()) if len(r.owner) else 0
         return r

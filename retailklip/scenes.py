@@ -34,6 +34,7 @@ def _random_product(kind, rng):
 
 def _jit(c, rng, s=14): return tuple(int(v) for v in np.clip(np.array(c) + rng.normal(0, s, 3), 0, 255)) + (255,)
 
+# %% ../nbs/03_scenes.ipynb #71291fe1
 def draw_object(cat:str, # a name from `CATEGORIES`
                 rng:np.random.Generator, # randomness for colours and details
                 size:int=96 # canvas side
@@ -202,6 +203,7 @@ def make_scene(i:int, # scene index
     im = _jpeg(im, int(rng.integers(60, 95)))
     return im, anns, scene_caption([a['category'] for a in anns], setting)
 
+# %% ../nbs/03_scenes.ipynb #e498b967
 def _iou(a, b):
     ix, iy = max(0, min(a[2], b[2]) - max(a[0], b[0])), max(0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = ix*iy; u = (a[2]-a[0])*(a[3]-a[1]) + (b[2]-b[0])*(b[3]-b[1]) - inter
@@ -233,6 +235,7 @@ def _write_chunk(args)->list:
         items.append((fn, im.size, anns, cap))
     return items
 
+# %% ../nbs/03_scenes.ipynb #a8122399
 def write_scenes(root:str|Path, # output folder (created)
                  n:int=200, # number of scenes
                  seed:int=0, # world seed

@@ -161,6 +161,7 @@ def _body_mask(kind, S):
         d.rounded_rectangle([x0, y0, x1, y1], r, fill=255)
     return m
 
+# %% ../nbs/02_synth.ipynb #22e8f1aa
 def _pattern_layer(p, S):
     lay = Image.new('RGBA', (S, S), _rgb(p.colour) + (255,)); d = ImageDraw.Draw(lay)
     acc = _rgb(p.accent) + (255,); step = S // 8
@@ -181,6 +182,7 @@ def _pattern_layer(p, S):
         d.rectangle([0, int(S*.62), S, int(S*.74)], fill=acc)
     return lay
 
+# %% ../nbs/02_synth.ipynb #f0a576f2
 def draw_package(p:Product, # the product to draw
                  size:int=96 # canvas side in pixels
                 )->Image.Image: # RGBA, transparent outside the package
@@ -273,6 +275,7 @@ def _jpeg(im, q):
     buf = io.BytesIO(); im.save(buf, 'JPEG', quality=int(q)); buf.seek(0)
     return Image.open(buf).convert('RGB')
 
+# %% ../nbs/02_synth.ipynb #6308b559
 def shelf_image(p:Product, # the product
                 k:int, # index of the shelf shot
                 neighbours:list[Product], # products that may stand beside it
@@ -358,6 +361,7 @@ class RetailWorld:
         if row['view'] == 'catalog': return catalog_image(p, int(row['k']), self.size, self.seed)
         return shelf_image(p, int(row['k']), self.products, self.size, self.seed)
 
+# %% ../nbs/02_synth.ipynb #4ac0e5f3
 def make_world(n_products:int=100, # number of SKUs
                heldout_frac:float=0.3, # fraction of SKUs held out of finetuning
                seed:int=0, # world seed: everything is a function of it

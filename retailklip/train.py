@@ -16,8 +16,8 @@ from .backbone import to_model_input
 from .core import atomic_save, atomic_write_text, fingerprint, warmup_cosine
 
 # %% auto #0
-__all__ = ['RUN_CONFIG', 'RUN_WEIGHTS', 'layer_decay_groups', 'balanced_batches', 'save_run', 'load_run', 'FinetuneConfig',
-           'amp_dtype', 'init_head_prototypes', 'finetune', 'plot_history']
+__all__ = ['RUN_CONFIG', 'RUN_WEIGHTS', 'RUN_FILES', 'layer_decay_groups', 'balanced_batches', 'save_run', 'load_run',
+           'FinetuneConfig', 'amp_dtype', 'init_head_prototypes', 'data_fingerprint', 'finetune', 'plot_history']
 
 # %% ../nbs/09_train.ipynb #574ae1b1
 def _layer_id(name:str, n_blocks:int)->int:
@@ -136,6 +136,7 @@ def amp_dtype(device, precision:str):
     if precision in ('bf16', 'fp16'): return torch.bfloat16 if precision == 'bf16' else torch.float16
     raise ValueError(f"precision must be 'amp', 'bf16', 'fp16' or 'fp32', got {precision!r}")
 
+# %% ../nbs/09_train.ipynb #cd957989
 @torch.no_grad()
 def init_head_prototypes(head:MetricLoss, # the ArcFace head to initialise
                          enc:ImageEncoder, # the encoder being trained
@@ -154,16 +155,44 @@ def init_head_prototypes(head:MetricLoss, # the ArcFace head to initialise
     W.data.copy_(protos.repeat_interleave(reps, 0).T + (0.01*torch.randn_like(W) if reps > 1 else 0.))
     enc.train()
 
-def _resume_state(ck, device):
-    "The training state in `ck` (a `last.pt` of this run folder), or None."
-    return torch.load(ck, map_location=device, weights_only=True) if ck is not None and ck.exists() else None
+def data_fingerprint(ds:ImageDataset, labels)->str:
+    "A short hash of a training set: each image's file name (or, for an in-memory image, its pixels) and its label."
+    h = hashlib.sha1(np.asarray(labels, np.int64).tobytes())
+    for it in ds.items:
+        h.update(str(it).encode() + b'\0' if isinstance(it, (str, os.PathLike)) else np.ascontiguousarray(np.asarray(it)).tobytes())
+    return h.hexdigest()[:16]
 
+RUN_FILES = ('last.pt', 'model.pt', 'history.csv', 'config.json')
+
+def _resume_state(out, device, resume:bool, overwrite:bool, expect:dict):
+    "The training state to continue from in run folder `out` (None: start afresh); refuses a folder that holds another run."
+    if out is None: return None
+    out = Path(out); held = [f for f in RUN_FILES if (out/f).exists()]
+    if held and overwrite:
+        for f in held: (out/f).unlink()
+        return None
+    if held and not resume:
+        raise ValueError(f"{out} already holds a run ({', '.join(held)}): resume it (resume=True, CLI --resume), replace it (overwrite=True, --overwrite) or choose another folder")
+    if not (out/'last.pt').exists():
+        if held: raise ValueError(f"{out} holds a run without its training state (last.pt): replace it (overwrite=True, --overwrite) or choose another folder")
+        return None
+    st = torch.load(out/'last.pt', map_location=device, weights_only=True)
+    got = dict(config={k: v for k, v in st.get('config', {}).items() if k != 'ckpt_every'}, data=st.get('data'), base=st.get('base'))
+    diff = [k for k in expect if got[k] != expect[k]]
+    if diff:
+        what = dict(config='another config (' + ', '.join(k for k in expect['config'] if got['config'].get(k) != expect['config'][k]) + ')',
+                    data='other training data', base='another base model')
+        raise ValueError(f"{out} holds a run of {' and '.join(what[k] for k in diff)}: replace it (overwrite=True, --overwrite) or choose another folder")
+    return st
+
+# %% ../nbs/09_train.ipynb #74a470d2
 def finetune(bb:Backbone, # pretrained backbone (not modified: a copy of its visual tower is trained)
              data, # training images: an `ImageDataset`, or files / PIL images / arrays / a uint8 (N, S, S, 3) tensor
              labels:np.ndarray, # integer product label per image
              cfg:FinetuneConfig=FinetuneConfig(),
              out:str|Path|None=None, # run folder: checkpoints, history, final weights (None: keep in memory)
-             device:str='cpu', resume:bool=True, progress:bool=True,
+             device:str='cpu', resume:bool=False, overwrite:bool=False, # continue a matching run in `out` / replace the run in `out`
+             progress:bool=True,
              classes:list|None=None, # product id of each label, recorded in the run config
              workers:int|None=None, # decoding (and augmentation) processes, see `default_workers`
              report:ScanReport|None=None # unreadable training images are skipped and recorded here
@@ -181,7 +210,9 @@ def finetune(bb:Backbone, # pretrained backbone (not modified: a copy of its vis
     head = MetricLoss(int(labels.max()) + 1, enc.output_dim, cfg.loss, cfg.margin, cfg.scale, cfg.sub_centers).to(device)
     ck = Path(out)/'last.pt' if out is not None else None
     if ck is not None: ck.parent.mkdir(parents=True, exist_ok=True)
-    st = _resume_state(ck, device) if resume else None
+    base = f'{bb.name} random-init' if bb.source == 'random-init' else fingerprint(bb.model.visual)  # random weights differ at each load
+    ident = dict(config={k: v for k, v in asdict(cfg).items() if k != 'ckpt_every'}, data=data_fingerprint(ds, labels), base=base)
+    st = _resume_state(out, device, resume, overwrite, ident)
     if report is None: report = ScanReport()
     if st is None and cfg.head_init == 'prototypes': init_head_prototypes(head, enc, ds, labels, ft, workers, report)
     elif cfg.head_init not in ('prototypes', 'random'): raise ValueError(f"head_init must be 'prototypes' or 'random', got {cfg.head_init!r}")
@@ -221,17 +252,18 @@ def finetune(bb:Backbone, # pretrained backbone (not modified: a copy of its vis
         bar.set_postfix(loss=f'{tot_loss:.3f}', acc=f'{tot_acc:.2f}', refresh=False)
         if ck is not None and ((step + 1) % cfg.ckpt_every == 0 or step + 1 == cfg.steps):
             atomic_save(dict(visual=visual.state_dict(), head=head.state_dict(), optimizer=opt.state_dict(),
-                             step=step + 1, history=hist, config=asdict(cfg)), ck)
+                             step=step + 1, history=hist, config=asdict(cfg), data=ident['data'], base=ident['base']), ck)
     bar.close()
     ft.model.eval(); ft.source = f'finetuned({bb.source})'
     for p in ft.model.parameters(): p.requires_grad_(False)
     h = pd.DataFrame(hist)
     if out is not None:
-        save_run(ft, out, dict(finetune=asdict(cfg), classes=list(classes) if classes is not None else None,
+        save_run(ft, out, dict(finetune=asdict(cfg), classes=list(classes) if classes is not None else None, data_fingerprint=ident['data'],
                                n_train_images=int(len(labels)), seconds=float(h.seconds.iloc[-1]) if len(h) else 0.))
         h.to_csv(Path(out)/'history.csv', index=False)
     return ft, h
 
+# %% ../nbs/09_train.ipynb #d892fa96
 def plot_history(h:pd.DataFrame):
     "Loss and training accuracy of a finetune, against steps (matplotlib)."
     import matplotlib.pyplot as plt

@@ -48,6 +48,7 @@ def show_neighbours(q_img, # query image (HWC uint8 array or PIL)
     if title: fig.suptitle(title, fontsize=8)
     fig.tight_layout(); return fig
 
+# %% ../nbs/15_widgets.ipynb #16c1076c
 class Inspector:
     "Interactive view of kNN predictions: a query, its top-k reference neighbours, per-product accuracy, confusions."
     def __init__(self, knn, # a fitted `KNNClassifier`
@@ -98,6 +99,7 @@ def _thumbnail(path, size:int)->np.ndarray|None:
         with Image.open(path) as im: im = im.convert('RGB'); im.thumbnail((size, size)); return np.asarray(im)
     except (OSError, ValueError): return None
 
+# %% ../nbs/15_widgets.ipynb #62b8fc62
 class SearchGallery:
     "The top-k images of a text query, drawn from their files with rank and score as titles."
     def __init__(self, search, # `search(query:str, k:int) -> DataFrame` with columns rank, score, path
