@@ -254,7 +254,7 @@ class ImageSearch:
         if method == 'for' and head is None: raise ValueError("method 'for' needs a FOR run folder (from `retailklip for-train`): ImageSearch.from_run(RUN)")
         if int(k) < 1: raise ValueError(f"k must be >= 1, got {k}")
         self.bb, self.head, self.method, self.k, self.source = bb, head, method, int(k), dict(source or {})
-        fp = fingerprint(bb.model.visual) + (f"+{fingerprint(head)}" if method == 'for' else f"+{method}{k if method == 'cluster' else ''}")
+        fp = fingerprint(bb.model) + (f"+{fingerprint(head)}" if method == 'for' else f"+{method}{k if method == 'cluster' else ''}")  # text tower too: it embeds the queries
         self.index = index if index is not None else RetrievalIndex(bb.embed_dim, method, fp, dict(self.source, k=self.k))
         if self.index.fingerprint != fp:
             raise ValueError(f"the index was built by another model (fingerprint {self.index.fingerprint} != {fp})")

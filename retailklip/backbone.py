@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_backbone.ipynb #0820771e
 from __future__ import annotations
-import json, os, tempfile
+import json, os, pickle, tempfile, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
@@ -71,7 +71,12 @@ class Backbone:
         return int(self.model.text_projection.shape[1]) if getattr(self.model, 'text_projection', None) is not None else int(self.model.visual.output_dim)
 
     def encode_text(self, texts:list[str], normalize:bool=True)->torch.Tensor:
-        "Embed `texts` with the text tower."
+        "Embed `texts` with the text tower; a text longer than the model's context is cut to it, with a warning."
+        ctx, enc = getattr(self.tokenizer, 'context_length', None), getattr(self.tokenizer, 'encode', None)
+        if ctx and callable(enc):
+            for t in texts:
+                if (n := len(enc(t)) + 2) > ctx:  # + start and end tokens
+                    warnings.warn(f"the text {t[:50]!r}{'...' if len(t) > 50 else ''} is {n} tokens long; {self.name} reads the first {ctx}, the rest is ignored", stacklevel=2)
         dev = next(self.model.parameters()).device
         with torch.no_grad(): return self.model.encode_text(self.tokenizer(texts).to(dev), normalize=normalize).float()
 
@@ -91,6 +96,8 @@ def load_backbone(name:str='rk-vit-mini', # open_clip model name, an `rk-*` conf
                   grad_checkpointing:bool=False # trade compute for memory in the towers
                  )->Backbone:
     "Build an open_clip model, its transforms and tokenizer from a name + tag, a local checkpoint or a local folder."
+    if str(device).startswith('cuda') and not torch.cuda.is_available():
+        raise BackboneError(f"device {str(device)!r} asked for, but torch sees no CUDA GPU here: use device 'cpu' (CLI: --device cpu)")
     if checkpoint is not None: weights, source = str(_check_checkpoint(checkpoint)), f'checkpoint:{checkpoint}'
     elif pretrained is not None and shipped_checkpoint(name, pretrained) is not None:
         f = shipped_checkpoint(name, pretrained)
@@ -119,6 +126,8 @@ def load_backbone(name:str='rk-vit-mini', # open_clip model name, an `rk-*` conf
                 f"could not fetch pretrained weights {name}/{weights} ({type(e).__name__}: {str(e)[:200]}). Without a "
                 f"network, download the open_clip checkpoint elsewhere and pass it: load_backbone({name!r}, "
                 f"checkpoint='/path/open_clip_model.safetensors') (CLI: --checkpoint PATH)") from None
+        if isinstance(e, pickle.UnpicklingError):
+            raise BackboneError(f"checkpoint {weights} holds Python objects, not only tensors: refused (loading it could run code)") from None
         if checkpoint is not None or source.startswith('shipped'):
             raise BackboneError(f"could not load checkpoint {weights} into {name}: {type(e).__name__}: {str(e)[:300]}") from None
         raise BackboneError(f"could not build {name}: {type(e).__name__}: {str(e)[:300]}") from None

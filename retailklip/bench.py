@@ -4,7 +4,8 @@
 
 # %% ../nbs/17_bench.ipynb #1978f0ac
 from __future__ import annotations
-import json, math, os, platform, resource, subprocess, sys, tempfile, time, tracemalloc
+import io, json, math, os, platform, resource, shutil, subprocess, sys, tempfile, time, tracemalloc
+import multiprocessing as mp
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 import faiss
@@ -13,10 +14,11 @@ from .core import atomic_write_text
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['SECTIONS', 'SIZES', 'machine_info', 'matmul_peak_gflops', 'model_gflops', 'throughput', 'clustered_vectors',
-           'knn_search', 'best_per_method', 'default_verdict', 'for_at_scale', 'onboarding', 'accuracy_retailklip',
-           'accuracy_for', 'train_speed', 'training', 'peak_rss_mb', 'memory', 'memory_verdict', 'user_path',
-           'run_bench', 'headline_markdown', 'bench_markdown']
+__all__ = ['CLEAR', 'OUTCOMES', 'SECTIONS', 'SIZES', 'machine_info', 'matmul_peak_gflops', 'model_gflops', 'throughput',
+           'clustered_vectors', 'knn_search', 'best_per_method', 'default_verdict', 'for_at_scale', 'onboarding',
+           'accuracy_retailklip', 'accuracy_for', 'train_speed', 'training', 'peak_rss_mb', 'memory', 'memory_verdict',
+           'user_path', 'byte_mutant', 'json_mutant', 'npz_mutant', 'run_cases', 'reliability', 'run_bench',
+           'headline_markdown', 'bench_markdown']
 
 # %% ../nbs/17_bench.ipynb #8137d8cc
 def machine_info()->dict:
@@ -400,16 +402,142 @@ def user_path(n:int=2000, # JPEGs on disk
                 cli_index_images_per_s_with_startup=cli, finetune_in_memory_images_per_s=mem, finetune_streaming_images_per_s=stream,
                 streaming_over_in_memory=stream/mem, met_index=lib/naive >= 3., met_finetune=stream/mem >= .9)
 
+# %% ../nbs/17_bench.ipynb #bab72c0f
+class _Evil:
+    "Unpickling this runs `touch marker`: a stand-in for a crafted file."
+    def __init__(self, marker): self.marker = str(marker)
+    def __reduce__(self): return (os.system, (f'touch {self.marker}',))
+
+def byte_mutant(data:bytes, rng)->bytes:
+    "One corrupted copy of `data`: truncated, bits flipped, a run overwritten, junk appended, or the tail zeroed."
+    b, kind = bytearray(data), int(rng.integers(5)); j = int(rng.integers(max(1, len(b))))
+    if kind == 0: return bytes(b[:j])
+    if kind == 1:
+        for _ in range(int(rng.integers(1, 9))): i = int(rng.integers(len(b))); b[i] ^= 1 << int(rng.integers(8))
+    elif kind == 2: L = int(rng.integers(1, 64)); b[j:j + L] = rng.bytes(L)
+    elif kind == 3: b += rng.bytes(int(rng.integers(1, 256)))
+    else: b[j:] = bytes(len(b) - j)
+    return bytes(b)
+
+_ODD = [None, -1, 0, 'x', [1, 2], {}, 1e308, 2**40, True, '../../etc/passwd', 'hf-hub:someone/x']
+
+def _json_of(a:np.ndarray):
+    "(the JSON an array holds, how to write it back) or None."
+    try:
+        if a.dtype == np.uint8: return json.loads(a.tobytes().decode()), lambda v: np.frombuffer(json.dumps(v).encode(), np.uint8)
+        if a.dtype.kind == 'U' and a.ndim == 0: return json.loads(str(a)), lambda v: np.array(json.dumps(v))
+    except (ValueError, UnicodeDecodeError): return None
+
+def json_mutant(v, rng):
+    "`v` (parsed JSON) with one field deleted or given an odd value, or the whole value replaced."
+    if isinstance(v, dict) and v and rng.random() < .9:
+        v = dict(v); k = list(v)[int(rng.integers(len(v)))]
+        if rng.random() < .3: v.pop(k)
+        else: v[k] = _ODD[int(rng.integers(len(_ODD)))]
+        return v
+    if isinstance(v, list) and v and rng.random() < .7:
+        v = list(v); i = int(rng.integers(len(v))); v[i] = json_mutant(v[i], rng) if isinstance(v[i], (dict, list)) else _ODD[int(rng.integers(len(_ODD)))]; return v
+    return _ODD[int(rng.integers(len(_ODD)))]
+
+def npz_mutant(arrays:dict, rng, marker)->bytes:
+    "An `.npz` whose arrays are changed in structure: a member dropped or swapped, a dtype / size / value changed, a JSON field made odd, a pickled object, or compression."
+    d, keys, kind = dict(arrays), list(arrays), int(rng.integers(8)); k = keys[int(rng.integers(len(keys)))]
+    if kind == 0: d.pop(k)
+    elif kind == 1 and len(keys) > 1: a, b = rng.choice(keys, 2, replace=False); d[a], d[b] = d[b], d[a]
+    elif kind == 2: d[k] = np.asarray(d[k]).astype(str(rng.choice(['int8', 'float16', 'int64', 'float64'])), copy=True) if d[k].dtype.kind != 'U' else np.array(3)
+    elif kind == 3: f = np.asarray(d[k]).reshape(-1); d[k] = f[:max(0, f.size - int(rng.integers(1, 5)))]
+    elif kind == 4: d[k] = np.array([_Evil(marker)], dtype=object)
+    elif kind == 5:
+        js = [(kk, _json_of(np.asarray(v))) for kk, v in d.items()]; js = [(kk, j) for kk, j in js if j is not None]
+        if js: kk, (v, back) = js[int(rng.integers(len(js)))]; d[kk] = back(json_mutant(v, rng))
+    elif kind == 6:
+        fl = [kk for kk, v in d.items() if np.asarray(v).dtype.kind == 'f' and np.asarray(v).size]
+        if fl: a = np.array(d[fl[0]], copy=True); a.reshape(-1)[rng.integers(a.size, size=3)] = rng.choice([np.nan, np.inf, -np.inf]); d[fl[0]] = a
+    buf = io.BytesIO(); (np.savez_compressed if kind == 7 else np.savez)(buf, **d); return buf.getvalue()
+
+CLEAR = (FileNotFoundError, ValueError, RuntimeError, OSError)  # what the CLI turns into a one-line error (exit 2)
+
+def _child(conn, make, loader, cases, marker):
+    import faiss; torch.set_num_threads(1); faiss.omp_set_num_threads(1)  # OpenMP thread pools do not survive fork
+    for i in cases:
+        p = make(i)
+        try: loader(p); r = ('loaded', '')
+        except CLEAR as e: r = ('refused', str(e)[:300]) if str(p) in str(e) else ('unclear', f'{type(e).__name__}: {str(e)[:300]}')
+        except BaseException as e: r = ('traceback', f'{type(e).__name__}: {str(e)[:300]}')
+        if os.path.exists(marker): r = ('code_run', r[1]); os.remove(marker)
+        conn.send(r)
+
+def run_cases(make, loader, n:int, marker, timeout:float=60.)->list:
+    "Build case i with `make(i)` and hand it to `loader`, in forked children; a child that dies or hangs is counted and replaced. [(outcome, message)]."
+    out, ctx, k = [], mp.get_context('fork'), 0
+    while k < n:
+        a, b = ctx.Pipe(False); pr = ctx.Process(target=_child, args=(b, make, loader, range(k, n), marker)); pr.start(); b.close()
+        while k < n:
+            if not a.poll(timeout): out.append(('hang', '')); k += 1; break
+            try: out.append(a.recv())
+            except EOFError: out.append(('crash', '')); k += 1; break
+            k += 1
+        pr.kill(); pr.join(); a.close()
+    return out
+
+# %% ../nbs/17_bench.ipynb #2c1baf1f
+def _run_folder_case(good:Path, work:Path, marker, seed:int):
+    "Case i: a copy of run folder `good` with config.json or model.pt corrupted, or model.pt replaced by a crafted pickle or wrong shapes."
+    def make(i):
+        rng, p = np.random.default_rng([seed, i]), work/'case_run'; shutil.rmtree(p, ignore_errors=True); shutil.copytree(good, p)
+        kind = i % 4
+        if kind == 0: (p/'config.json').write_bytes(byte_mutant((p/'config.json').read_bytes(), rng))
+        elif kind == 1: (p/'config.json').write_text(json.dumps(json_mutant(json.loads((p/'config.json').read_text()), rng)))
+        elif kind == 2: (p/'model.pt').write_bytes(byte_mutant((p/'model.pt').read_bytes(), rng))
+        elif rng.random() < .5: torch.save({'state_dict': {'visual.proj': _Evil(marker)}}, p/'model.pt')
+        else:
+            sd = torch.load(good/'model.pt', weights_only=True)['state_dict']; k = list(sd)[int(rng.integers(len(sd)))]
+            sd[k] = sd[k].reshape(-1)[:1]; torch.save({'state_dict': sd}, p/'model.pt')
+        return p
+    return make
+
+def _npz_case(good:Path, work:Path, marker, seed:int):
+    "Case i: a copy of array file `good`, byte-level corrupted (odd i) or changed in structure (even i)."
+    data, arrays = good.read_bytes(), dict(np.load(good))
+    def make(i):
+        rng, p = np.random.default_rng([seed, i]), work/f'case{good.suffix}'
+        p.write_bytes(byte_mutant(data, rng) if i % 2 else npz_mutant(arrays, rng, marker)); return p
+    return make
+
+OUTCOMES = ('refused', 'loaded', 'unclear', 'traceback', 'crash', 'hang', 'code_run')
+
+def reliability(n:int=500, # corrupted copies of each kind of file
+                seed:int=0, timeout:float=60., work:str|Path|None=None)->dict:
+    "Fuzz the product index, retrieval index and run folder loaders with `n` corrupted or crafted files each; count the outcomes."
+    from retailklip.knn import KNNClassifier
+    from retailklip.retrieval import RetrievalIndex
+    from retailklip.train import save_run, load_run
+    from retailklip.backbone import load_backbone
+    res = {}
+    with tempfile.TemporaryDirectory(dir=work) as d:
+        d = Path(d); marker = d/'code_ran'; R = np.random.default_rng(seed).normal(size=(200, 32)).astype(np.float32)
+        R /= np.linalg.norm(R, axis=1, keepdims=True)
+        KNNClassifier(32, 'flat', fingerprint='abc', model='m').fit(R, [f'p{i//4}' for i in range(200)], meta=[dict(path=f'{i}.jpg') for i in range(200)]).save(d/'good.rk')
+        RetrievalIndex(32, 'clip', 'abc', dict(model='rk-vit-mini')).add(torch.from_numpy(R[:, None]), [f'{i}.jpg' for i in range(200)]).save(d/'good.npz')
+        save_run(load_backbone('rk-vit-tiny'), d/'good_run')
+        for name, make, loader in [('product index', _npz_case(d/'good.rk', d, marker, seed), KNNClassifier.load),
+                                   ('retrieval index', _npz_case(d/'good.npz', d, marker, seed), RetrievalIndex.load),
+                                   ('run folder', _run_folder_case(d/'good_run', d, marker, seed), load_run)]:
+            t = time.time(); out = run_cases(make, loader, n, marker, timeout); kinds = [o for o, _ in out]
+            res[name] = dict(cases=n, **{k: kinds.count(k) for k in OUTCOMES}, seconds=time.time() - t,
+                             examples={o: m for o, m in out[::-1] if o != 'loaded'})  # one message per outcome
+    return dict(files=res, met=all(sum(r[k] for k in OUTCOMES[2:]) == 0 for r in res.values()))
+
 # %% ../nbs/17_bench.ipynb #4765db9e
-SECTIONS = ('accuracy_retailklip', 'accuracy_for', 'throughput', 'knn', 'for_scale', 'training', 'onboarding', 'memory', 'user_path')
+SECTIONS = ('accuracy_retailklip', 'accuracy_for', 'throughput', 'knn', 'for_scale', 'training', 'onboarding', 'memory', 'user_path', 'reliability')
 SIZES = dict(quick=dict(accuracy_retailklip=dict(seeds=(3,), n_products=24, steps=3, full_steps=3),
                         accuracy_for=dict(seeds=(5,), n_train=40, n_test=30, steps=2, fractions=(1., .1)),
                         throughput=64, knn=(10_000,), knn_queries=1000, for_images=10_000, existing=1000, new=100,
-                        memory=dict(n=24, factor=2, for_steps=2, vitb=(), commands=('index', 'for-train')), user_path=dict(n=96, n_naive=16, batch_size=16, steps=4, warm=1)),
+                        memory=dict(n=24, factor=2, for_steps=2, vitb=(), commands=('index', 'for-train')), user_path=dict(n=96, n_naive=16, batch_size=16, steps=4, warm=1), reliability=dict(n=12)),
              full=dict(accuracy_retailklip=dict(seeds=(2024, 7, 99), n_products=334),
                        accuracy_for=dict(seeds=(11, 22, 33), n_train=3000, n_test=1000),
                        throughput=1024, knn=(10_000, 100_000, 1_000_000), knn_queries=1000, for_images=100_000, existing=10_000, new=1000,
-                       memory=dict(n=2000, factor=10), user_path=dict(n=2000)))
+                       memory=dict(n=2000, factor=10), user_path=dict(n=2000), reliability=dict(n=500)))
 
 def _md(df:pd.DataFrame)->str:
     "A markdown table (3 significant digits for floats), without extra dependencies."
@@ -445,6 +573,7 @@ def run_bench(quick:bool=False, out:str|Path='bench_out', progress:bool=True, se
         elif s == 'memory':
             df = memory(**size['memory']); res[s] = dict(all=df.to_dict('records'), verdict=memory_verdict(df).to_dict('records'))
         elif s == 'user_path': res[s] = user_path(**size['user_path'])
+        elif s == 'reliability': res[s] = reliability(**size['reliability'])
         res['section_seconds'][s] = time.time() - ts
     res['seconds'] = sum(res['section_seconds'].values())
     atomic_write_text(out/'bench.json', json.dumps(res, indent=1, default=float))
@@ -490,6 +619,11 @@ def headline_markdown(res:dict)->str:
         L += ["| peak RSS growth from N to 10N images (N = " + f"{v[0]['images'].split(' ')[0]}" + "), fresh processes: " + ', '.join(
                   f"{r['command']} {r['growth_mb']:+.0f} MB" if r['model'] == 'rk-vit-mini' else f"{r['command']} {r['model']} ({r['images']}) {r['growth_mb']:+.0f} MB" for r in v)
               + f" | <= 150 MB + index vectors | {_met(all(r['met'] for r in v))} |"]
+    if 'reliability' in res:
+        f = res['reliability']['files']; bad = sum(v[k] for v in f.values() for k in OUTCOMES[2:])
+        what = ', '.join(f"{v['cases']} {k}" for k, v in f.items())
+        L += [f"| corrupted / crafted files through the loaders ({what}): refused or still valid | "
+              f"{sum(v['refused'] + v['loaded'] for v in f.values())} of {sum(v['cases'] for v in f.values())} ({bad} traceback, crash, hang or code run) | all | {_met(res['reliability']['met'])} |"]
     L += ['', f"{res['mode'].capitalize()} run of {res['date']} on {m['cpu']}, {m['cores']} cores, CUDA: {m['cuda'] or 'none'} ({res['seconds']/60:.0f} min)."]
     L += [f"Sections {', '.join(r['sections'])} re-run on {r['date']} on {r['machine']}." for r in res.get('reruns', [])]
     return '\n'.join(L)
@@ -543,4 +677,10 @@ def bench_markdown(res:dict)->str:
               f"{u['index_over_naive']:.2f}x, target >= 3x: {_verdict(u['met_index'])}. The whole command in a fresh process, with "
               f"Python start-up and model loading: {u['cli_index_images_per_s_with_startup']:.0f} img/s. Finetune streaming from the files "
               f"vs from the same images decoded in memory: {u['streaming_over_in_memory']:.2f}x, target >= 0.9x: {_verdict(u['met_finetune'])}.", '']
+    if 'reliability' in res:
+        r = res['reliability']; df = pd.DataFrame(r['files']).T.drop(columns='examples').reset_index(names='file')
+        L += ['## 10. Reliability: corrupted and crafted files through the loaders', '', _md(df), '',
+              'One refusal of each kind of file, as the CLI prints it:', ''] + [f"- {k}: `{v['examples'].get('refused', '')[:160]}`" for k, v in r['files'].items()] + [
+              '', 'Target: every case refused with a one-line error naming the file, or still a valid file; no traceback, crash, hang or '
+              'code run: ' + _verdict(r['met']) + '.', '']
     return '\n'.join(L)

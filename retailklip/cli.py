@@ -4,7 +4,7 @@
 
 # %% ../nbs/18_cli.ipynb #6e5673b6
 from __future__ import annotations
-import argparse, json, math, os, sys, time
+import argparse, json, math, os, sys, time, warnings
 from pathlib import Path
 import numpy as np, torch
 from .core import atomic_write_text, default_device
@@ -146,7 +146,7 @@ def classify_cmd(index:str, images:list, top_k:int=5, csv:str|None=None, run:str
     from retailklip.api import wide_table
     rec = _load(index, run)
     long = rec.classify(images, k=top_k, long=True); _say_report(rec.report, 'classify')  # one embedding pass for both
-    if csv: long.map(_csv_safe).to_csv(csv, index=False)
+    if csv: long.map(_csv_safe).to_csv(csv, index=False, float_format='%.4f')
     df = wide_table(long, top_k)
     print(df.to_string(index=False))
     return df
@@ -178,9 +178,11 @@ def for_train_cmd(coco:str, images:str, base_classes:str, out:str, label_fractio
                   model:str='rk-vit-mini', pretrained:str|None=None, checkpoint:str|None=None, device:str|None=None,
                   cache:str|None=None)->Path:
     "Train a FOR (SUM-CLIP) head on the base classes of a COCO detection file; writes a run folder."
-    from retailklip.data import read_class_list
+    from retailklip.data import read_class_list, check_split
     from retailklip.api import ImageSearch
-    base = read_class_list(base_classes); data = _coco_images(coco, images, base)
+    base = read_class_list(base_classes); data = _coco_images(coco, images)
+    try: check_split(data, base, [])
+    except ValueError as e: raise ValueError(f"--base-classes {base_classes}: {e}") from None
     s = ImageSearch.train(data, images, base, out, model, pretrained, checkpoint, cache, device, progress=True,
                           label_fraction=label_fraction, **({} if steps is None else dict(steps=steps)))
     _say_report(s.report, 'images')
@@ -210,7 +212,7 @@ def search_cmd(index:str, query:str, k:int=50, csv:str|None=None)->'pd.DataFrame
     "Rank the indexed images for a free-text query; prints rank, score and path."
     from retailklip.api import ImageSearch
     df = ImageSearch.load(index).search(query, k)
-    if csv: df.map(_csv_safe).to_csv(csv, index=False)
+    if csv: df.map(_csv_safe).to_csv(csv, index=False, float_format='%.4f')
     print(df.to_string(index=False)); return df
 
 def for_eval_cmd(index:str, coco:str, base_classes:str, novel_classes:str, k:int=50, out:str|None=None)->dict:
@@ -306,6 +308,7 @@ def build_parser()->argparse.ArgumentParser:
     p = _Parser(prog='retailklip', description='Product recognition (RetailKLIP) and object-level image search (FOR) on OpenCLIP.')
     from retailklip import __version__
     p.add_argument('--version', action='version', version=f'retailklip {__version__}')
+    p.add_argument('--debug', action='store_true', help='on an error, show the full traceback instead of one line')
     sub = p.add_subparsers(dest='cmd', required=True)
     d = sub.add_parser('demo', help='the main job on the embedded synthetic world; writes DIR/results.json')
     d.add_argument('--task', default='products', choices=['products', 'retrieval'],
@@ -364,7 +367,7 @@ def build_parser()->argparse.ArgumentParser:
     c.add_argument('--csv', default=None, type=_writable_file, help='also write the predictions here, one row per image and rank (default: none)')
     c.add_argument('--run', default=None, help="run folder (default: the index's own)")
     k = sub.add_parser('calibrate', help="set the index's 'unknown product' score threshold from held-out queries")
-    k.add_argument('--index', required=True); k.add_argument('--known', required=True, help='queries of products in the index (ImageFolder)')
+    k.add_argument('--index', required=True, help='index file (its threshold is updated in place)'); k.add_argument('--known', required=True, help='queries of products in the index (ImageFolder)')
     k.add_argument('--unknown', required=True, help='queries of products not in the index (ImageFolder)')
     k.add_argument('--run', default=None, help="run folder (default: the index's own)")
     e = sub.add_parser('evaluate', help='accuracy@1/@5 of an index on a labelled query tree (JSON)')
@@ -392,51 +395,57 @@ def build_parser()->argparse.ArgumentParser:
     si.add_argument('--pretrained', default=None, help='published tag of --model (default: synthetic for rk-vit-mini)'); si.add_argument('--checkpoint', default=None, help='local checkpoint of --model (default: none)')
     si.add_argument('--device', default=None, help='cpu or cuda (default: cuda if present)')
     se = sub.add_parser('search', help='rank the indexed images for a text query')
-    se.add_argument('--index', required=True); se.add_argument('query', help='free text naming an object, e.g. "price tag"')
+    se.add_argument('--index', required=True, help='retrieval index (from search-index)'); se.add_argument('query', help='free text naming an object, e.g. "price tag"')
     se.add_argument('-k', type=POS_INT, default=50, help='images to list (default: 50)'); se.add_argument('--csv', default=None, type=_writable_file, help='also write the ranking here (default: none)')
     fe = sub.add_parser('for-eval', help='mAP@50 of a retrieval index on the base and novel classes of a COCO file (JSON)')
-    fe.add_argument('--index', required=True); fe.add_argument('--coco', required=True)
-    fe.add_argument('--base-classes', required=True); fe.add_argument('--novel-classes', required=True)
+    fe.add_argument('--index', required=True, help='retrieval index (from search-index)'); fe.add_argument('--coco', required=True, help='COCO / LVIS detection JSON of the indexed images')
+    fe.add_argument('--base-classes', required=True, help='file: one base class name per line'); fe.add_argument('--novel-classes', required=True, help='file: one novel class name per line')
     fe.add_argument('-k', type=POS_INT, default=50, help='mAP@k (default: 50)'); fe.add_argument('--out', default=None, type=_writable_file, help='also write the JSON here (default: none)')
     be = sub.add_parser('bench', help='speed and memory benchmarks against the alternatives; writes DIR/bench.json and DIR/bench.md')
     be.add_argument('--quick', action='store_true', help='smoke size (what CI runs)'); be.add_argument('--out', default='bench_out', type=_writable_dir, help='output folder (default: bench_out)')
-    be.add_argument('--sections', nargs='+', default=None, help='only these sections (default: all): accuracy_retailklip accuracy_for '
-                    'throughput knn for_scale training onboarding')
+    from retailklip.bench import SECTIONS
+    be.add_argument('--sections', nargs='+', default=None, choices=SECTIONS, metavar='SECTION', help='only these sections (default: all): ' + ' '.join(SECTIONS))
     return p
 
 # %% ../nbs/18_cli.ipynb #00520b65
+def _dispatch(args:argparse.Namespace):
+    "Run subcommand `args.cmd` with its parsed arguments."
+    if args.cmd == 'demo' and args.task == 'retrieval':
+        retrieval_demo(args.out, args.train_scenes, args.test_scenes, 11 if args.seed is None else args.seed, args.steps)
+    elif args.cmd == 'demo': demo(args.out, args.products, 2024 if args.seed is None else args.seed, args.steps, workers=args.workers)
+    elif args.cmd == 'pretrain':
+        pretrain_cmd(args.steps, args.batch_size, args.lr, args.warmup, args.pool_size, args.seed, args.model,
+                     args.device, args.out, args.export, args.workers, args.no_resume)
+    elif args.cmd == 'synth': synth_cmd(args.out, args.products, args.seed, args.heldout_frac, args.scenes, args.prefix)
+    elif args.cmd == 'finetune':
+        finetune_cmd(args.data, args.out, args.model, args.pretrained, args.checkpoint, args.steps, args.batch_size,
+                     args.lr, args.augment, args.device, args.resume, args.overwrite)
+    elif args.cmd == 'index': index_cmd(args.run, args.refs, args.out, args.index_type)
+    elif args.cmd == 'add': add_cmd(args.index, args.refs, args.run, args.extend)
+    elif args.cmd == 'remove': remove_cmd(args.index, args.products)
+    elif args.cmd == 'classify': classify_cmd(args.index, args.images, args.top_k, args.csv, args.run)
+    elif args.cmd == 'evaluate': evaluate_cmd(args.index, args.queries, args.run)
+    elif args.cmd == 'calibrate': calibrate_cmd(args.index, args.known, args.unknown, args.run)
+    elif args.cmd == 'for-train':
+        for_train_cmd(args.coco, args.images, args.base_classes, args.out, args.label_fraction, args.steps, args.model,
+                      args.pretrained, args.checkpoint, args.device, args.cache)
+    elif args.cmd == 'search-index':
+        search_index_cmd(args.images, args.out, args.method, args.run, args.coco, args.k, args.model, args.pretrained,
+                         args.checkpoint, args.device)
+    elif args.cmd == 'search': search_cmd(args.index, args.query, args.k, args.csv)
+    elif args.cmd == 'for-eval': for_eval_cmd(args.index, args.coco, args.base_classes, args.novel_classes, args.k, args.out)
+    elif args.cmd == 'bench':
+        from retailklip.bench import run_bench
+        r = run_bench(args.quick, args.out, sections=args.sections); print((Path(args.out)/'bench.md').read_text())
+
 def main(argv:list[str]|None=None)->int:
-    "Entry point of the `retailklip` console script; returns the exit code."
-    args = build_parser().parse_args(argv)
-    try:
-        if args.cmd == 'demo' and args.task == 'retrieval':
-            retrieval_demo(args.out, args.train_scenes, args.test_scenes, 11 if args.seed is None else args.seed, args.steps)
-        elif args.cmd == 'demo': demo(args.out, args.products, 2024 if args.seed is None else args.seed, args.steps, workers=args.workers)
-        elif args.cmd == 'pretrain':
-            pretrain_cmd(args.steps, args.batch_size, args.lr, args.warmup, args.pool_size, args.seed, args.model,
-                         args.device, args.out, args.export, args.workers, args.no_resume)
-        elif args.cmd == 'synth': synth_cmd(args.out, args.products, args.seed, args.heldout_frac, args.scenes, args.prefix)
-        elif args.cmd == 'finetune':
-            finetune_cmd(args.data, args.out, args.model, args.pretrained, args.checkpoint, args.steps, args.batch_size,
-                         args.lr, args.augment, args.device, args.resume, args.overwrite)
-        elif args.cmd == 'index': index_cmd(args.run, args.refs, args.out, args.index_type)
-        elif args.cmd == 'add': add_cmd(args.index, args.refs, args.run, args.extend)
-        elif args.cmd == 'remove': remove_cmd(args.index, args.products)
-        elif args.cmd == 'classify': classify_cmd(args.index, args.images, args.top_k, args.csv, args.run)
-        elif args.cmd == 'evaluate': evaluate_cmd(args.index, args.queries, args.run)
-        elif args.cmd == 'calibrate': calibrate_cmd(args.index, args.known, args.unknown, args.run)
-        elif args.cmd == 'for-train':
-            for_train_cmd(args.coco, args.images, args.base_classes, args.out, args.label_fraction, args.steps, args.model,
-                          args.pretrained, args.checkpoint, args.device, args.cache)
-        elif args.cmd == 'search-index':
-            search_index_cmd(args.images, args.out, args.method, args.run, args.coco, args.k, args.model, args.pretrained,
-                             args.checkpoint, args.device)
-        elif args.cmd == 'search': search_cmd(args.index, args.query, args.k, args.csv)
-        elif args.cmd == 'for-eval': for_eval_cmd(args.index, args.coco, args.base_classes, args.novel_classes, args.k, args.out)
-        elif args.cmd == 'bench':
-            from retailklip.bench import run_bench
-            r = run_bench(args.quick, args.out, sections=args.sections); print((Path(args.out)/'bench.md').read_text())
+    "Entry point of the `retailklip` console script; returns the exit code: 0, or 2 with a one-line error on stderr."
+    args, fmt = build_parser().parse_args(argv), warnings.formatwarning
+    warnings.formatwarning = lambda msg, *a, **k: f"retailklip {args.cmd}: warning: {' '.join(str(msg).split())}\n"  # one line
+    try: _dispatch(args)
     except (FileNotFoundError, ValueError, RuntimeError, OSError, KeyError) as e:
+        if args.debug: raise
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"retailklip {args.cmd}: error: {msg}", file=sys.stderr); return 2
+        print(f"retailklip {args.cmd}: error: {' '.join(str(msg).split())}", file=sys.stderr); return 2  # one line
+    finally: warnings.formatwarning = fmt
     return 0

@@ -4,13 +4,13 @@
 
 # %% ../nbs/01_core.ipynb #ece84c33
 from __future__ import annotations
-import contextlib, hashlib, json, math, os, tempfile, zipfile
+import contextlib, hashlib, json, math, os, pickle, tempfile, zipfile
 from pathlib import Path
 import numpy as np, torch, torch.nn as nn
 
 # %% auto #0
-__all__ = ['NPZ_KINDS', 'atomic_file', 'atomic_save', 'atomic_write_text', 'locked', 'read_npz', 'default_device', 'fingerprint',
-           'warmup_cosine']
+__all__ = ['NPZ_KINDS', 'atomic_file', 'atomic_save', 'atomic_write_text', 'load_tensors', 'locked', 'read_npz', 'default_device',
+           'fingerprint', 'warmup_cosine']
 
 # %% ../nbs/01_core.ipynb #50db5ae4
 @contextlib.contextmanager
@@ -42,7 +42,17 @@ def atomic_write_text(path:str|Path, text:str):
     "Write `text` (UTF-8) to `path` through `atomic_file`."
     with atomic_file(path) as f: f.write(text.encode())
 
-# %% ../nbs/01_core.ipynb #b0383b4b
+# %% ../nbs/01_core.ipynb #d65c068a
+def load_tensors(path:str|Path, # a checkpoint written by `atomic_save`
+                 map_location='cpu'):
+    "`torch.load` restricted to tensors and plain types; anything else is refused with a one-line `ValueError` and never executed."
+    path = Path(path)
+    if not path.exists(): raise FileNotFoundError(f"checkpoint not found: {path}")
+    try: return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError: raise ValueError(f"{path} holds Python objects, not only tensors: refused (loading it could run code)") from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as e: raise ValueError(f"{path} is not a readable checkpoint ({type(e).__name__})") from None
+
+# %% ../nbs/01_core.ipynb #f96746d3
 @contextlib.contextmanager
 def locked(path:str|Path, # the file to be read, changed and written back
            timeout:float=3600 # seconds to wait for another writer before giving up
@@ -56,7 +66,7 @@ def locked(path:str|Path, # the file to be read, changed and written back
     try: yield path
     finally: lock.release()
 
-# %% ../nbs/01_core.ipynb #b4fe7b23
+# %% ../nbs/01_core.ipynb #a3f63216
 NPZ_KINDS = {frozenset({'emb', 'faiss', 'info', 'refs'}): 'a product index (`retailklip index`, .rk)',
              frozenset({'emb', 'owner', 'meta'}): 'a retrieval index (`retailklip search-index`)'}
 

@@ -14,7 +14,7 @@ from .backbone import Backbone
 from .losses import multilabel_loss, guidance_loss, alignment_loss
 from .retrieval import (SceneFeatures, TextBank, scene_features, cluster_clip_embeddings, relevance_matrix, _vit)
 from .imagefolder import ImageDataset, ScanReport, as_dataset, iter_batches, list_images, progress_bar
-from .core import atomic_file, atomic_save, fingerprint, warmup_cosine
+from .core import atomic_file, atomic_save, fingerprint, warmup_cosine, load_tensors
 from .train import save_run, load_run
 
 # %% auto #0
@@ -293,7 +293,7 @@ def load_for_run(run:str|Path, device:str='cpu')->tuple: # (Backbone, SumClipHea
         raise ValueError(f"{run} is not a FOR run folder (no {FOR_HEAD}); train one with `retailklip for-train`")
     c = ForConfig(**meta['for_config'])
     head = SumClipHead(_vit(bb), c.n_queries, c.query_noise, c.train_blocks).to(device)
-    sd = torch.load(Path(run)/FOR_HEAD, map_location=device, weights_only=True)
+    sd = load_tensors(Path(run)/FOR_HEAD, device)
     head.load_state_dict(sd['state_dict']); head.eval().requires_grad_(False)
     if fingerprint(head) != meta.get('head_fingerprint'):
         raise ValueError(f"{Path(run)/FOR_HEAD} does not match the head fingerprint in {Path(run)/'config.json'}")

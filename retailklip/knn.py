@@ -247,16 +247,18 @@ def load(cls:KNNClassifier, path:str|Path, fingerprint:str|None=None # expected 
     if not np.isfinite(emb).all(): raise bad("the embeddings hold NaN or infinite values")
     if len(refs) != len(emb) or (len(refs) and 'product' not in refs.columns): raise bad(f"{len(refs)} reference rows for {len(emb)} embeddings")
     if blob.dtype != np.uint8 or blob.ndim != 1 or (len(emb) and not len(blob)): raise bad("no usable faiss index")
-    self = cls(dim, info['index_type'], info['fingerprint'], info['model'], info['k'], info['n_neighbors'],
-               info['nlist'], info['nprobe'], info['hnsw_m'], info.get('target_recall', .99))
+    tr = info.get('target_recall', .99)
+    if not (isinstance(tr, (int, float)) and 0 < tr <= 1): raise bad(f"target_recall = {tr!r}")
+    self = cls(dim, info['index_type'], info.get('fingerprint'), info.get('model'), info['k'], info['n_neighbors'],
+               info.get('nlist'), info.get('nprobe'), info['hnsw_m'], tr)
     self._check_model(fingerprint)
-    self.threshold, self.emb, self.source = info['threshold'], emb.astype(np.float32), info.get('source')
+    self.threshold, self.emb, self.source = info.get('threshold'), emb.astype(np.float32), info.get('source')
     self.refs = refs if len(refs) else pd.DataFrame(columns=['product'])
     self.refs['product'] = self.refs['product'].astype(str)
     try: self.index = faiss.deserialize_index(blob) if len(blob) else None
     except RuntimeError as e: raise bad(f"unreadable faiss index ({str(e).strip().split('Error: ')[-1][:80]})") from None
     if self.index is not None and (self.index.ntotal != len(emb) or self.index.d != dim):
         raise bad(f"its faiss index holds {self.index.ntotal} vectors of dimension {self.index.d}, its embeddings {len(emb)} of {dim}")
-    self.built = info.get('built') or dict(kind=info['index_type'], n=len(emb), nprobe=info['nprobe'])
+    self.built = info.get('built') or dict(kind=info['index_type'], n=len(emb), nprobe=info.get('nprobe'))
     if self.index is not None and self.built.get('nprobe') and hasattr(self.index, 'nlist'): self.index.nprobe = min(self.built['nprobe'], self.index.nlist)
     return self

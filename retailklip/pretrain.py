@@ -15,7 +15,7 @@ from open_clip.loss import ClipLoss
 from .synth import make_world, catalog_image, shelf_image, product_caption, rng_for, parallel_map
 from .scenes import CATEGORIES, draw_object, make_scene, _SETTINGS, _article
 from .backbone import load_backbone, Backbone, to_model_input
-from .core import atomic_save, warmup_cosine
+from .core import atomic_save, warmup_cosine, load_tensors
 
 # %% auto #0
 __all__ = ['pretrain_sample', 'render_pool', 'PretrainConfig', 'pretrain', 'export_weights', 'embed_pairs', 'retrieval_recall',
@@ -94,7 +94,7 @@ def pretrain(cfg:PretrainConfig=PretrainConfig(), # the run
     loss_fn, step, hist = ClipLoss(), 0, []
     last = out/'last.pt'
     if resume and last.exists():
-        ck = torch.load(last, map_location=device, weights_only=True)
+        ck = load_tensors(last, device)
         model.load_state_dict(ck['state_dict']); opt.load_state_dict(ck['optimizer']); step, hist = ck['step'], ck['history']
     images, caps = pool if pool is not None else render_pool(cfg.pool_size, cfg.seed, progress=progress)
     tokens = bb.tokenizer(caps)
@@ -128,7 +128,7 @@ def export_weights(bb_or_ckpt, # a Backbone, or the path of a `pretrain` checkpo
                   )->Path:
     "Write an open_clip-loadable weights file (atomically)."
     if isinstance(bb_or_ckpt, (str, Path)):
-        ck = torch.load(bb_or_ckpt, map_location='cpu', weights_only=True); sd = ck['state_dict']
+        ck = load_tensors(bb_or_ckpt); sd = ck['state_dict']
         meta = {**ck.get('config', {}), 'steps_done': ck.get('step'), **(meta or {})}
     else: sd = bb_or_ckpt.model.state_dict()
     sd = {k: (v.half() if half and v.is_floating_point() else v).cpu().clone() for k, v in sd.items()}

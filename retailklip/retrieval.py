@@ -302,7 +302,7 @@ class RetrievalIndex:
         if not np.isfinite(emb).all(): raise bad("the embeddings hold NaN or infinite values")
         if owner.ndim != 1 or len(owner) != len(emb) or owner.dtype.kind not in 'iu': raise bad(f"{len(owner)} owners for {len(emb)} embeddings")
         if len(owner) and (owner.min() < 0 or owner.max() >= len(paths)): raise bad(f"owners point outside the {len(paths)} images")
-        r = cls(dim, meta['method'], meta['fingerprint'], meta.get('info')); r.index.add(np.ascontiguousarray(emb, dtype=np.float32))
+        r = cls(dim, meta['method'], meta.get('fingerprint'), meta.get('info')); r.index.add(np.ascontiguousarray(emb, dtype=np.float32))
         r.owner, r.paths = owner.astype(np.int64), paths
         r.max_per_image = int(np.bincount(r.owner).max()) if len(r.owner) else 0
         return r

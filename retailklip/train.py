@@ -13,7 +13,7 @@ from .backbone import load_backbone, Backbone, ImageEncoder, BackboneError
 from .losses import MetricLoss
 from .imagefolder import shelf_augment, ImageDataset, ScanReport, as_dataset, iter_batches, embed_images, progress_bar
 from .backbone import to_model_input
-from .core import atomic_save, atomic_write_text, fingerprint, warmup_cosine
+from .core import atomic_save, atomic_write_text, fingerprint, warmup_cosine, load_tensors
 
 # %% auto #0
 __all__ = ['RUN_CONFIG', 'RUN_WEIGHTS', 'RUN_FILES', 'layer_decay_groups', 'balanced_batches', 'save_run', 'load_run',
@@ -90,15 +90,20 @@ def save_run(bb:Backbone, # the backbone whose visual tower holds the (finetuned
     return out
 
 def load_run(run:str|Path, # run folder written by `save_run` / `finetune`
-             device:str='cpu'
+             device:str='cpu',
+             allow_download:bool=False # let a run that names an 'hf-hub:' model fetch its config over the network
             )->tuple: # (Backbone, ImageEncoder, config dict)
     "Load a run folder; checks that the weights still match the recorded fingerprint."
     run = Path(run)
     if not run.is_dir(): raise FileNotFoundError(f"run folder not found: {run} (create one with `retailklip finetune`)")
     if not (run/RUN_CONFIG).exists(): raise FileNotFoundError(f"{run/RUN_CONFIG} is missing: {run} is not a retailklip run folder")
     try: cfg = json.loads((run/RUN_CONFIG).read_text())
-    except json.JSONDecodeError as e: raise ValueError(f"{run/RUN_CONFIG} is not valid JSON: {e}") from None
-    bb = load_backbone(cfg['model'], checkpoint=run/RUN_WEIGHTS, device=device)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ValueError(f"{run/RUN_CONFIG} is not valid JSON: {e}") from None
+    if not isinstance(cfg, dict) or not isinstance(cfg.get('model'), str): raise ValueError(f"{run/RUN_CONFIG} does not name the run's model (a JSON object with a 'model' string)")
+    if cfg['model'].startswith('hf-hub:') and not allow_download:
+        raise ValueError(f"{run/RUN_CONFIG} names the Hugging Face model {cfg['model']!r}: a run folder resolves its model locally only (load_run(..., allow_download=True) if you trust it)")
+    try: bb = load_backbone(cfg['model'], checkpoint=run/RUN_WEIGHTS, device=device)
+    except (BackboneError, ValueError) as e: raise ValueError(f"run folder {run}: {e}") from None
     fp = fingerprint(bb.model.visual)
     if fp != cfg.get('fingerprint'):
         raise ValueError(f"{run/RUN_WEIGHTS} does not match the fingerprint in {run/RUN_CONFIG} ({fp} != {cfg.get('fingerprint')})")
@@ -176,7 +181,7 @@ def _resume_state(out, device, resume:bool, overwrite:bool, expect:dict):
     if not (out/'last.pt').exists():
         if held: raise ValueError(f"{out} holds a run without its training state (last.pt): replace it (overwrite=True, --overwrite) or choose another folder")
         return None
-    st = torch.load(out/'last.pt', map_location=device, weights_only=True)
+    st = load_tensors(out/'last.pt', device)
     got = dict(config={k: v for k, v in st.get('config', {}).items() if k != 'ckpt_every'}, data=st.get('data'), base=st.get('base'))
     diff = [k for k in expect if got[k] != expect[k]]
     if diff:
