@@ -17,8 +17,8 @@ from tqdm.auto import tqdm
 __all__ = ['CLEAR', 'OUTCOMES', 'SECTIONS', 'SIZES', 'machine_info', 'matmul_peak_gflops', 'model_gflops', 'throughput',
            'clustered_vectors', 'knn_search', 'best_per_method', 'default_verdict', 'for_at_scale', 'onboarding',
            'accuracy_retailklip', 'accuracy_for', 'train_speed', 'training', 'peak_rss_mb', 'memory', 'memory_verdict',
-           'user_path', 'byte_mutant', 'json_mutant', 'npz_mutant', 'run_cases', 'reliability', 'run_bench',
-           'headline_markdown', 'bench_markdown']
+           'user_path', 'byte_mutant', 'json_mutant', 'npz_mutant', 'run_cases', 'reliability', 'kill_trials',
+           'run_bench', 'headline_markdown', 'bench_markdown']
 
 # %% ../nbs/17_bench.ipynb #8137d8cc
 def machine_info()->dict:
@@ -528,16 +528,58 @@ def reliability(n:int=500, # corrupted copies of each kind of file
                              examples={o: m for o, m in out[::-1] if o != 'loaded'})  # one message per outcome
     return dict(files=res, met=all(sum(r[k] for k in OUTCOMES[2:]) == 0 for r in res.values()))
 
+# %% ../nbs/17_bench.ipynb #2fcf21a6
+def _cli(*args)->list: return [sys.executable, '-c', 'import sys; from retailklip.cli import main; sys.exit(main())', *map(str, args)]
+
+_FINETUNE = ("import sys; from retailklip.api import Recognizer; "
+             "Recognizer.finetune(sys.argv[1], sys.argv[2], steps=12, batch_size=16, warmup=2, ckpt_every=2, resume=True, progress=False)")
+
+def kill_trials(n:int=20, # kills per command
+                seed:int=0, work:str|Path|None=None)->dict:
+    "Kill -9 `add`, `index`, `search-index` and a finetune at random moments; count the kills after which the previous state still loads, and the resumed finetunes that end at the uninterrupted weights."
+    from retailklip.knn import KNNClassifier
+    from retailklip.retrieval import RetrievalIndex
+    from retailklip.train import load_run
+    rng, res = np.random.default_rng(seed), {}
+    with tempfile.TemporaryDirectory(dir=work) as d:
+        d = Path(d); run = lambda *a: subprocess.run(_cli(*a), capture_output=True, check=True)
+        run('synth', '--out', d/'w', '--products', 12, '--seed', seed); run('synth', '--out', d/'more', '--products', 6, '--seed', seed + 1, '--prefix', 'new-')
+        run('finetune', '--data', d/'w'/'train', '--out', d/'run', '--steps', 0)
+        run('index', '--run', d/'run', '--refs', d/'w'/'refs', '--out', d/'base.rk'); run('search-index', '--images', d/'w'/'refs', '--method', 'clip', '--out', d/'s.npz')
+        jobs = {'add': (['add', '--index', d/'idx.rk', '--refs', d/'more'/'refs'], lambda: KNNClassifier.load(d/'idx.rk')),
+                'index': (['index', '--run', d/'run', '--refs', d/'w'/'refs', '--out', d/'idx.rk'], lambda: KNNClassifier.load(d/'idx.rk')),
+                'search-index': (['search-index', '--images', d/'w'/'refs', '--method', 'clip', '--out', d/'s.npz'], lambda: RetrievalIndex.load(d/'s.npz'))}
+        for name, (args, check) in jobs.items():
+            shutil.copy(d/'base.rk', d/'idx.rk'); t = time.time(); subprocess.run(_cli(*args), capture_output=True); full = time.time() - t
+            ok = 0
+            for i in range(n):
+                shutil.copy(d/'base.rk', d/'idx.rk')
+                pr = subprocess.Popen(_cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                time.sleep(rng.uniform(.6, 1.)*full); pr.kill(); pr.wait()  # most of the first half is Python and torch starting
+                try: check(); ok += 1
+                except (ValueError, OSError, RuntimeError): pass
+            res[name] = dict(kills=n, loads_after_kill=ok, seconds_per_run=full)
+        ft = lambda out: subprocess.run([sys.executable, '-c', _FINETUNE, d/'w'/'train', out], capture_output=True, check=True)
+        t = time.time(); ft(d/'ref'); full = time.time() - t; ref = load_run(d/'ref')[0].model.visual.state_dict()
+        diffs = []
+        for i in range(n):
+            pr = subprocess.Popen([sys.executable, '-c', _FINETUNE, d/'w'/'train', d/f'ft{i}'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(rng.uniform(.3, 1.)*full); pr.kill(); pr.wait(); ft(d/f'ft{i}')
+            got = load_run(d/f'ft{i}')[0].model.visual.state_dict()
+            diffs.append(max(float((got[k] - ref[k]).abs().max()) for k in ref)); shutil.rmtree(d/f'ft{i}')
+        res['finetune'] = dict(kills=n, resumed_to_same_weights=int(sum(x <= 1e-5 for x in diffs)), max_weight_diff=max(diffs), seconds_per_run=full)
+    return dict(commands=res, met=all(r.get('loads_after_kill', r.get('resumed_to_same_weights')) == n for r in res.values()))
+
 # %% ../nbs/17_bench.ipynb #4765db9e
-SECTIONS = ('accuracy_retailklip', 'accuracy_for', 'throughput', 'knn', 'for_scale', 'training', 'onboarding', 'memory', 'user_path', 'reliability')
+SECTIONS = ('accuracy_retailklip', 'accuracy_for', 'throughput', 'knn', 'for_scale', 'training', 'onboarding', 'memory', 'user_path', 'reliability', 'kills')
 SIZES = dict(quick=dict(accuracy_retailklip=dict(seeds=(3,), n_products=24, steps=3, full_steps=3),
                         accuracy_for=dict(seeds=(5,), n_train=40, n_test=30, steps=2, fractions=(1., .1)),
                         throughput=64, knn=(10_000,), knn_queries=1000, for_images=10_000, existing=1000, new=100,
-                        memory=dict(n=24, factor=2, for_steps=2, vitb=(), commands=('index', 'for-train')), user_path=dict(n=96, n_naive=16, batch_size=16, steps=4, warm=1), reliability=dict(n=12)),
+                        memory=dict(n=24, factor=2, for_steps=2, vitb=(), commands=('index', 'for-train')), user_path=dict(n=96, n_naive=16, batch_size=16, steps=4, warm=1), reliability=dict(n=12), kills=dict(n=1)),
              full=dict(accuracy_retailklip=dict(seeds=(2024, 7, 99), n_products=334),
                        accuracy_for=dict(seeds=(11, 22, 33), n_train=3000, n_test=1000),
                        throughput=1024, knn=(10_000, 100_000, 1_000_000), knn_queries=1000, for_images=100_000, existing=10_000, new=1000,
-                       memory=dict(n=2000, factor=10), user_path=dict(n=2000), reliability=dict(n=500)))
+                       memory=dict(n=2000, factor=10), user_path=dict(n=2000), reliability=dict(n=500), kills=dict(n=20)))
 
 def _md(df:pd.DataFrame)->str:
     "A markdown table (3 significant digits for floats), without extra dependencies."
@@ -574,6 +616,7 @@ def run_bench(quick:bool=False, out:str|Path='bench_out', progress:bool=True, se
             df = memory(**size['memory']); res[s] = dict(all=df.to_dict('records'), verdict=memory_verdict(df).to_dict('records'))
         elif s == 'user_path': res[s] = user_path(**size['user_path'])
         elif s == 'reliability': res[s] = reliability(**size['reliability'])
+        elif s == 'kills': res[s] = kill_trials(**size['kills'])
         res['section_seconds'][s] = time.time() - ts
     res['seconds'] = sum(res['section_seconds'].values())
     atomic_write_text(out/'bench.json', json.dumps(res, indent=1, default=float))
@@ -624,6 +667,10 @@ def headline_markdown(res:dict)->str:
         what = ', '.join(f"{v['cases']} {k}" for k, v in f.items())
         L += [f"| corrupted / crafted files through the loaders ({what}): refused or still valid | "
               f"{sum(v['refused'] + v['loaded'] for v in f.values())} of {sum(v['cases'] for v in f.values())} ({bad} traceback, crash, hang or code run) | all | {_met(res['reliability']['met'])} |"]
+    if 'kills' in res:
+        c = res['kills']['commands']
+        L += [f"| kill -9 at random moments ({', '.join(c)}; {c['add']['kills']} each): previous file loads / resumed finetune reaches the same weights | "
+              f"{sum(v.get('loads_after_kill', 0) for v in c.values())} / {c['finetune']['resumed_to_same_weights']} | all | {_met(res['kills']['met'])} |"]
     L += ['', f"{res['mode'].capitalize()} run of {res['date']} on {m['cpu']}, {m['cores']} cores, CUDA: {m['cuda'] or 'none'} ({res['seconds']/60:.0f} min)."]
     L += [f"Sections {', '.join(r['sections'])} re-run on {r['date']} on {r['machine']}." for r in res.get('reruns', [])]
     return '\n'.join(L)
@@ -683,4 +730,8 @@ def bench_markdown(res:dict)->str:
               'One refusal of each kind of file, as the CLI prints it:', ''] + [f"- {k}: `{v['examples'].get('refused', '')[:160]}`" for k, v in r['files'].items()] + [
               '', 'Target: every case refused with a one-line error naming the file, or still a valid file; no traceback, crash, hang or '
               'code run: ' + _verdict(r['met']) + '.', '']
+    if 'kills' in res:
+        k = res['kills']
+        L += ['## 11. Reliability: kill -9 while writing', '', _md(pd.DataFrame(k['commands']).T.reset_index(names='command').fillna('')), '',
+              'Target: after every kill the previous file loads, and every resumed finetune ends at the uninterrupted weights: ' + _verdict(k['met']) + '.', '']
     return '\n'.join(L)
