@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'ImageError', 'to_rgb', 'load_image', 'ScanReport', 'walk_images', 'scan_imagefolder', 'one_thread',
            'ImageDataset', 'list_images', 'shelf_augment', 'progress_bar', 'default_workers', 'as_dataset', 'prefetch',
-           'iter_batches', 'native_bf16', 'bf16_twin', 'embed_images']
+           'iter_batches', 'native_bf16', 'bf16_twin', 'embed_processes', 'EmbedBatches', 'embed_images']
 
 # %% ../nbs/06_imagefolder.ipynb #dccb01b3
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp')
@@ -196,7 +196,8 @@ def progress_bar(it=None, # an iterable (or None with `total`)
     "A tqdm bar on stderr: live on a terminal, one line at the start and end of the stage otherwise."
     import sys
     live = sys.stderr.isatty()
-    return tqdm(it, desc=desc, total=total, disable=not progress, file=sys.stderr,
+    if total is None and hasattr(it, '__len__'): total = len(it)
+    return tqdm(None if it is None else iter(it), desc=desc, total=total, disable=not progress, file=sys.stderr,
                 mininterval=0.1 if live else float('inf'), **kwargs)
 
 def default_workers(workers:int|None=None)->int:
@@ -248,11 +249,15 @@ def iter_batches(ds:ImageDataset, # what to decode
     total = len(sampler) if sampler is not None else len(dl)
     src = prefetch(iter(dl)) if workers == 0 and ds.transform is None else dl  # a random transform stays in this thread: reproducible
     for u8, idx, err in progress_bar(src, desc, total=total, progress=progress):
-        good = torch.tensor([not e for e in err], dtype=torch.bool)
-        if report is not None:
-            for i, e in zip(idx.tolist(), err):
-                if e: report.add(ds.name(i), e)
+        good = _readable(ds, idx, err, report)
         yield u8[good], idx[good]
+
+def _readable(ds:ImageDataset, idx:torch.Tensor, err:list, report:ScanReport|None)->torch.Tensor:
+    "Boolean mask of the items of a batch that decoded; the others are recorded in `report`."
+    if report is not None:
+        for i, e in zip(idx.tolist(), err):
+            if e: report.add(ds.name(i), e)
+    return torch.tensor([not e for e in err], dtype=torch.bool)
 
 @functools.cache
 def _cpu_flags()->str:
@@ -279,12 +284,40 @@ def bf16_twin(encoder:torch.nn.Module)->torch.nn.Module:
         hit = _TWINS[encoder] = (key, twin)
     return hit[1]
 
+def embed_processes(device, # where the model runs
+                    n:int, batch_size:int, # images, batch size
+                    parallel:str='auto', workers:int|None=None, transform=None)->tuple: # (processes, torch threads each); (0, 0): this process
+    "How `embed_images` spreads the model: over CPU worker processes ('processes') or on this process's threads ('threads'); 'auto' picks processes on a CPU for more than 2 batches, without a random transform or pinned `workers`."
+    if parallel not in ('auto', 'threads', 'processes'): raise ValueError(f"parallel must be 'auto', 'threads' or 'processes', got {parallel!r}")
+    cores = os.cpu_count() or 1
+    cpu = torch.device(device).type == 'cpu'
+    if parallel == 'threads' or not cpu or (parallel == 'auto' and (workers is not None or transform is not None or cores < 2 or n <= 2*batch_size)):
+        return 0, 0
+    procs = max(1, int(workers) if workers else min(cores, 4))
+    return procs, max(1, cores//procs)
+
+class EmbedBatches(torch.utils.data.Dataset):
+    "Batch `j` of `ds` decoded and embedded where it is fetched (a DataLoader worker): (embeddings of the readable images, indices, errors)."
+    def __init__(self, ds:ImageDataset, net:torch.nn.Module, bb, dtype, batch_size:int):
+        self.ds, self.net, self.bb, self.dtype, self.batch_size = ds, net, bb, dtype, batch_size
+    def __len__(self): return -(-len(self.ds)//self.batch_size)
+    def __getitem__(self, j:int)->tuple:
+        from retailklip.backbone import to_model_input
+        items = [self.ds[i] for i in range(j*self.batch_size, min(len(self.ds), (j + 1)*self.batch_size))]
+        u8, idx, err = torch.stack([x for x, _, _ in items]), torch.tensor([i for _, i, _ in items]), [e for _, _, e in items]
+        keep = torch.tensor([not e for e in err], dtype=torch.bool)
+        with torch.inference_mode():
+            x = to_model_input(u8[keep], self.bb).to(self.dtype).contiguous(memory_format=torch.channels_last)
+            return (self.net(x).float() if len(x) else torch.zeros((0, self.net.output_dim))), idx, err
+
+# %% ../nbs/06_imagefolder.ipynb #newembed
 def embed_images(encoder:torch.nn.Module, # an `ImageEncoder`
                  images, # an `ImageDataset`, or files / folders / PIL images / arrays (see `list_images`)
                  bb, # the `Backbone` (size, normalisation)
                  batch_size:int=128, workers:int|None=None, # decoding processes (see `default_workers`)
                  report:ScanReport|None=None, progress:bool=False,
-                 precision:str='auto' # 'auto': bf16 weights (`bf16_twin`) where the device runs bf16 natively (`native_bf16`), else 'fp32'
+                 precision:str='auto', # 'auto': bf16 weights (`bf16_twin`) where the device runs bf16 natively (`native_bf16`), else 'fp32'
+                 parallel:str='auto' # 'processes': CPU worker processes each decode and embed whole batches; 'threads': the model runs here (see `embed_processes`)
                 )->tuple: # (embeddings (n_ok, D) float32, boolean mask of the images kept)
     "L2-normalised embeddings of images streamed from disk or memory; unreadable images are skipped and reported."
     from retailklip.backbone import to_model_input
@@ -294,9 +327,16 @@ def embed_images(encoder:torch.nn.Module, # an `ImageEncoder`
     bf16 = precision == 'bf16' or (precision == 'auto' and native_bf16(dev))
     net, dtype = (bf16_twin(encoder), torch.bfloat16) if bf16 else (encoder, torch.float32)
     out, ok = [], np.zeros(len(ds), bool)
-    with torch.inference_mode():
-        for u8, idx in iter_batches(ds, batch_size, workers, report, progress=progress, desc='embed'):
-            ok[idx.numpy()] = True
-            if len(idx): out.append(net(to_model_input(u8.to(dev), bb).to(dtype).contiguous(memory_format=torch.channels_last)).float().cpu())
+    procs, threads = embed_processes(dev, len(ds), batch_size, parallel, workers, ds.transform)
+    if procs:
+        dl = torch.utils.data.DataLoader(EmbedBatches(ds, net, bb, dtype, batch_size), batch_size=None, num_workers=procs,
+                                         multiprocessing_context='fork', worker_init_fn=lambda _: torch.set_num_threads(threads))
+        for e, idx, err in progress_bar(dl, 'embed', total=len(dl), progress=progress):
+            ok[idx[_readable(ds, idx, err, report)].numpy()] = True; out.append(e)
+    else:
+        with torch.inference_mode():
+            for u8, idx in iter_batches(ds, batch_size, workers, report, progress=progress, desc='embed'):
+                ok[idx.numpy()] = True
+                if len(idx): out.append(net(to_model_input(u8.to(dev), bb).to(dtype).contiguous(memory_format=torch.channels_last)).float().cpu())
     encoder.train(was)
     return (torch.cat(out) if out else torch.zeros((0, encoder.output_dim))), ok
