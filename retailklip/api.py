@@ -335,12 +335,18 @@ def train(cls:ImageSearch, coco, # COCO / LVIS detection JSON whose boxes' categ
           model:str='rk-vit-mini', pretrained:str|None=None, checkpoint:str|None=None, # the frozen CLIP (see `from_pretrained`)
           cache:str|Path|None=None, # folder for a `FeatureCache` (features computed once, resumable); None: stream every step
           device:str|None=None, workers:int|None=None, progress:bool=False,
+          overwrite:bool=False, # replace a run already in `out` (else it is refused before any work)
           **config # `ForConfig` fields, e.g. steps=, label_fraction=, train_blocks=
          )->ImageSearch:
-    "Train a FOR head on the base classes of a detection file, write its run folder, and return a search over it."
+    "Train a FOR head on the base classes of a detection file, write its run folder (in one step), and return a search over it."
     from retailklip.data import load_coco, read_class_list, CocoData
     from retailklip.decoder import ForConfig, FeatureCache, train_for, save_for_run
     cfg = ForConfig(**config)  # checks every field before any work
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise ValueError(f"{out} already exists and is not an empty folder: replace it (overwrite=True, CLI --overwrite) or choose another folder")
+    if cache is not None and out.resolve() in Path(cache).resolve().parents:
+        raise ValueError(f"the feature cache {cache} is inside the run folder {out}, which is replaced whole when the run is saved: put it elsewhere")
     base = list(base_classes) if isinstance(base_classes, (list, tuple)) else read_class_list(base_classes)
     data = coco if isinstance(coco, CocoData) else load_coco(coco, images)
     unknown = sorted(set(base) - set(data.categories))

@@ -18,7 +18,7 @@ __all__ = ['CLEAR', 'OUTCOMES', 'SECTIONS', 'SIZES', 'machine_info', 'matmul_pea
            'clustered_vectors', 'knn_search', 'best_per_method', 'default_verdict', 'for_at_scale', 'onboarding',
            'accuracy_retailklip', 'accuracy_for', 'train_speed', 'training', 'peak_rss_mb', 'memory', 'memory_verdict',
            'user_path', 'byte_mutant', 'json_mutant', 'npz_mutant', 'run_cases', 'reliability', 'kill_trials',
-           'run_bench', 'headline_markdown', 'bench_markdown']
+           'concurrent_adds', 'run_bench', 'headline_markdown', 'bench_markdown']
 
 # %% ../nbs/17_bench.ipynb #8137d8cc
 def machine_info()->dict:
@@ -540,25 +540,32 @@ _FINETUNE = ("import sys; from retailklip.api import Recognizer; "
              "Recognizer.finetune(sys.argv[1], sys.argv[2], steps=12, batch_size=16, warmup=2, ckpt_every=2, resume=True, progress=False)")
 
 def kill_trials(n:int=20, # kills per command
+                concurrent:int=8, trials:int|None=None, # concurrent `add` processes; their trials (default: n//2)
                 seed:int=0, work:str|Path|None=None)->dict:
-    "Kill -9 `add`, `index`, `search-index` and a finetune at random moments; count the kills after which the previous state still loads, and the resumed finetunes that end at the uninterrupted weights."
+    "Kill -9 `add`, `index`, `search-index`, `for-train --overwrite` and a finetune at random moments; count the kills after which the previous state still loads, and the resumed finetunes that end at the uninterrupted weights. Then `concurrent` `add` processes of distinct products at once, `trials` times: every product must land."
     from retailklip.knn import KNNClassifier
     from retailklip.retrieval import RetrievalIndex
     from retailklip.train import load_run
+    from retailklip.decoder import load_for_run
     rng, res = np.random.default_rng(seed), {}
     with tempfile.TemporaryDirectory(dir=work) as d:
         d = Path(d); run = lambda *a: subprocess.run(_cli(*a), capture_output=True, check=True)
-        run('synth', '--out', d/'w', '--products', 12, '--seed', seed); run('synth', '--out', d/'more', '--products', 6, '--seed', seed + 1, '--prefix', 'new-')
+        run('synth', '--out', d/'w', '--products', 12, '--seed', seed, '--scenes', 24)
+        run('synth', '--out', d/'more', '--products', max(6, concurrent), '--seed', seed + 1, '--prefix', 'new-')
         run('finetune', '--data', d/'w'/'train', '--out', d/'run', '--steps', 0)
         run('index', '--run', d/'run', '--refs', d/'w'/'refs', '--out', d/'base.rk'); run('search-index', '--images', d/'w'/'refs', '--method', 'clip', '--out', d/'s.npz')
-        jobs = {'add': (['add', '--index', d/'idx.rk', '--refs', d/'more'/'refs'], lambda: KNNClassifier.load(d/'idx.rk')),
-                'index': (['index', '--run', d/'run', '--refs', d/'w'/'refs', '--out', d/'idx.rk'], lambda: KNNClassifier.load(d/'idx.rk')),
-                'search-index': (['search-index', '--images', d/'w'/'refs', '--method', 'clip', '--out', d/'s.npz'], lambda: RetrievalIndex.load(d/'s.npz'))}
-        for name, (args, check) in jobs.items():
-            shutil.copy(d/'base.rk', d/'idx.rk'); t = time.time(); subprocess.run(_cli(*args), capture_output=True); full = time.time() - t
+        sc = d/'w'/'scenes'; ft_args = ['for-train', '--coco', sc/'annotations.json', '--images', sc/'images', '--base-classes', sc/'base_classes.txt', '--steps', 8]
+        run(*ft_args, '--out', d/'for_base')
+        def fresh_for(): shutil.rmtree(d/'forx', ignore_errors=True); shutil.copytree(d/'for_base', d/'forx')
+        jobs = {'add': (['add', '--index', d/'idx.rk', '--refs', d/'more'/'refs'], lambda: KNNClassifier.load(d/'idx.rk'), lambda: shutil.copy(d/'base.rk', d/'idx.rk')),
+                'index': (['index', '--run', d/'run', '--refs', d/'w'/'refs', '--out', d/'idx.rk'], lambda: KNNClassifier.load(d/'idx.rk'), lambda: shutil.copy(d/'base.rk', d/'idx.rk')),
+                'search-index': (['search-index', '--images', d/'w'/'refs', '--method', 'clip', '--out', d/'s.npz'], lambda: RetrievalIndex.load(d/'s.npz'), lambda: None),
+                'for-train': ([*ft_args, '--out', d/'forx', '--overwrite'], lambda: load_for_run(d/'forx'), fresh_for)}
+        for name, (args, check, reset) in jobs.items():
+            reset(); t = time.time(); subprocess.run(_cli(*args), capture_output=True); full = time.time() - t
             ok = 0
             for i in range(n):
-                shutil.copy(d/'base.rk', d/'idx.rk')
+                reset()
                 pr = subprocess.Popen(_cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 time.sleep(rng.uniform(.6, 1.)*full); pr.kill(); pr.wait()  # most of the first half is Python and torch starting
                 try: check(); ok += 1
@@ -573,7 +580,32 @@ def kill_trials(n:int=20, # kills per command
             got = load_run(d/f'ft{i}')[0].model.visual.state_dict()
             diffs.append(max(float((got[k] - ref[k]).abs().max()) for k in ref)); shutil.rmtree(d/f'ft{i}')
         res['finetune'] = dict(kills=n, resumed_to_same_weights=int(sum(x <= 1e-5 for x in diffs)), max_weight_diff=max(diffs), seconds_per_run=full)
-    return dict(commands=res, met=all(r.get('loads_after_kill', r.get('resumed_to_same_weights')) == n for r in res.values()))
+        res[f'add x{concurrent} at once'] = concurrent_adds(d/'base.rk', sorted((d/'more'/'refs').iterdir())[:concurrent], trials or max(1, n//2), d/'conc')
+    return dict(commands=res, met=all(_trial_met(r) for r in res.values()))
+
+def _trial_met(r:dict)->bool:
+    "Whether every trial of one row of `kill_trials` kept its promise."
+    if 'loads_after_kill' in r: return r['loads_after_kill'] == r['kills']
+    if 'resumed_to_same_weights' in r: return r['resumed_to_same_weights'] == r['kills']
+    return r['all_products_landed'] == r['trials']
+
+def concurrent_adds(index:Path, # a product index (copied afresh for each trial)
+                    products:list, # product folders, one per `add` process
+                    trials:int, work:Path)->dict:
+    "Start one `retailklip add` per product folder at once on a copy of `index`, `trials` times; count the trials where every add succeeded, every product landed and the index loads."
+    from retailklip.knn import KNNClassifier
+    work.mkdir(parents=True, exist_ok=True); before = set(KNNClassifier.load(index).products); good = 0
+    for j, p in enumerate(products): shutil.copytree(p, work/f'p{j}'/Path(p).name)
+    t = time.time()
+    for _ in range(trials):
+        shutil.copy(index, work/'idx.rk')
+        procs = [subprocess.Popen(_cli('add', '--index', work/'idx.rk', '--refs', work/f'p{j}'), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                 for j in range(len(products))]
+        codes = [p.wait() for p in procs]
+        try: landed = set(KNNClassifier.load(work/'idx.rk').products) >= before | {Path(p).name for p in products}
+        except (ValueError, OSError): landed = False
+        good += int(all(c == 0 for c in codes) and landed)
+    return dict(trials=trials, processes=len(products), all_products_landed=good, seconds_per_trial=(time.time() - t)/trials)
 
 # %% ../nbs/17_bench.ipynb #4765db9e
 SECTIONS = ('accuracy_retailklip', 'accuracy_for', 'throughput', 'knn', 'for_scale', 'training', 'onboarding', 'memory', 'user_path', 'reliability', 'kills')
@@ -674,9 +706,12 @@ def headline_markdown(res:dict)->str:
         L += [f"| corrupted / crafted files through the loaders ({what}): refused or still valid | "
               f"{sum(v['refused'] + v['loaded'] for v in f.values())} of {sum(v['cases'] for v in f.values())} ({bad} traceback, crash, hang or code run) | all | {_met(res['reliability']['met'])} |"]
     if 'kills' in res:
-        c = res['kills']['commands']
-        L += [f"| kill -9 at random moments ({', '.join(c)}; {c['add']['kills']} each): previous file loads / resumed finetune reaches the same weights | "
-              f"{sum(v.get('loads_after_kill', 0) for v in c.values())} / {c['finetune']['resumed_to_same_weights']} | all | {_met(res['kills']['met'])} |"]
+        c = res['kills']['commands']; killed = [k for k, v in c.items() if 'kills' in v]
+        conc = [(k, v) for k, v in c.items() if 'trials' in v]
+        L += [f"| kill -9 at random moments ({', '.join(killed)}; {c['add']['kills']} each): previous state loads / resumed finetune reaches the same weights"
+              + ''.join(f"; {v['processes']} concurrent adds x {v['trials']} trials: every product lands" for k, v in conc) + " | "
+              f"{sum(v.get('loads_after_kill', 0) for v in c.values())} / {c['finetune']['resumed_to_same_weights']}"
+              + ''.join(f" / {v['all_products_landed']}" for k, v in conc) + f" | all | {_met(res['kills']['met'])} |"]
     L += ['', f"{res['mode'].capitalize()} run of {res['date']} on {m['cpu']}, {m['cores']} cores, CUDA: {m['cuda'] or 'none'} ({res['seconds']/60:.0f} min)."]
     L += [f"Sections {', '.join(r['sections'])} re-run on {r['date']} on {r['machine']}." for r in res.get('reruns', [])]
     return '\n'.join(L)
@@ -739,5 +774,6 @@ def bench_markdown(res:dict)->str:
     if 'kills' in res:
         k = res['kills']
         L += ['## 11. Reliability: kill -9 while writing', '', _md(pd.DataFrame(k['commands']).T.reset_index(names='command').fillna('')), '',
-              'Target: after every kill the previous file loads, and every resumed finetune ends at the uninterrupted weights: ' + _verdict(k['met']) + '.', '']
+              'Target: after every kill the previous state loads (a for-train killed while replacing a run leaves the old run), every resumed '
+              'finetune ends at the uninterrupted weights, and concurrent adds lose no product: ' + _verdict(k['met']) + '.', '']
     return '\n'.join(L)

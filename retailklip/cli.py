@@ -65,15 +65,16 @@ def demo(out:str='demo_out', # folder for results.json, the finetuned run and it
 # %% ../nbs/18_cli.ipynb #9b772af2
 def pretrain_cmd(steps:int=600, batch_size:int=128, lr:float=1e-3, warmup:int|None=None, pool_size:int=20000,
                  seed:int=1000, model:str='rk-vit-mini', device:str|None=None, out:str='runs/pretrain',
-                 export:str|None=None, workers:int|None=None, no_resume:bool=False)->dict:
+                 export:str|None=None, workers:int|None=None, resume:bool=False, overwrite:bool=False)->dict:
     "Pretrain a mini-CLIP (see `retailklip.pretrain`); optionally export the weights file the loader reads."
-    from retailklip.pretrain import PretrainConfig, pretrain, render_pool, export_weights, embed_pairs, retrieval_recall
+    from retailklip.pretrain import PretrainConfig, pretrain, pretrain_state, render_pool, export_weights, embed_pairs, retrieval_recall
     device = default_device(device)
     cfg = PretrainConfig(model=model, steps=steps, batch_size=batch_size, lr=lr, pool_size=pool_size, seed=seed,
                          warmup=warmup if warmup is not None else min(500, steps//10))
+    pretrain_state(out, cfg, resume, overwrite)  # a run already in --out: refused before the pool is rendered
     pool = render_pool(pool_size, seed, workers=workers)
     if device.startswith('cuda'): pool = (pool[0].to(device), pool[1])
-    bb, hist = pretrain(cfg, out, device=device, resume=not no_resume, pool=pool)
+    bb, hist = pretrain(cfg, out, device=device, resume=resume, overwrite=overwrite, pool=pool)
     rec = retrieval_recall(*embed_pairs(bb, *render_pool(600, seed=4242, workers=workers, progress=False)))
     print(json.dumps({k: round(v, 4) for k, v in rec.items()}))
     if export:
@@ -176,14 +177,14 @@ def _coco_images(coco, images, base=None, novel=None):
 
 def for_train_cmd(coco:str, images:str, base_classes:str, out:str, label_fraction:float=1., steps:int|None=None,
                   model:str='rk-vit-mini', pretrained:str|None=None, checkpoint:str|None=None, device:str|None=None,
-                  cache:str|None=None)->Path:
+                  cache:str|None=None, overwrite:bool=False)->Path:
     "Train a FOR (SUM-CLIP) head on the base classes of a COCO detection file; writes a run folder."
     from retailklip.data import read_class_list, check_split
     from retailklip.api import ImageSearch
     base = read_class_list(base_classes); data = _coco_images(coco, images)
     try: check_split(data, base, [])
     except ValueError as e: raise ValueError(f"--base-classes {base_classes}: {e}") from None
-    s = ImageSearch.train(data, images, base, out, model, pretrained, checkpoint, cache, device, progress=True,
+    s = ImageSearch.train(data, images, base, out, model, pretrained, checkpoint, cache, device, progress=True, overwrite=overwrite,
                           label_fraction=label_fraction, **({} if steps is None else dict(steps=steps)))
     _say_report(s.report, 'images')
     print(f"trained a FOR head on {len(data.images)} images ({label_fraction:.0%} labelled, {len(base)} base classes); wrote {out}")
@@ -309,6 +310,8 @@ def build_parser()->argparse.ArgumentParser:
     from retailklip import __version__
     p.add_argument('--version', action='version', version=f'retailklip {__version__}')
     p.add_argument('--debug', action='store_true', help='on an error, show the full traceback instead of one line')
+    p.add_argument('--allow-download', action='store_true',
+                   help="let a run folder that names an 'hf-hub:' model fetch it over the network (default: run folders resolve locally only)")
     sub = p.add_subparsers(dest='cmd', required=True)
     d = sub.add_parser('demo', help='the main job on the embedded synthetic world; writes DIR/results.json')
     d.add_argument('--task', default='products', choices=['products', 'retrieval'],
@@ -328,7 +331,9 @@ def build_parser()->argparse.ArgumentParser:
                          ('--out', str, 'runs/pretrain', 'run folder (checkpoints, history)'),
                          ('--export', str, None, 'also write an open_clip weights file here (default: none)'), ('--workers', NONNEG_INT, None, 'rendering processes (default: all cores)')]:
         t.add_argument(a, type=ty, default=df, help=h)
-    t.add_argument('--no-resume', action='store_true', help='start again even if OUT/last.pt exists')
+    g = t.add_mutually_exclusive_group()
+    g.add_argument('--resume', action='store_true', help='--out holds a run: continue it (same config; --steps may grow)')
+    g.add_argument('--overwrite', action='store_true', help='--out holds a run: replace it')
     s = sub.add_parser('synth', help='write a synthetic world as ImageFolder trees (+ COCO scenes)')
     s.add_argument('--out', required=True, type=_writable_dir, help='output folder: train/, refs/, queries/ (ImageFolder trees), CSVs')
     s.add_argument('--products', type=POS_INT, default=100, help='SKUs (default: 100)')
@@ -385,6 +390,7 @@ def build_parser()->argparse.ArgumentParser:
     g.add_argument('--checkpoint', default=None, help='local open_clip checkpoint file (default: none)'); ft.add_argument('--device', default=None, help='cpu or cuda (default: cuda if present)')
     ft.add_argument('--cache', default=None, type=_writable_dir,
                     help='folder for the frozen features (computed once, fp16 shards, resumable); default: computed per batch')
+    ft.add_argument('--overwrite', action='store_true', help='--out holds a run: replace it (the new run takes its place in one step when it is saved)')
     si = sub.add_parser('search-index', help='embed a folder of images for text search and write a retrieval index')
     si.add_argument('--images', required=True, help='folder of images (searched recursively), or the image folder of --coco')
     si.add_argument('--coco', default=None, help='index exactly the images this COCO file lists (default: every image under --images)')
@@ -415,7 +421,7 @@ def _dispatch(args:argparse.Namespace):
     elif args.cmd == 'demo': demo(args.out, args.products, 2024 if args.seed is None else args.seed, args.steps, workers=args.workers)
     elif args.cmd == 'pretrain':
         pretrain_cmd(args.steps, args.batch_size, args.lr, args.warmup, args.pool_size, args.seed, args.model,
-                     args.device, args.out, args.export, args.workers, args.no_resume)
+                     args.device, args.out, args.export, args.workers, args.resume, args.overwrite)
     elif args.cmd == 'synth': synth_cmd(args.out, args.products, args.seed, args.heldout_frac, args.scenes, args.prefix)
     elif args.cmd == 'finetune':
         finetune_cmd(args.data, args.out, args.model, args.pretrained, args.checkpoint, args.steps, args.batch_size,
@@ -428,7 +434,7 @@ def _dispatch(args:argparse.Namespace):
     elif args.cmd == 'calibrate': calibrate_cmd(args.index, args.known, args.unknown, args.run)
     elif args.cmd == 'for-train':
         for_train_cmd(args.coco, args.images, args.base_classes, args.out, args.label_fraction, args.steps, args.model,
-                      args.pretrained, args.checkpoint, args.device, args.cache)
+                      args.pretrained, args.checkpoint, args.device, args.cache, args.overwrite)
     elif args.cmd == 'search-index':
         search_index_cmd(args.images, args.out, args.method, args.run, args.coco, args.k, args.model, args.pretrained,
                          args.checkpoint, args.device)
@@ -442,10 +448,15 @@ def main(argv:list[str]|None=None)->int:
     "Entry point of the `retailklip` console script; returns the exit code: 0, or 2 with a one-line error on stderr."
     args, fmt = build_parser().parse_args(argv), warnings.formatwarning
     warnings.formatwarning = lambda msg, *a, **k: f"retailklip {args.cmd}: warning: {' '.join(str(msg).split())}\n"  # one line
+    env = os.environ.get('RETAILKLIP_ALLOW_DOWNLOAD')
+    if args.allow_download: os.environ['RETAILKLIP_ALLOW_DOWNLOAD'] = '1'  # read by `train.load_run`, wherever a run is opened
     try: _dispatch(args)
     except (FileNotFoundError, ValueError, RuntimeError, OSError, KeyError) as e:
         if args.debug: raise
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"retailklip {args.cmd}: error: {' '.join(str(msg).split())}", file=sys.stderr); return 2  # one line
-    finally: warnings.formatwarning = fmt
+    finally:
+        warnings.formatwarning = fmt
+        if env is None: os.environ.pop('RETAILKLIP_ALLOW_DOWNLOAD', None)
+        else: os.environ['RETAILKLIP_ALLOW_DOWNLOAD'] = env
     return 0

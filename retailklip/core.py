@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np, torch, torch.nn as nn
 
 # %% auto #0
-__all__ = ['NPZ_KINDS', 'atomic_file', 'atomic_save', 'atomic_write_text', 'load_tensors', 'locked', 'read_npz', 'default_device',
-           'fingerprint', 'warmup_cosine']
+__all__ = ['NPZ_KINDS', 'atomic_file', 'atomic_save', 'atomic_write_text', 'load_tensors', 'atomic_dir', 'locked', 'read_npz',
+           'default_device', 'fingerprint', 'warmup_cosine']
 
 # %% ../nbs/01_core.ipynb #50db5ae4
 @contextlib.contextmanager
@@ -51,6 +51,50 @@ def load_tensors(path:str|Path, # a checkpoint written by `atomic_save`
     try: return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError: raise ValueError(f"{path} holds Python objects, not only tensors: refused (loading it could run code)") from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as e: raise ValueError(f"{path} is not a readable checkpoint ({type(e).__name__})") from None
+
+# %% ../nbs/01_core.ipynb #newdir2
+def _fsync_path(p:Path):
+    "fsync a file or folder (folders: so that renames inside it are durable); silently skipped where unsupported."
+    with contextlib.suppress(OSError):
+        fd = os.open(p, os.O_RDONLY)
+        try: os.fsync(fd)
+        finally: os.close(fd)
+
+def _exchange(a:Path, b:Path)->bool:
+    "Swap paths `a` and `b` in one atomic step (Linux `renameat2` with `RENAME_EXCHANGE`); False where unsupported."
+    import ctypes, errno
+    try: fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError): return False
+    AT_FDCWD, RENAME_EXCHANGE = -100, 2
+    if fn(AT_FDCWD, os.fsencode(str(a)), AT_FDCWD, os.fsencode(str(b)), RENAME_EXCHANGE) == 0: return True
+    e = ctypes.get_errno()
+    if e in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP): return False
+    raise OSError(e, os.strerror(e), str(b))
+
+@contextlib.contextmanager
+def atomic_dir(path:str|Path # the folder to (re)place
+              ):
+    "Context manager yielding an empty staging folder; on success it replaces `path` in one step (old content removed), on error nothing changes."
+    import shutil
+    path = Path(path)
+    if path.exists() and not path.is_dir(): raise NotADirectoryError(f"{path} is a file, not a folder")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent))
+    mask = os.umask(0); os.umask(mask); os.chmod(tmp, 0o777 & ~mask)  # a plain mkdir's mode, not mkdtemp's 0700
+    try:
+        yield tmp
+        for f in tmp.rglob('*'): _fsync_path(f)
+        _fsync_path(tmp)
+        if not path.exists(): os.rename(tmp, path); old = None
+        elif _exchange(tmp, path): old = tmp
+        else:
+            old = Path(tempfile.mkdtemp(prefix=f'.{path.name}.', suffix='.old', dir=path.parent)); os.rmdir(old)
+            os.rename(path, old); os.rename(tmp, path)
+        _fsync_path(path.parent)
+        if old is not None: shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        if tmp.exists() and tmp != path: shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 # %% ../nbs/01_core.ipynb #f96746d3
 @contextlib.contextmanager

@@ -14,7 +14,7 @@ from .backbone import Backbone
 from .losses import multilabel_loss, guidance_loss, alignment_loss
 from .retrieval import (SceneFeatures, TextBank, scene_features, cluster_clip_embeddings, relevance_matrix, _vit)
 from .imagefolder import ImageDataset, ScanReport, as_dataset, iter_batches, list_images, progress_bar
-from .core import atomic_file, atomic_save, fingerprint, warmup_cosine, load_tensors
+from .core import atomic_dir, atomic_file, atomic_save, fingerprint, warmup_cosine, load_tensors
 from .train import save_run, load_run
 
 # %% auto #0
@@ -280,11 +280,12 @@ def for_embeddings(head:SumClipHead, feats:SceneFeatures|FeatureCache, batch_siz
 FOR_HEAD = 'head.pt'
 
 def save_for_run(bb:Backbone, head:SumClipHead, out:str|Path, cfg:ForConfig, base_classes:list, history:pd.DataFrame|None=None)->Path:
-    "Write backbone, head and config to the run folder `out` (atomic writes)."
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    atomic_save({'state_dict': head.state_dict(), 'logit_affine': getattr(head, 'logit_affine', None)}, out/FOR_HEAD)
-    if history is not None: history.to_csv(out/'history.csv', index=False)
-    return save_run(bb, out, dict(task='for', for_config=asdict(cfg), base_classes=list(base_classes), head_fingerprint=fingerprint(head)))
+    "Write backbone, head and config as the run folder `out`, in one step (`core.atomic_dir`): a run already there is replaced whole."
+    with atomic_dir(out) as tmp:
+        atomic_save({'state_dict': head.state_dict(), 'logit_affine': getattr(head, 'logit_affine', None)}, tmp/FOR_HEAD)
+        if history is not None: history.to_csv(tmp/'history.csv', index=False)
+        save_run(bb, tmp, dict(task='for', for_config=asdict(cfg), base_classes=list(base_classes), head_fingerprint=fingerprint(head)))
+    return Path(out)
 
 def load_for_run(run:str|Path, device:str='cpu')->tuple: # (Backbone, SumClipHead, config dict)
     "Load a FOR run folder written by `save_for_run`."

@@ -18,8 +18,8 @@ from .backbone import load_backbone, Backbone, to_model_input
 from .core import atomic_save, warmup_cosine, load_tensors
 
 # %% auto #0
-__all__ = ['pretrain_sample', 'render_pool', 'PretrainConfig', 'pretrain', 'export_weights', 'embed_pairs', 'retrieval_recall',
-           'zero_shot_attribute']
+__all__ = ['pretrain_sample', 'render_pool', 'PretrainConfig', 'pretrain_state', 'pretrain', 'export_weights', 'embed_pairs',
+           'retrieval_recall', 'zero_shot_attribute']
 
 # %% ../nbs/05_pretrain.ipynb #63990483
 _WORLDS = {}
@@ -74,16 +74,33 @@ class PretrainConfig:
     model: str = 'rk-vit-mini'; steps: int = 600; batch_size: int = 128; lr: float = 1e-3; weight_decay: float = 0.1
     warmup: int = 50; pool_size: int = 20000; seed: int = 1000; precision: str = 'amp'; ckpt_every: int = 200
 
+# %% ../nbs/05_pretrain.ipynb #newpst
+def pretrain_state(out:str|Path, # run folder
+                   cfg:PretrainConfig, resume:bool=False, overwrite:bool=False, device:str='cpu'
+                  )->dict|None: # the checkpoint to continue from, or None (start afresh)
+    "Check the run folder `out` before any work: refuse a run there unless `resume` (same config; `steps` may grow) or `overwrite`."
+    last = Path(out)/'last.pt'
+    if not last.exists() or overwrite: return None
+    if not resume:
+        raise ValueError(f"{out} already holds a pretraining run ({last}): resume it (resume=True, CLI --resume), replace it (overwrite=True, --overwrite) or choose another folder")
+    ck = load_tensors(last, device)
+    same = lambda c: {k: v for k, v in c.items() if k not in ('steps', 'ckpt_every')}
+    if not isinstance(ck, dict) or not isinstance(ck.get('config'), dict) or same(ck['config']) != same(asdict(cfg)):
+        raise ValueError(f"{last} is a run of another config: replace it (overwrite=True, --overwrite) or choose another folder")
+    return ck
+
 # %% ../nbs/05_pretrain.ipynb #87ce4f2a
 def pretrain(cfg:PretrainConfig=PretrainConfig(), # the run
              out:str|Path='runs/pretrain', # folder for checkpoints and the history CSV
              device:str='cuda' if torch.cuda.is_available() else 'cpu',
-             resume:bool=True, # continue from `out/last.pt` if present
+             resume:bool=False, # continue the run in `out` (same config; `steps` may grow)
+             overwrite:bool=False, # replace the run in `out`
              pool:tuple|None=None, # a pre-rendered (images, captions) pool; rendered if None
              progress:bool=True
             )->tuple: # (Backbone, history DataFrame)
     "Contrastive (CLIP) pretraining of `cfg.model` from scratch on the synthetic pretraining stream."
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    out = Path(out); ck = pretrain_state(out, cfg, resume, overwrite, device)  # refuses before any work
+    out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed); np.random.seed(cfg.seed)
     bb = load_backbone(cfg.model, device=device)
     model = bb.model.train()
@@ -93,8 +110,8 @@ def pretrain(cfg:PretrainConfig=PretrainConfig(), # the run
                             lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
     loss_fn, step, hist = ClipLoss(), 0, []
     last = out/'last.pt'
-    if resume and last.exists():
-        ck = load_tensors(last, device)
+    if overwrite and last.exists(): last.unlink()
+    if ck is not None:
         model.load_state_dict(ck['state_dict']); opt.load_state_dict(ck['optimizer']); step, hist = ck['step'], ck['history']
     images, caps = pool if pool is not None else render_pool(cfg.pool_size, cfg.seed, progress=progress)
     tokens = bb.tokenizer(caps)

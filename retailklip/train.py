@@ -91,7 +91,7 @@ def save_run(bb:Backbone, # the backbone whose visual tower holds the (finetuned
 
 def load_run(run:str|Path, # run folder written by `save_run` / `finetune`
              device:str='cpu',
-             allow_download:bool=False # let a run that names an 'hf-hub:' model fetch its config over the network
+             allow_download:bool|None=None # let a run that names an 'hf-hub:' model fetch it over the network; None: only if RETAILKLIP_ALLOW_DOWNLOAD=1 (CLI --allow-download)
             )->tuple: # (Backbone, ImageEncoder, config dict)
     "Load a run folder; checks that the weights still match the recorded fingerprint."
     run = Path(run)
@@ -100,8 +100,10 @@ def load_run(run:str|Path, # run folder written by `save_run` / `finetune`
     try: cfg = json.loads((run/RUN_CONFIG).read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ValueError(f"{run/RUN_CONFIG} is not valid JSON: {e}") from None
     if not isinstance(cfg, dict) or not isinstance(cfg.get('model'), str): raise ValueError(f"{run/RUN_CONFIG} does not name the run's model (a JSON object with a 'model' string)")
+    if allow_download is None: allow_download = os.environ.get('RETAILKLIP_ALLOW_DOWNLOAD') == '1'
     if cfg['model'].startswith('hf-hub:') and not allow_download:
-        raise ValueError(f"{run/RUN_CONFIG} names the Hugging Face model {cfg['model']!r}: a run folder resolves its model locally only (load_run(..., allow_download=True) if you trust it)")
+        raise ValueError(f"{run/RUN_CONFIG} names the Hugging Face model {cfg['model']!r}: a run folder resolves its model locally only "
+                         f"(if you trust it: load_run(..., allow_download=True), CLI --allow-download)")
     try: bb = load_backbone(cfg['model'], checkpoint=run/RUN_WEIGHTS, device=device)
     except (BackboneError, ValueError) as e: raise ValueError(f"run folder {run}: {e}") from None
     fp = fingerprint(bb.model.visual)
