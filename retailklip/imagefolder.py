@@ -14,7 +14,8 @@ from tqdm.auto import tqdm
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'ImageError', 'to_rgb', 'load_image', 'ScanReport', 'walk_images', 'scan_imagefolder', 'one_thread',
            'ImageDataset', 'list_images', 'shelf_augment', 'progress_bar', 'default_workers', 'as_dataset', 'prefetch',
-           'iter_batches', 'native_bf16', 'bf16_twin', 'embed_processes', 'EmbedBatches', 'embed_images']
+           'iter_batches', 'native_bf16', 'bf16_twin', 'embed_processes', 'release_memory', 'EmbedBatches',
+           'embed_images']
 
 # %% ../nbs/06_imagefolder.ipynb #dccb01b3
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp')
@@ -296,6 +297,22 @@ def embed_processes(device, # where the model runs
     procs = max(1, int(workers) if workers else min(cores, 4))
     return procs, max(1, cores//procs)
 
+@functools.cache
+def _libc():
+    import ctypes
+    try: return ctypes.CDLL('libc.so.6')
+    except OSError: return None
+
+def _rss_mb()->float:
+    "Resident memory of this process, MiB (0 where /proc is absent)."
+    try: return int(Path('/proc/self/statm').read_text().split()[1])*os.sysconf('SC_PAGE_SIZE')/2**20
+    except (OSError, ValueError, IndexError): return 0.
+
+def release_memory():
+    "Hand freed heap memory back to the OS (glibc's `malloc_trim`); a no-op where glibc is absent."
+    c = _libc()
+    if c is not None and hasattr(c, 'malloc_trim'): c.malloc_trim(0)
+
 class EmbedBatches(torch.utils.data.Dataset):
     "Batch `j` of `ds` decoded and embedded where it is fetched (a DataLoader worker): (embeddings of the readable images, indices, errors)."
     def __init__(self, ds:ImageDataset, net:torch.nn.Module, bb, dtype, batch_size:int):
@@ -308,7 +325,11 @@ class EmbedBatches(torch.utils.data.Dataset):
         keep = torch.tensor([not e for e in err], dtype=torch.bool)
         with torch.inference_mode():
             x = to_model_input(u8[keep], self.bb).to(self.dtype).contiguous(memory_format=torch.channels_last)
-            return (self.net(x).float() if len(x) else torch.zeros((0, self.net.output_dim))), idx, err
+            e = self.net(x).float() if len(x) else torch.zeros((0, self.net.output_dim))
+        del u8, x, items
+        rss = _rss_mb(); self.base = getattr(self, 'base', None) or rss  # per worker: each holds its own copy of this object
+        if rss > self.base + 64: release_memory()  # else the worker's heap creeps up batch after batch
+        return e, idx, err
 
 # %% ../nbs/06_imagefolder.ipynb #newembed
 def embed_images(encoder:torch.nn.Module, # an `ImageEncoder`
