@@ -191,8 +191,12 @@ def to_model_input(u8:torch.Tensor, # (B, H, W, 3) uint8
                    generator:torch.Generator|None=None
                   )->torch.Tensor: # (B, 3, S, S) float, normalised
     "uint8 HWC images -> normalised model input (resized to the model's image size)."
-    x = u8.permute(0, 3, 1, 2).float()/255.
     S = bb.image_size
+    mean = torch.tensor(bb.model.visual.image_mean or open_clip.OPENAI_DATASET_MEAN, device=u8.device).view(1, 3, 1, 1)
+    std = torch.tensor(bb.model.visual.image_std or open_clip.OPENAI_DATASET_STD, device=u8.device).view(1, 3, 1, 1)
+    if not augment and u8.shape[1:3] == (S, S):  # the common case in one fused pass, channels-last like the uint8 batch
+        return torch.addcmul(-mean/std, u8.permute(0, 3, 1, 2).float(), 1/(255*std))
+    x = u8.permute(0, 3, 1, 2).float()/255.
     if x.shape[-1] != S: x = F.interpolate(x, size=(S, S), mode='bilinear', antialias=True, align_corners=False)
     if augment:
         B, pad = x.shape[0], max(1, S//16)
@@ -200,6 +204,4 @@ def to_model_input(u8:torch.Tensor, # (B, H, W, 3) uint8
         dx, dy = (torch.randint(0, 2*pad+1, (2,), generator=generator)).tolist()
         x = x[..., dy:dy+S, dx:dx+S]
         x = x * (1 + 0.2*(torch.rand(B, 1, 1, 1, generator=generator) - .5)).to(x)
-    mean = torch.tensor(bb.model.visual.image_mean or open_clip.OPENAI_DATASET_MEAN, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor(bb.model.visual.image_std or open_clip.OPENAI_DATASET_STD, device=x.device).view(1, 3, 1, 1)
     return ((x.clamp(0, 1) - mean)/std)
