@@ -310,6 +310,23 @@ def search(self:ImageSearch, query:str, # free text naming an object, e.g. "pric
     return pd.DataFrame(dict(rank=np.arange(1, keep.sum() + 1), score=S[0][keep].round(4), path=[self.index.paths[i] for i in N[0][keep]]))
 
 @patch
+def image_query(self:ImageSearch, image # a query photo: file, PIL image or (H, W, 3) uint8 array
+               )->torch.Tensor: # (1, D) normalised
+    "The query embedding of a photo: its CLIP image embedding, in the space the index shares with text."
+    e, ok = embed_images(ImageEncoder.from_backbone(self.bb), [image], self.bb, 1, 0, parallel='threads')
+    if not ok.all(): raise ValueError(f"the query image could not be read: {image if isinstance(image, (str, Path)) else type(image).__name__}")
+    return e
+
+@patch
+def search_image(self:ImageSearch, image, # a query photo: file, PIL image or (H, W, 3) uint8 array
+                 k:int=20 # images to return
+                )->pd.DataFrame: # rank, score, path
+    "The `k` images holding an object most like the query photo (see `image_query`)."
+    if int(k) < 1: raise ValueError(f"k must be >= 1, got {k}")
+    S, N = self.index.search(self.image_query(image), int(k)); keep = N[0] >= 0
+    return pd.DataFrame(dict(rank=np.arange(1, keep.sum() + 1), score=S[0][keep].round(4), path=[self.index.paths[i] for i in N[0][keep]]))
+
+@patch
 def save(self:ImageSearch, path:str|Path)->Path:
     "Write the index (with the model's source) to `path` atomically."
     self.index.info = dict(self.source, k=self.k); return self.index.save(path)
