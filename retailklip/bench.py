@@ -577,7 +577,7 @@ def kill_trials(n:int=20, # kills per command
     with tempfile.TemporaryDirectory(dir=work) as d:
         d = Path(d); run = lambda *a: subprocess.run(_cli(*a), capture_output=True, check=True)
         run('synth', '--out', d/'w', '--products', 12, '--seed', seed, '--scenes', 24)
-        run('synth', '--out', d/'more', '--products', max(6, concurrent), '--seed', seed + 1, '--prefix', 'new-')
+        run('synth', '--out', d/'more', '--products', max(6, 2*concurrent), '--seed', seed + 1, '--prefix', 'new-', '--heldout-frac', .5)  # refs/: `concurrent` products
         run('finetune', '--data', d/'w'/'train', '--out', d/'run', '--steps', 0)
         run('index', '--run', d/'run', '--refs', d/'w'/'refs', '--out', d/'base.rk'); run('search-index', '--images', d/'w'/'refs', '--method', 'clip', '--out', d/'s.npz')
         sc = d/'w'/'scenes'; ft_args = ['for-train', '--coco', sc/'annotations.json', '--images', sc/'images', '--base-classes', sc/'base_classes.txt', '--steps', 8]
