@@ -4,7 +4,7 @@
 
 # %% ../nbs/16_api.ipynb #d0101a19
 from __future__ import annotations
-import contextlib, math, warnings
+import contextlib, math, os, warnings
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from fastcore.basics import patch
@@ -89,11 +89,13 @@ def _embed(self:Recognizer, images, # anything `list_images` takes, or an `Image
     return e, ok, items
 
 @patch
-def _embed_labelled(self:Recognizer, source)->tuple: # (embeddings, table of the images kept)
+def _embed_labelled(self:Recognizer, source)->tuple: # (embeddings, table of the images kept, with absolute paths)
     df = labelled_images(source, self.report)
     e, ok, _ = self._embed(df['path'].tolist())
     if not ok.any(): raise ValueError(f"none of the {len(df)} images of {source} could be read ({self.report})")
-    return e, df[ok].reset_index(drop=True)
+    return e, df[ok].assign(path=lambda t: t.path.map(_abspath)).reset_index(drop=True)  # an index read from elsewhere still finds its images
+
+def _abspath(p): return os.path.abspath(p) if isinstance(p, (str, os.PathLike)) else p
 
 @patch
 def index(self:Recognizer, refs, # reference images: ImageFolder tree or table (path, product)
@@ -296,7 +298,7 @@ def add_images(self:ImageSearch, images # a folder (recursive), files, PIL image
         f = scene_features(self.bb, u8, depth=self.head.depth if self.method == 'for' else 1, batch_size=self.batch_size)
         e = (clip_embeddings(f) if self.method == 'clip' else for_embeddings(self.head, f) if self.method == 'for'
              else cluster_clip_embeddings(self.bb.model.visual, f, k=self.k))
-        self.index.add(e, [ds.name(i) for i in idx.tolist()])
+        self.index.add(e, [_abspath(ds.items[i]) if isinstance(ds.items[i], (str, os.PathLike)) else ds.name(i) for i in idx.tolist()])
     if len(self.index) == n0: raise ValueError(f"none of the {len(items)} images could be read ({self.report})")
     return self
 

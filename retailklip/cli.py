@@ -409,7 +409,9 @@ def build_parser()->argparse.ArgumentParser:
     ft.add_argument('--cache', default=None, type=_writable_dir,
                     help='folder for the frozen features (computed once, fp16 shards, resumable); default: computed per batch')
     ft.add_argument('--overwrite', action='store_true', help='--out holds a run: replace it (the new run takes its place in one step when it is saved)')
-    sv = sub.add_parser('serve', help='an HTTP service (FastAPI + uvicorn) over a product index and/or a search index')
+    sv = sub.add_parser('serve', help='an HTTP service (FastAPI + uvicorn) over a product index and/or a search index',
+                        description='Serve the web page at / and the HTTP API (/classify, /products, /search, /images, /healthz, /metrics; docs at /docs) '
+                                    'over a product index and/or a search index, until Ctrl-C.')
     sv.add_argument('--index', default=None, help='product index (.rk) for /classify and /products (default: none)')
     sv.add_argument('--search', default=None, help='retrieval index (.npz) for /search (default: none)')
     sv.add_argument('--host', default='127.0.0.1', help='address to bind (default: 127.0.0.1, this machine only)')
@@ -418,11 +420,13 @@ def build_parser()->argparse.ArgumentParser:
                     help='needed to add or remove products; required with a --host other machines reach (default: $RETAILKLIP_TOKEN)')
     sv.add_argument('--max-batch', type=POS_INT, default=32, help='images per forward pass, shared by concurrent requests (default: 32)')
     sv.add_argument('--max-wait', type=_checked(float, lambda v: 0 <= v <= 1, 'a number of seconds in [0, 1]'), default=0.005,
-                    help='seconds the first request of a batch waits for others (default: 0.005)')
+                    help='seconds (0 to 1) the first request of a batch waits for others (default: 0.005)')
     sv.add_argument('--device', default=None, help='cpu or cuda (default: cuda if present)')
     sv.add_argument('--engine', default='torch', choices=['torch', 'onnxruntime'], help='runtime of /classify (default: torch)')
-    sv.add_argument('--onnx', default=None, help='graph from `retailklip export`, for --engine onnxruntime (default: none)')
-    ex = sub.add_parser('export', help="write a run's vision encoder as an ONNX graph (dynamic batch) and check it against PyTorch")
+    sv.add_argument('--onnx', default=None, help='graph from `retailklip export`; needs --engine onnxruntime (default: none)')
+    ex = sub.add_parser('export', help="write a run's vision encoder as an ONNX graph (dynamic batch) and check it against PyTorch",
+                        description="Write a run's vision encoder as an ONNX graph (input uint8 (batch, S, S, 3) pixels, output normalised embeddings) and "
+                                    "check it against PyTorch; a graph whose cosine to PyTorch falls under 0.9999 is removed.")
     ex.add_argument('--run', required=True, help='run folder (from finetune)'); ex.add_argument('--onnx', required=True, type=_writable_file, help='.onnx file to write')
     ex.add_argument('--images', default=None, help='images to check the graph on (default: 64 rendered product photos)')
     ex.add_argument('--check-images', type=POS_INT, default=64, help='how many images to check on (default: 64)')

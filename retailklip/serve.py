@@ -4,18 +4,20 @@
 
 # %% ../nbs/18_serve.ipynb #40baa37f
 from __future__ import annotations
-import asyncio, contextlib, hmac, io, ipaddress, json, os, re, socket, subprocess, sys, time, uuid, warnings
+import asyncio, contextlib, copy, hashlib, hmac, io, ipaddress, json, os, re, shutil, socket, subprocess, sys, time, uuid, warnings
 from dataclasses import dataclass, asdict
 from pathlib import Path
 import numpy as np
 from PIL import Image
 from fastapi import FastAPI, File, UploadFile, Query, Request, Depends, HTTPException
-from fastapi.responses import JSONResponse, Response, HTMLResponse
+from fastapi.responses import JSONResponse, Response, HTMLResponse, PlainTextResponse
 from .core import locked
+from .imagefolder import release_memory
 
 # %% auto #0
 __all__ = ['PRODUCT_ID', 'PAGE', 'PAGE_HEADERS', 'CHROMIUM_ARGS', 'ServeLimits', 'UploadError', 'read_upload', 'Batcher',
-           'Metrics', 'make_app', 'serve', 'running_server', 'load_test', 'find_chromium']
+           'Metrics', 'valid_product_id', 'upload_folder', 'make_app', 'serve', 'running_server', 'load_test',
+           'find_chromium']
 
 # %% ../nbs/18_serve.ipynb #53200ae5
 @dataclass
@@ -26,6 +28,7 @@ class ServeLimits:
     max_files:int = 32  # images per request
     max_k:int = 100  # results per query
     min_side:int = 8  # smaller images are refused
+    max_side:int = 1024  # larger images are scaled down to this side once decoded (the model needs far fewer pixels)
 
 class UploadError(ValueError):
     "A refused upload: `status` is the HTTP status to answer with."
@@ -35,7 +38,7 @@ def read_upload(data:bytes, # the uploaded file's bytes
                 name:str, # its name, for messages
                 limits:ServeLimits=ServeLimits())->np.ndarray: # (H, W, 3) uint8 RGB
     "Decode one uploaded image, or raise `UploadError` naming the file and the reason (too large, too many pixels, not an image)."
-    if len(data) > limits.max_upload_bytes: raise UploadError(f"{name}: {len(data):,} bytes; the limit is {limits.max_upload_bytes:,}", 413)
+    if len(data) > limits.max_upload_bytes: raise UploadError(f"{name}: more than {limits.max_upload_bytes:,} bytes (the limit)", 413)
     if not data: raise UploadError(f"{name}: empty file")
     try:
         with warnings.catch_warnings():
@@ -43,9 +46,13 @@ def read_upload(data:bytes, # the uploaded file's bytes
             with Image.open(io.BytesIO(data)) as im:
                 if im.width*im.height > limits.max_pixels:
                     raise UploadError(f"{name}: {im.width}x{im.height} pixels; the limit is {limits.max_pixels:,}", 413)
-                im.draft('RGB', (2048, 2048)); im.load(); rgb = np.asarray(im.convert('RGB'))
+                im.draft('RGB', (limits.max_side, limits.max_side)); im.load(); big = im.width*im.height > 2**24
+                im = im.convert('RGB'); im.thumbnail((limits.max_side, limits.max_side)); rgb = np.asarray(im)
+        if big: release_memory()  # hand the decoder's large buffers back to the OS
     except UploadError: raise
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise UploadError(f"{name}: too many pixels (the limit is {limits.max_pixels:,})", 413) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise UploadError(f"{name}: not a readable image ({type(e).__name__})") from None
     if min(rgb.shape[:2]) < limits.min_side: raise UploadError(f"{name}: {rgb.shape[1]}x{rgb.shape[0]} pixels is too small (need {limits.min_side})")
     return rgb
@@ -121,10 +128,21 @@ class _Measure:
             self.metrics.requests.labels(name, str(status[0])).inc(); self.metrics.latency.labels(name).observe(time.perf_counter() - t)
 
 # %% ../nbs/18_serve.ipynb #052ceba7
-PRODUCT_ID = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$')
+PRODUCT_ID = re.compile(r'[^\x00-\x1f\x7f/\\]{1,128}')  # no control characters or slashes; used whole (`fullmatch`)
+
+def valid_product_id(product:str)->bool:
+    "Whether `product` may name a product through the service: 1-128 characters, no control characters, slashes, surrounding spaces, `.` or `..`."
+    return bool(PRODUCT_ID.fullmatch(product)) and product.strip() == product and product not in ('.', '..')
+
+def upload_folder(index:str|Path, product:str)->Path:
+    "Where the service keeps the reference images uploaded for `product`: a folder beside the index named by a hash of the id (never by the id itself)."
+    return Path(str(index) + '.images')/hashlib.sha256(product.encode()).hexdigest()[:24]
 PAGE = Path(__import__('retailklip').__file__).parent/'static'/'index.html'
 PAGE_HEADERS = {'Content-Security-Policy': "default-src 'self'; img-src 'self' blob:; style-src 'unsafe-inline'; script-src 'unsafe-inline'",
                 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer'}
+
+def _file_key(path)->tuple:
+    st = os.stat(path); return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 def _first_refs(rec)->dict:
     "Product -> id of its first reference image (`r<n>`), for the thumbnails next to results."
@@ -153,11 +171,21 @@ def make_app(index:str|Path|None=None, # product index (`.rk`) for /classify and
     if index is None and search is None: raise ValueError("give a product index (--index) or a search index (--search), or both")
     if engine not in ('torch', 'onnxruntime'): raise ValueError(f"--engine must be 'torch' or 'onnxruntime', got {engine!r}")
     if engine == 'onnxruntime' and (onnx is None or index is None): raise ValueError("--engine onnxruntime needs --index and --onnx MODEL.onnx (write one with `retailklip export`)")
+    if engine == 'torch' and onnx is not None: raise ValueError("--onnx is used by --engine onnxruntime only: add --engine onnxruntime")
     rec = Recognizer.load(index, device) if index is not None else None
     srch = ImageSearch.load(search, device) if search is not None else None
     app, metrics = FastAPI(title='retailklip', version=__import__('retailklip').__version__), Metrics()
     app.state.rec, app.state.search, app.state.metrics = rec, srch, metrics
     app.state.first = _first_refs(rec) if rec is not None else {}
+    app.state.key = _file_key(index) if rec is not None else None
+
+    def current():
+        "The recognizer over the index file as it is now: reloaded (under the lock) when another process changed the file, e.g. `retailklip add`."
+        if _file_key(index) != app.state.key:
+            with locked(index):
+                r = copy.copy(app.state.rec); r.knn = KNNClassifier.load(index); key = _file_key(index)
+            app.state.rec, app.state.first, app.state.key = r, _first_refs(r), key
+        return app.state.rec
 
     if engine == 'onnxruntime':
         from retailklip.export import OnnxEncoder, embed_onnx
@@ -202,41 +230,43 @@ def make_app(index:str|Path|None=None, # product index (`.rk`) for /classify and
     @app.get('/healthz')
     def healthz():
         "Liveness and what is loaded."
-        return dict(status='ok', engine=engine, products=len(app.state.rec.knn.products) if rec is not None else None,
+        return dict(status='ok', engine=engine, products=len(current().knn.products) if rec is not None else None,
                     search_images=len(srch) if srch is not None else None)
 
-    @app.get('/metrics')
-    def get_metrics(): return Response(metrics.text(), media_type='text/plain; version=0.0.4')
+    @app.get('/metrics', response_class=PlainTextResponse)
+    def get_metrics():
+        "Prometheus metrics: requests by route and status, latency per route, images per forward pass."
+        return Response(metrics.text(), media_type='text/plain; version=0.0.4')
 
     @app.post('/classify')
     async def classify(files:list[UploadFile]=File(...), k:int=Query(5, ge=1, le=limits.max_k)):
         "Top-k products of each uploaded photo (`unknown` when the best score is under the index's threshold)."
         need('product index', rec); arrays = await read_files(files)
         e = np.concatenate(await asyncio.gather(*[batcher([a]) for a in arrays]))
-        pred, first = app.state.rec.knn.predict(e, k=k), app.state.first
+        r = await asyncio.to_thread(current); pred, first = r.knn.predict(e, k=k), app.state.first
         return [dict(file=f.filename, unknown=bool(u), top=[dict(product=p, score=round(float(s), 4), image=first.get(p)) for p, s in t])
                 for f, t, u in zip(files, pred.topk, pred.unknown)]
 
     @app.get('/products')
     def products():
         "Every product with its number of reference images and the ids of (up to 8 of) them."
-        need('product index', rec); refs = app.state.rec.knn.refs
+        need('product index', rec); refs = current().knn.refs
         pos = refs.assign(pos=np.arange(len(refs))).groupby('product', sort=True)['pos']
         return [dict(product=p, references=len(g), images=[f'r{i}' for i in g[:8]]) for p, g in pos]
 
     def change(fn):
         "Reload the index under its lock, apply `fn` to a recognizer over it, save, and serve it from the next request on."
-        import copy
         with locked(index):
             r = copy.copy(app.state.rec); r.knn = KNNClassifier.load(index)  # same model; requests in flight keep the old index
-            fn(r); r.save(index); app.state.rec, app.state.first = r, _first_refs(r)
+            fn(r); r.save(index); app.state.rec, app.state.first, app.state.key = r, _first_refs(r), _file_key(index)
 
     @app.post('/products/{product}/references', dependencies=[Depends(authorised)])
     async def add_references(product:str, files:list[UploadFile]=File(...)):
         "Add reference images of a product (a new one, or more views of one already indexed): no retraining."
         need('product index', rec)
-        if not PRODUCT_ID.match(product): raise HTTPException(422, f"product id {product[:80]!r} must match {PRODUCT_ID.pattern}")
-        arrays, folder = await read_files(files), Path(str(index) + '.images')/product
+        if not valid_product_id(product):
+            raise HTTPException(422, f"product id {product[:80]!r}: 1-128 characters without control characters, slashes or surrounding spaces")
+        arrays, folder = await read_files(files), upload_folder(index, product)
         folder.mkdir(parents=True, exist_ok=True); paths = []
         for a in arrays:
             p = folder/f'{uuid.uuid4().hex}.png'; Image.fromarray(a).save(p); paths.append(str(p))
@@ -248,8 +278,12 @@ def make_app(index:str|Path|None=None, # product index (`.rk`) for /classify and
     async def delete_product(product:str):
         "Remove a product and all its references."
         need('product index', rec)
-        if product not in app.state.rec.knn.products: raise HTTPException(404, f"no product {product[:80]!r} in the index")
-        await asyncio.to_thread(change, lambda r: r.remove([product]))
+        def drop(r):
+            if product not in r.knn.products: raise HTTPException(404, f"no product {product[:80]!r} in the index")
+            if len(r.knn.products) == 1: raise HTTPException(409, f"{product[:80]!r} is the only product: an index needs one (add another first)")
+            r.remove([product])
+        await asyncio.to_thread(change, drop)
+        shutil.rmtree(upload_folder(index, product), ignore_errors=True)  # the images uploaded for it, if any
         return dict(product=product, removed=True)
 
     @app.get('/search')
@@ -260,9 +294,11 @@ def make_app(index:str|Path|None=None, # product index (`.rk`) for /classify and
         return [dict(id=f's{i}', score=round(float(v), 4)) for v, i in zip(S[0], N[0]) if i >= 0]
 
     @app.post('/search')
-    async def image_search(file:UploadFile=File(...), k:int=Query(20, ge=1, le=limits.max_k)):
-        "The k images of the search index holding an object most like the uploaded photo."
-        s = need('search index', srch); [a] = await read_files([file])
+    async def image_search(files:list[UploadFile]=File(...), k:int=Query(20, ge=1, le=limits.max_k)):
+        "The k images of the search index holding an object most like the uploaded photo (one per request)."
+        s = need('search index', srch)
+        if len(files) != 1: raise UploadError(f"{len(files)} files: POST /search takes one photo", 422)
+        [a] = await read_files(files)
         S, N = await asyncio.to_thread(lambda: s.index.search(s.image_query(a), k))
         return [dict(id=f's{i}', score=round(float(v), 4)) for v, i in zip(S[0], N[0]) if i >= 0]
 
@@ -272,10 +308,10 @@ def make_app(index:str|Path|None=None, # product index (`.rk`) for /classify and
         m = re.fullmatch(r'([rs])(\d{1,9})', image_id)
         if m is None: raise HTTPException(404, f"no image {image_id[:40]!r}: ids look like r12 or s34")
         kind, i = m.group(1), int(m.group(2))
-        if kind == 'r': need('product index', rec); refs = app.state.rec.knn.refs; paths = list(refs['path']) if 'path' in refs else []
+        if kind == 'r': need('product index', rec); refs = current().knn.refs; paths = list(refs['path']) if 'path' in refs else []
         else: paths = need('search index', srch).index.paths
         if i >= len(paths): raise HTTPException(404, f"no image {image_id}")
-        try: return Response(_thumb(paths[i], size), media_type='image/jpeg', headers={'Cache-Control': 'max-age=60'})
+        try: return Response(_thumb(paths[i], size), media_type='image/jpeg', headers={'Cache-Control': 'no-cache'})  # ids are positions: they move when a product is removed
         except OSError: raise HTTPException(404, f"image {image_id} is no longer readable") from None
 
     return app
@@ -295,7 +331,13 @@ def serve(index:str|Path|None=None, search:str|Path|None=None, # the indexes (se
     if not _loopback(host) and not token:
         raise ValueError(f"--host {host} can be reached from other machines: give --token (or set RETAILKLIP_TOKEN) so that only holders of it can change the index")
     if not 0 < int(port) < 65536: raise ValueError(f"--port must be 1-65535, got {port}")
+    with socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET) as so:  # before the model loads: a taken port fails at once
+        so.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try: so.bind((host, int(port)))
+        except OSError as e: raise ValueError(f"--port {port}: cannot listen on {host} ({e.strerror})") from None
     app = make_app(index, search, token, limits, max_batch, max_wait, device, engine, onnx)
+    url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+    print(f"retailklip serve: the page at {url}/, the API at {url}/docs (Ctrl-C stops)", flush=True)
     uvicorn.run(app, host=host, port=int(port), log_level='warning')
 
 # %% ../nbs/18_serve.ipynb #49bc24b0
