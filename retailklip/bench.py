@@ -670,7 +670,7 @@ SECTIONS = ('accuracy_retailklip', 'accuracy_for', 'throughput', 'knn', 'for_sca
 SIZES = dict(quick=dict(accuracy_retailklip=dict(seeds=(3,), n_products=24, steps=3, full_steps=3),
                         accuracy_for=dict(seeds=(5,), n_train=40, n_test=30, steps=2, fractions=(1., .1)),
                         throughput=64, knn=(10_000,), knn_queries=1000, for_images=10_000, existing=1000, new=100,
-                        memory=dict(n=24, factor=2, for_steps=2, vitb=(), commands=('index', 'for-train')), user_path=dict(n=96, n_naive=16, batch_size=16, steps=4, warm=1), reliability=dict(n=12), kills=dict(n=1),
+                        memory=dict(n=24, factor=2, for_steps=2, vitb=(), commands=('index', 'for-train')), user_path=dict(n=96, n_naive=16, batch_size=16, steps=4, warm=1), reliability=dict(n=12), kills=dict(n=1, concurrent=2),
                         serve=dict(clients=4, requests=4, adds=2, products=6, images=32)),
              full=dict(accuracy_retailklip=dict(seeds=(2024, 7, 99), n_products=334),
                        accuracy_for=dict(seeds=(11, 22, 33), n_train=3000, n_test=1000),

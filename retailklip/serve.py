@@ -205,6 +205,10 @@ def make_app(index:str|Path|None=None, # product index (`.rk`) for /classify and
     @app.exception_handler(UploadError)
     async def upload_error(request, e:UploadError): return JSONResponse({'detail': str(e)}, e.status)
 
+    @app.exception_handler(Exception)
+    async def server_error(request, e:Exception):  # a fault of the service, not of the request: one JSON line, no traceback
+        return JSONResponse({'detail': f"internal error ({type(e).__name__}); the server log has the details"}, 500)
+
     def need(what, obj):
         if obj is None: raise HTTPException(404, f"this service has no {what} (start it with --{'index' if what == 'product index' else 'search'})")
         return obj
