@@ -141,6 +141,10 @@ PAGE = Path(__import__('retailklip').__file__).parent/'static'/'index.html'
 PAGE_HEADERS = {'Content-Security-Policy': "default-src 'self'; img-src 'self' blob:; style-src 'unsafe-inline'; script-src 'unsafe-inline'",
                 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer'}
 
+def _hits(S, N)->list:
+    "Search results of one query as image ids (`s<n>`) and scores."
+    return [dict(id=f's{i}', score=round(float(v), 4)) for v, i in zip(S[0], N[0]) if i >= 0]
+
 def _file_key(path)->tuple:
     st = os.stat(path); return (st.st_mtime_ns, st.st_size, st.st_ino)
 
@@ -179,13 +183,18 @@ def make_app(index:str|Path|None=None, # product index (`.rk`) for /classify and
     app.state.first = _first_refs(rec) if rec is not None else {}
     app.state.key = _file_key(index) if rec is not None else None
 
+    def reload(fn=None):
+        "Reload the index file under its lock (with `fn`: apply it and save) and serve the result from the next request on."
+        with locked(index):
+            r = copy.copy(app.state.rec); r.knn = KNNClassifier.load(index)  # same model; requests in flight keep the old index
+            if fn is not None: fn(r); r.save(index)
+            key = _file_key(index)
+        app.state.rec, app.state.first, app.state.key = r, _first_refs(r), key
+        return r
+
     def current():
-        "The recognizer over the index file as it is now: reloaded (under the lock) when another process changed the file, e.g. `retailklip add`."
-        if _file_key(index) != app.state.key:
-            with locked(index):
-                r = copy.copy(app.state.rec); r.knn = KNNClassifier.load(index); key = _file_key(index)
-            app.state.rec, app.state.first, app.state.key = r, _first_refs(r), key
-        return app.state.rec
+        "The recognizer over the index file as it is now: reloaded when another process changed the file, e.g. `retailklip add`."
+        return app.state.rec if _file_key(index) == app.state.key else reload()
 
     if engine == 'onnxruntime':
         from retailklip.export import OnnxEncoder, embed_onnx
@@ -258,12 +267,6 @@ def make_app(index:str|Path|None=None, # product index (`.rk`) for /classify and
         pos = refs.assign(pos=np.arange(len(refs))).groupby('product', sort=True)['pos']
         return [dict(product=p, references=len(g), images=[f'r{i}' for i in g[:8]]) for p, g in pos]
 
-    def change(fn):
-        "Reload the index under its lock, apply `fn` to a recognizer over it, save, and serve it from the next request on."
-        with locked(index):
-            r = copy.copy(app.state.rec); r.knn = KNNClassifier.load(index)  # same model; requests in flight keep the old index
-            fn(r); r.save(index); app.state.rec, app.state.first, app.state.key = r, _first_refs(r), _file_key(index)
-
     @app.post('/products/{product}/references', dependencies=[Depends(authorised)])
     async def add_references(product:str, files:list[UploadFile]=File(...)):
         "Add reference images of a product (a new one, or more views of one already indexed): no retraining."
@@ -275,7 +278,7 @@ def make_app(index:str|Path|None=None, # product index (`.rk`) for /classify and
         for a in arrays:
             p = folder/f'{uuid.uuid4().hex}.png'; Image.fromarray(a).save(p); paths.append(str(p))
         import pandas as pd
-        await asyncio.to_thread(change, lambda r: r.add(pd.DataFrame(dict(path=paths, product=product)), extend=True))
+        await asyncio.to_thread(reload, lambda r: r.add(pd.DataFrame(dict(path=paths, product=product)), extend=True))
         return dict(product=product, added=len(paths), references=int((app.state.rec.knn.refs['product'] == product).sum()))
 
     @app.delete('/products/{product}', dependencies=[Depends(authorised)])
@@ -286,7 +289,7 @@ def make_app(index:str|Path|None=None, # product index (`.rk`) for /classify and
             if product not in r.knn.products: raise HTTPException(404, f"no product {product[:80]!r} in the index")
             if len(r.knn.products) == 1: raise HTTPException(409, f"{product[:80]!r} is the only product: an index needs one (add another first)")
             r.remove([product])
-        await asyncio.to_thread(change, drop)
+        await asyncio.to_thread(reload, drop)
         shutil.rmtree(upload_folder(index, product), ignore_errors=True)  # the images uploaded for it, if any
         return dict(product=product, removed=True)
 
@@ -294,8 +297,7 @@ def make_app(index:str|Path|None=None, # product index (`.rk`) for /classify and
     def text_search(q:str=Query(..., min_length=1, max_length=500), k:int=Query(20, ge=1, le=limits.max_k)):
         "The k images of the search index that best contain the text `q`."
         s = need('search index', srch)
-        S, N = s.index.search(s.text([q]), k)
-        return [dict(id=f's{i}', score=round(float(v), 4)) for v, i in zip(S[0], N[0]) if i >= 0]
+        return _hits(*s.index.search(s.text([q]), k))
 
     @app.post('/search')
     async def image_search(files:list[UploadFile]=File(...), k:int=Query(20, ge=1, le=limits.max_k)):
@@ -303,8 +305,7 @@ def make_app(index:str|Path|None=None, # product index (`.rk`) for /classify and
         s = need('search index', srch)
         if len(files) != 1: raise UploadError(f"{len(files)} files: POST /search takes one photo", 422)
         [a] = await read_files(files)
-        S, N = await asyncio.to_thread(lambda: s.index.search(s.image_query(a), k))
-        return [dict(id=f's{i}', score=round(float(v), 4)) for v, i in zip(S[0], N[0]) if i >= 0]
+        return _hits(*await asyncio.to_thread(lambda: s.index.search(s.image_query(a), k)))
 
     @app.get('/images/{image_id}')
     def image(image_id:str, size:int=Query(256, ge=32, le=1024)):
