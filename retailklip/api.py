@@ -11,7 +11,7 @@ from fastcore.basics import patch
 from .backbone import load_backbone, ImageEncoder, Backbone
 from .imagefolder import (IMAGE_EXTS, ScanReport, ImageDataset, scan_imagefolder, list_images, iter_batches,
                                     embed_images, progress_bar)
-from .core import default_device as _device, fingerprint, locked
+from .core import default_device as _device, fingerprint, locked, init_distributed, dist_info, barrier
 from .train import FinetuneConfig, finetune, save_run, load_run, _resume_state
 from .knn import KNNClassifier
 from .eval import topk_accuracy
@@ -228,7 +228,7 @@ def finetune(cls:Recognizer, train, # ImageFolder tree `train/<product_id>/*.jpg
               **config # `FinetuneConfig` fields: steps, batch_size, lr, augment ...
              )->Recognizer:
     "Finetune the vision encoder of `model` on `train` with ArcFace (RetailKLIP) and return a recognizer on the run."
-    cfg = FinetuneConfig(**config); device = _device(device)
+    cfg = FinetuneConfig(**config); device = init_distributed(device)  # under torchrun: this process's device
     report = ScanReport(); df = labelled_images(train, report)
     classes = sorted(df['product'].unique())
     if cfg.steps > 0 and len(classes) < 2: raise ValueError(f"{train}: finetuning needs at least 2 product folders, found {len(classes)}")
@@ -236,7 +236,8 @@ def finetune(cls:Recognizer, train, # ImageFolder tree `train/<product_id>/*.jpg
     bb = _load_source(src, device)
     if cfg.steps == 0:
         _resume_state(out, device, False, overwrite, {})  # refuses a folder that holds a run, unless overwrite
-        save_run(bb, out, dict(finetune=None, classes=classes, note='pretrained weights, not finetuned'))
+        if dist_info()[0] == 0: save_run(bb, out, dict(finetune=None, classes=classes, note='pretrained weights, not finetuned'))
+        barrier()
     else:
         y = df['product'].map({c: i for i, c in enumerate(classes)}).to_numpy()
         finetune(bb, df['path'].tolist(), y, cfg, out=out, device=device, progress=progress, classes=classes,
@@ -371,12 +372,13 @@ def train(cls:ImageSearch, coco, # COCO / LVIS detection JSON whose boxes' categ
     unknown = sorted(set(base) - set(data.categories))
     if unknown: raise ValueError(f"base classes not in {coco}: {unknown[:10]}")
     if not len(data.images): raise ValueError(f"{coco} lists no image found under {images}")
-    device = _device(device); src = dict(model=model, pretrained=pretrained, checkpoint=checkpoint)
+    device = init_distributed(device); src = dict(model=model, pretrained=pretrained, checkpoint=checkpoint)
     bb = _load_source(src, device); rep = ScanReport(); paths = data.images.path.tolist()
     feats = (FeatureCache.build(bb, paths, cache, cfg.train_blocks + 1, cfg.k, workers=workers, report=rep, progress=progress)
              if cache is not None else paths)
     head, hist = train_for(bb, feats, data, base, cfg, progress=progress, device=device, workers=workers, report=rep)
-    save_for_run(bb, head, out, cfg, base, hist)
+    if dist_info()[0] == 0: save_for_run(bb, head, out, cfg, base, hist)  # under torchrun, process 0 writes
+    barrier()
     s = cls.from_run(out, 'for', device, workers=workers, progress=progress); s.report = rep
     return s
 

@@ -4,15 +4,16 @@
 
 # %% ../nbs/20_cli.ipynb #6e5673b6
 from __future__ import annotations
-import argparse, json, math, os, sys, time, warnings
+import argparse, contextlib, json, math, os, sys, time, warnings
 from pathlib import Path
 import numpy as np, torch
 from .core import atomic_write_text, default_device
 
 # %% auto #0
-__all__ = ['POS_INT', 'NONNEG_INT', 'POS_FLOAT', 'NONNEG_FLOAT', 'FRACTION', 'demo', 'pretrain_cmd', 'synth_cmd', 'finetune_cmd',
-           'index_cmd', 'add_cmd', 'remove_cmd', 'classify_cmd', 'calibrate_cmd', 'evaluate_cmd', 'for_train_cmd',
-           'search_index_cmd', 'search_cmd', 'for_eval_cmd', 'export_cmd', 'retrieval_demo', 'build_parser', 'main']
+__all__ = ['POS_INT', 'NONNEG_INT', 'POS_FLOAT', 'NONNEG_FLOAT', 'FRACTION', 'DISTRIBUTED', 'demo', 'pretrain_cmd', 'synth_cmd',
+           'finetune_cmd', 'index_cmd', 'add_cmd', 'remove_cmd', 'classify_cmd', 'calibrate_cmd', 'evaluate_cmd',
+           'for_train_cmd', 'search_index_cmd', 'search_cmd', 'for_eval_cmd', 'export_cmd', 'retrieval_demo',
+           'build_parser', 'main']
 
 # %% ../nbs/20_cli.ipynb #3b24132e
 def demo(out:str='demo_out', # folder for results.json, the finetuned run and its index
@@ -488,13 +489,21 @@ def _dispatch(args:argparse.Namespace):
         from retailklip.bench import run_bench
         r = run_bench(args.quick, args.out, sections=args.sections); print((Path(args.out)/'bench.md').read_text())
 
+DISTRIBUTED = ('finetune', 'for-train')  # the commands that torchrun may start in several processes
+
 def main(argv:list[str]|None=None)->int:
     "Entry point of the `retailklip` console script; returns the exit code: 0, or 2 with a one-line error on stderr."
     args, fmt = build_parser().parse_args(argv), warnings.formatwarning
     warnings.formatwarning = lambda msg, *a, **k: f"retailklip {args.cmd}: warning: {' '.join(str(msg).split())}\n"  # one line
     env = os.environ.get('RETAILKLIP_ALLOW_DOWNLOAD')
     if args.allow_download: os.environ['RETAILKLIP_ALLOW_DOWNLOAD'] = '1'  # read by `train.load_run`, wherever a run is opened
-    try: _dispatch(args)
+    world, rank = int(os.environ.get('WORLD_SIZE', '1')), int(os.environ.get('RANK', '0'))
+    if world > 1 and args.cmd not in DISTRIBUTED:
+        print(f"retailklip {args.cmd}: error: only {' and '.join(DISTRIBUTED)} run under torchrun (WORLD_SIZE={world}); run {args.cmd} as one process", file=sys.stderr)
+        return 2
+    try:
+        with (open(os.devnull, 'w') if rank > 0 else contextlib.nullcontext(sys.stdout)) as out, contextlib.redirect_stdout(out):
+            _dispatch(args)  # under torchrun, process 0 reports
     except (FileNotFoundError, ValueError, RuntimeError, OSError, KeyError) as e:
         if args.debug: raise
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
@@ -503,4 +512,5 @@ def main(argv:list[str]|None=None)->int:
         warnings.formatwarning = fmt
         if env is None: os.environ.pop('RETAILKLIP_ALLOW_DOWNLOAD', None)
         else: os.environ['RETAILKLIP_ALLOW_DOWNLOAD'] = env
+        if world > 1 and torch.distributed.is_initialized(): torch.distributed.destroy_process_group()
     return 0

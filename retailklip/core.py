@@ -10,7 +10,8 @@ import numpy as np, torch, torch.nn as nn
 
 # %% auto #0
 __all__ = ['NPZ_KINDS', 'atomic_file', 'atomic_save', 'atomic_write_text', 'load_tensors', 'atomic_dir', 'locked', 'read_npz',
-           'default_device', 'fingerprint', 'warmup_cosine']
+           'default_device', 'fingerprint', 'warmup_cosine', 'local_cores', 'dist_info', 'init_distributed', 'all_sum',
+           'barrier']
 
 # %% ../nbs/01_core.ipynb #50db5ae4
 @contextlib.contextmanager
@@ -162,3 +163,35 @@ def warmup_cosine(step:int, total:int, warmup:int)->float:
     "Multiplier of the base learning rate at `step` (0-based): linear warmup over `warmup` steps, then cosine to 0 at `total`."
     if step < warmup: return (step + 1)/max(1, warmup)
     return 0.5*(1 + math.cos(math.pi*min(1., (step - warmup)/max(1, total - warmup))))
+
+# %% ../nbs/01_core.ipynb #f99c2767
+def local_cores()->int:
+    "CPU cores of this process's share of the machine: all of them, divided by the processes torchrun started on it."
+    return max(1, (os.cpu_count() or 1)//max(1, int(os.environ.get('LOCAL_WORLD_SIZE', '1'))))
+
+def dist_info()->tuple: # (rank, world size)
+    "This process's rank and the number of processes in its group, or (0, 1) outside a process group."
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+def init_distributed(device:str|None=None # 'cpu', 'cuda' (this process's GPU) or None (a GPU when there is one)
+                    )->str: # the device this process uses
+    "Join the process group that torchrun describes (nccl on GPUs, gloo on CPUs), once; alone, just pick the device."
+    device = default_device(device)
+    if int(os.environ.get('WORLD_SIZE', '1')) < 2: return device
+    import torch.distributed as dist
+    if device == 'cuda': device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+    cuda = torch.device(device).type == 'cuda'
+    if cuda: torch.cuda.set_device(torch.device(device))
+    if not dist.is_initialized(): dist.init_process_group('nccl' if cuda else 'gloo')
+    return device
+
+def all_sum(t:torch.Tensor)->torch.Tensor:
+    "`t` summed over the processes of the group, in place (on this process's device); `t` unchanged when alone."
+    if dist_info()[1] > 1: torch.distributed.all_reduce(t)
+    return t
+
+def barrier():
+    "Wait until every process of the group gets here (nothing to wait for when alone)."
+    if dist_info()[1] > 1: torch.distributed.barrier()

@@ -14,12 +14,13 @@ from .backbone import Backbone
 from .losses import multilabel_loss, guidance_loss, alignment_loss
 from .retrieval import (SceneFeatures, TextBank, scene_features, cluster_clip_embeddings, relevance_matrix, _vit)
 from .imagefolder import ImageDataset, ScanReport, as_dataset, iter_batches, list_images, progress_bar
-from .core import atomic_dir, atomic_file, atomic_save, fingerprint, warmup_cosine, load_tensors
+from .core import atomic_dir, atomic_file, atomic_save, atomic_write_text, fingerprint, warmup_cosine, load_tensors, init_distributed, dist_info, all_sum, barrier
 from .train import save_run, load_run
 
 # %% auto #0
-__all__ = ['FULL_LABEL_STEPS', 'FEW_LABEL_STEPS', 'FEW_LABEL_W_SUP', 'FOR_HEAD', 'SumClipHead', 'ForConfig', 'labelled_subset',
-           'batch_features', 'FeatureCache', 'train_for', 'for_embeddings', 'save_for_run', 'load_for_run']
+__all__ = ['FULL_LABEL_STEPS', 'FEW_LABEL_STEPS', 'FEW_LABEL_W_SUP', 'PARTS', 'FOR_HEAD', 'SumClipHead', 'ForConfig',
+           'labelled_subset', 'batch_features', 'FeatureCache', 'train_for', 'for_embeddings', 'save_for_run',
+           'load_for_run']
 
 # %% ../nbs/13_decoder.ipynb #f0184e64
 class SumClipHead(nn.Module):
@@ -156,7 +157,7 @@ def build(cls:FeatureCache, bb:Backbone, # frozen backbone (a ViT)
            depth:int=1, k:int=4, # token depth (`train_blocks + 1`) and Cluster-CLIP centroids per image
            shard_size:int=1024, batch_size:int=128, workers:int|None=None,
            report:ScanReport|None=None, progress:bool=False)->FeatureCache:
-    "Compute the training features of `images` once, shard by shard; shards already on disk are kept."
+    "Compute the training features of `images` once, shard by shard; shards already on disk are kept (under torchrun each process computes its share of the shards)."
     items = list_images(images); path = Path(path)
     if not items: raise ValueError(f"no image files found in {images}")
     names = hashlib.sha1('\n'.join(map(str, items)).encode()).hexdigest()[:16]
@@ -164,9 +165,10 @@ def build(cls:FeatureCache, bb:Backbone, # frozen backbone (a ViT)
     if (path/'cache.json').exists():
         old = json.loads((path/'cache.json').read_text())
         if old != meta: raise ValueError(f"{path} holds a feature cache of other images or another model; choose another folder")
-    path.mkdir(parents=True, exist_ok=True); (path/'cache.json').write_text(json.dumps(meta))
+    path.mkdir(parents=True, exist_ok=True); rank, world = dist_info()
+    if rank == 0: atomic_write_text(path/'cache.json', json.dumps(meta))
     ds = ImageDataset(items, bb.image_size); n_shards = max(1, -(-len(items)//shard_size))
-    for s in progress_bar(range(n_shards), 'feature cache shards', progress=progress):
+    for s in progress_bar(range(rank, n_shards, world), 'feature cache shards', progress=progress and rank == 0):  # under torchrun: every world-th shard
         if (path/f'ok_{s:05d}.npy').exists(): continue
         a, b = s*shard_size, min(len(items), (s + 1)*shard_size); ok = np.zeros(b - a, bool); parts = []
         sampler = [list(range(i, min(b, i + batch_size))) for i in range(a, b, batch_size)]
@@ -183,6 +185,7 @@ def build(cls:FeatureCache, bb:Backbone, # frozen backbone (a ViT)
                 full = np.zeros((b - a,) + tuple((t, g, c)[j].shape[1:]), (t, g, c)[j].numpy().dtype)
             with atomic_file(path/f'{what}_{s:05d}.npy') as f: np.save(f, full)  # a shard is complete or absent
         with atomic_file(path/f'ok_{s:05d}.npy') as f: np.save(f, ok)  # written last: marks the shard complete
+    barrier()  # every process's shards are written
     return cls(path)
 
 # %% ../nbs/13_decoder.ipynb #4712265b
@@ -207,7 +210,7 @@ def _step_features(bb, feats, plan, cfg, centroids, workers, report):
             i = torch.from_numpy(np.concatenate([a, l])); yield feats.tokens[i], feats.global_emb[i], C[i], np.ones(len(i), bool)
     elif isinstance(feats, FeatureCache):
         for a, l in plan:
-            i = np.concatenate([a, l]); keep = feats.ok[i]; yield *feats.get(i[keep]), keep
+            i = np.concatenate([a, l]); keep = feats.ok[i]; yield *(feats.get(i[keep]) if keep.any() else (None,)*3), keep
     else:
         sampler = [np.concatenate(p).tolist() for p in plan]  # an unreadable file drawn again is reported once (ScanReport)
         for (u8, idx), b in zip(iter_batches(feats, cfg.batch_size, workers, report, sampler=sampler), sampler):
@@ -215,6 +218,13 @@ def _step_features(bb, feats, plan, cfg, centroids, workers, report):
             yield *(batch_features(bb, u8, cfg.train_blocks + 1, cfg.k) if len(idx) else (None,)*3), keep
 
 # %% ../nbs/13_decoder.ipynb #75c10f90
+class _ForStep(nn.Module):
+    "The head and its logit affine as one module, so that DistributedDataParallel averages the gradients of both."
+    def __init__(self, head, affine): super().__init__(); self.head, self.affine = head, affine
+    def forward(self, tokens): return self.head(tokens)
+
+PARTS = ('sup', 'guide', 'align')
+
 def train_for(bb:Backbone, # frozen backbone (its text tower embeds the base classes)
               feats, # training images: files / a folder (streamed), a `FeatureCache`, or in-memory `SceneFeatures`
               labels, # per-image category sets, or a `CocoData` (federated -1 entries are ignored)
@@ -224,7 +234,7 @@ def train_for(bb:Backbone, # frozen backbone (its text tower embeds the base cla
               text:TextBank|None=None, progress:bool=True, device:str='cpu',
               workers:int|None=None, report:ScanReport|None=None # streamed files: decoding processes, unreadable files
              )->tuple: # (SumClipHead in eval mode, history DataFrame)
-    "Train a SUM-CLIP head with the supervised, guidance and alignment objectives."
+    "Train a SUM-CLIP head with the supervised, guidance and alignment objectives (under torchrun: DDP over the processes)."
     if isinstance(feats, (SceneFeatures, FeatureCache)):
         if feats.depth != cfg.train_blocks + 1:
             raise ValueError(f"features have depth {feats.depth}; train_blocks={cfg.train_blocks} needs features of depth={cfg.train_blocks + 1}")
@@ -233,6 +243,9 @@ def train_for(bb:Backbone, # frozen backbone (its text tower embeds the base cla
     if not base_classes: raise ValueError("base_classes is empty")
     R = relevance_matrix(labels, list(base_classes))
     if len(R) != len(feats): raise ValueError(f"{len(R)} label rows for {len(feats)} images")
+    device = init_distributed(device); rank, world = dist_info()
+    plan, hist = _for_plan(len(feats), cfg), []
+    if min(len(plan[0][0]), len(plan[0][1])) < world: raise ValueError(f"a step's images are shared by {world} processes: batch_size and the labelled images per step must be at least {world}")
     Y, M = torch.from_numpy(R == 1).float(), torch.from_numpy(R >= 0).float()
     visual, text = _vit(bb), text or TextBank(bb)
     Tb = text(list(base_classes)).to(device)
@@ -242,22 +255,31 @@ def train_for(bb:Backbone, # frozen backbone (its text tower embeds the base cla
     groups = _param_groups(head, cfg); groups[0]['params'] = groups[0]['params'] + [affine]
     for g in groups: g['base_lr'] = g['lr']
     opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    plan, hist = _for_plan(len(feats), cfg), []
+    model = _ForStep(head, affine)
+    if world > 1:  # process 0's head to everyone; then each process takes a contiguous share of every step's images
+        model = nn.parallel.DistributedDataParallel(model, device_ids=[torch.device(device)] if torch.device(device).type == 'cuda' else None)
+        plan = [(np.array_split(a, world)[rank], np.array_split(l, world)[rank]) for a, l in plan]
+        blank = batch_features(bb, torch.zeros((1, bb.image_size, bb.image_size, 3), dtype=torch.uint8), cfg.train_blocks + 1, cfg.k)[0]
+    w = torch.tensor([cfg.sup_weight, cfg.w_guide, cfg.w_align], device=device)
     steps = _step_features(bb, feats, plan, cfg, centroids, workers, report)
-    for step, ((i_all, i_lab), (tok, glob, C, keep)) in enumerate(progress_bar(zip(plan, steps), 'train FOR head', len(plan), progress)):
-        ka, kl = keep[:len(i_all)], keep[len(i_all):]; na = int(ka.sum())
-        if not keep.any(): continue  # every image of this step was unreadable (reported)
+    for step, ((i_all, i_lab), (tok, glob, C, keep)) in enumerate(progress_bar(zip(plan, steps), 'train FOR head', len(plan), progress and rank == 0)):
+        ka, kl = keep[:len(i_all)], keep[len(i_all):]; na = int(ka.sum()); lab = torch.from_numpy(i_lab[kl])
+        # images each objective averages over here, and over every process (the supervised loss: known image-class pairs)
+        n = torch.tensor([float(M[lab].sum()) if cfg.sup_weight else 0., na, na], device=device); n_all = all_sum(n.clone())
+        if not n_all.any(): continue  # every image of this step was unreadable (reported)
         for g in opt.param_groups: g['lr'] = g['base_lr']*warmup_cosine(step, cfg.total_steps, cfg.warmup)
-        out = head(tok.to(device)); o_all, o_lab, lab = out[:na], out[na:], torch.from_numpy(i_lab[kl])
-        parts = {}
+        out = model((tok if keep.any() else blank).to(device)); o_all, o_lab = out[:na], out[na:]
+        parts = torch.zeros(3, device=device)  # this process's mean of each objective
         if cfg.sup_weight and len(lab):
             logits = affine[0]*torch.einsum('bnd,cd->bcn', o_lab, Tb).amax(-1) + affine[1]
-            parts['sup'] = multilabel_loss(logits, Y[lab].to(device), cfg.sup_loss, mask=M[lab].to(device))
-        if cfg.w_guide and na: parts['guide'] = guidance_loss(o_all, C[:na].to(device), cfg.matching)
-        if cfg.w_align and na: parts['align'] = alignment_loss(o_all, glob[:na].to(device), cfg.align)
-        loss = cfg.sup_weight*parts.get('sup', 0.) + cfg.w_guide*parts.get('guide', 0.) + cfg.w_align*parts.get('align', 0.)
+            parts[0] = multilabel_loss(logits, Y[lab].to(device), cfg.sup_loss, mask=M[lab].to(device))
+        if cfg.w_guide and na: parts[1] = guidance_loss(o_all, C[:na].to(device), cfg.matching)
+        if cfg.w_align and na: parts[2] = alignment_loss(o_all, glob[:na].to(device), cfg.align)
+        share = n*world/n_all.clamp(min=1)  # DDP averages over processes: weighted, that is the mean over all images
+        loss = (w*parts*share).sum() + 0.*(out.sum() + affine.sum())  # every parameter takes part, even with no image here
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
-        hist.append(dict(step=step + 1, loss=loss.item(), **{k: v.item() for k, v in parts.items()}))
+        parts = all_sum((parts*share).detach())/world
+        hist.append(dict(step=step + 1, loss=float((w*parts).sum()), **{k: float(v) for k, v, m, wk in zip(PARTS, parts, n_all, w) if m > 0 and wk != 0}))
     head.eval().requires_grad_(False); head.logit_affine = affine.detach().cpu()
     return head, pd.DataFrame(hist)
 

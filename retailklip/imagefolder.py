@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm.auto import tqdm
+from .core import local_cores
 
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'ImageError', 'to_rgb', 'load_image', 'ScanReport', 'walk_images', 'scan_imagefolder', 'one_thread',
@@ -202,8 +203,8 @@ def progress_bar(it=None, # an iterable (or None with `total`)
                 mininterval=0.1 if live else float('inf'), **kwargs)
 
 def default_workers(workers:int|None=None)->int:
-    "Decoding processes: `workers` if given, else none on <= 2 cores (a decoding thread instead, see `iter_batches`), else cores - 1, at most 4."
-    cores = os.cpu_count() or 1
+    "Decoding processes: `workers` if given, else none on <= 2 cores (a decoding thread instead, see `iter_batches`), else cores - 1, at most 4 (cores: this process's share, `core.local_cores`)."
+    cores = local_cores()
     return (0 if cores <= 2 else min(4, cores - 1)) if workers is None else int(workers)
 
 def as_dataset(images, size:int)->ImageDataset:
@@ -290,7 +291,7 @@ def embed_processes(device, # where the model runs
                     parallel:str='auto', workers:int|None=None, transform=None)->tuple: # (processes, torch threads each); (0, 0): this process
     "How `embed_images` spreads the model: over CPU worker processes ('processes') or on this process's threads ('threads'); 'auto' picks processes on a CPU for more than 2 batches, without a random transform or pinned `workers`."
     if parallel not in ('auto', 'threads', 'processes'): raise ValueError(f"parallel must be 'auto', 'threads' or 'processes', got {parallel!r}")
-    cores = os.cpu_count() or 1
+    cores = local_cores()  # under torchrun: this process's share of the machine
     cpu = torch.device(device).type == 'cpu'
     if parallel == 'threads' or not cpu or (parallel == 'auto' and (workers is not None or transform is not None or cores < 2 or n <= 2*batch_size)):
         return 0, 0

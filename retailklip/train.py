@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_train.ipynb #a659bcff
 from __future__ import annotations
-import copy, hashlib, json, math, os, time
+import contextlib, copy, hashlib, json, math, os, time
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn as nn
@@ -13,7 +13,7 @@ from .backbone import load_backbone, Backbone, ImageEncoder, BackboneError
 from .losses import MetricLoss
 from .imagefolder import shelf_augment, ImageDataset, ScanReport, as_dataset, iter_batches, embed_images, progress_bar
 from .backbone import to_model_input
-from .core import atomic_save, atomic_write_text, fingerprint, warmup_cosine, load_tensors
+from .core import atomic_save, atomic_write_text, fingerprint, warmup_cosine, load_tensors, init_distributed, dist_info, all_sum, barrier
 
 # %% auto #0
 __all__ = ['RUN_CONFIG', 'RUN_WEIGHTS', 'RUN_FILES', 'layer_decay_groups', 'balanced_batches', 'save_run', 'load_run',
@@ -150,13 +150,16 @@ def init_head_prototypes(head:MetricLoss, # the ArcFace head to initialise
                          data:ImageDataset, # the training images (decoded without augmentation)
                          labels:np.ndarray, # integer product label per image
                          bb:Backbone, workers:int|None=None, report:ScanReport|None=None):
-    "Set each class's ArcFace weight (every sub-centre) to the normalised mean embedding of its training images."
-    e, ok = embed_images(enc, ImageDataset(data.items, data.size), bb, workers=workers, report=report, precision='fp32')
-    if not ok.any(): raise ValueError(f"none of the {len(ok)} training images could be read ({report or 'pass a ScanReport to see why'})")
-    dev = head.loss.W.device; e = e.to(dev)
-    y = torch.as_tensor(np.asarray(labels)[ok], device=dev)
-    protos = torch.zeros(head.num_classes, e.shape[1], device=dev).index_add_(0, y, e)
-    protos = torch.nn.functional.normalize(protos, dim=1)
+    "Set each class's ArcFace weight (every sub-centre) to the normalised mean embedding of its training images (under torchrun each process embeds its share)."
+    rank, world = dist_info()
+    items, labels = (data.items, np.asarray(labels)) if world == 1 else (list(data.items)[rank::world], np.asarray(labels)[rank::world])
+    dev = head.loss.W.device; protos = torch.zeros(head.num_classes, head.loss.W.shape[0], device=dev)
+    n_ok = torch.zeros(1, device=dev)
+    if items:
+        e, ok = embed_images(enc, ImageDataset(items, data.size), bb, workers=workers, report=report, precision='fp32')
+        protos.index_add_(0, torch.as_tensor(labels[ok], device=dev), e.to(dev)); n_ok += int(ok.sum())
+    if all_sum(n_ok).item() == 0: raise ValueError(f"none of the {len(data)} training images could be read ({report or 'pass a ScanReport to see why'})")
+    protos = torch.nn.functional.normalize(all_sum(protos), dim=1)
     W = head.loss.W  # (dim, n_classes * sub_centres), class-major for sub-centres
     reps = W.shape[1]//head.num_classes
     W.data.copy_(protos.repeat_interleave(reps, 0).T + (0.01*torch.randn_like(W) if reps > 1 else 0.))
@@ -176,7 +179,8 @@ def _resume_state(out, device, resume:bool, overwrite:bool, expect:dict):
     if out is None: return None
     out = Path(out); held = [f for f in RUN_FILES if (out/f).exists()]
     if held and overwrite:
-        for f in held: (out/f).unlink()
+        if dist_info()[0] == 0:  # under torchrun, one process deletes
+            for f in held: (out/f).unlink(missing_ok=True)
         return None
     if held and not resume:
         raise ValueError(f"{out} already holds a run ({', '.join(held)}): resume it (resume=True, CLI --resume), replace it (overwrite=True, --overwrite) or choose another folder")
@@ -193,6 +197,15 @@ def _resume_state(out, device, resume:bool, overwrite:bool, expect:dict):
     return st
 
 # %% ../nbs/09_train.ipynb #74a470d2
+class _ArcFaceStep(nn.Module):
+    "Encoder and ArcFace head as one module, so that DistributedDataParallel all-reduces the gradients of both."
+    def __init__(self, enc, head, dtype): super().__init__(); self.enc, self.head, self.dtype = enc, head, dtype
+    def forward(self, x, y): # -> (mean loss, embeddings)
+        with torch.autocast(x.device.type, dtype=self.dtype, enabled=self.dtype is not None): emb = self.enc(x)
+        return self.head(emb, y), emb
+
+def _share(batch, rank:int, world:int)->list: return np.array_split(np.asarray(batch), world)[rank].tolist()
+
 def finetune(bb:Backbone, # pretrained backbone (not modified: a copy of its visual tower is trained)
              data, # training images: an `ImageDataset`, or files / PIL images / arrays / a uint8 (N, S, S, 3) tensor
              labels:np.ndarray, # integer product label per image
@@ -204,10 +217,12 @@ def finetune(bb:Backbone, # pretrained backbone (not modified: a copy of its vis
              workers:int|None=None, # decoding (and augmentation) processes, see `default_workers`
              report:ScanReport|None=None # unreadable training images are skipped and recorded here
             )->tuple: # (finetuned Backbone, history DataFrame)
-    "RetailKLIP: finetune the vision encoder of `bb` with ArcFace, layer-wise LR decay and class-balanced batches."
+    "RetailKLIP: finetune the vision encoder of `bb` with ArcFace, layer-wise LR decay and class-balanced batches (under torchrun: DDP over the processes)."
     labels = np.array(labels); ds = as_dataset(data, bb.image_size)
     if len(ds) != len(labels): raise ValueError(f"{len(ds)} images but {len(labels)} labels")
     if len(np.unique(labels)) < 2: raise ValueError("finetuning needs images of at least 2 products")
+    device = init_distributed(device); rank, world = dist_info()
+    if cfg.batch_size < world: raise ValueError(f"batch_size {cfg.batch_size} is the global batch, shared by {world} processes: it must be at least {world}")
     torch.manual_seed(cfg.seed)
     ft = copy.copy(bb); ft.model = copy.deepcopy(bb.model).to(device)
     for p in ft.model.parameters(): p.requires_grad_(False)
@@ -215,8 +230,10 @@ def finetune(bb:Backbone, # pretrained backbone (not modified: a copy of its vis
     for p in visual.parameters(): p.requires_grad_(True)
     enc = ImageEncoder(visual, grad_checkpointing=cfg.grad_checkpointing).train()
     head = MetricLoss(int(labels.max()) + 1, enc.output_dim, cfg.loss, cfg.margin, cfg.scale, cfg.sub_centers).to(device)
+    if world > 1:  # every process starts from process 0's weights (a random-init model differs between processes)
+        for t in visual.state_dict().values(): torch.distributed.broadcast(t, 0)
     ck = Path(out)/'last.pt' if out is not None else None
-    if ck is not None: ck.parent.mkdir(parents=True, exist_ok=True)
+    if ck is not None and rank == 0: ck.parent.mkdir(parents=True, exist_ok=True)
     base = f'{bb.name} random-init' if bb.source == 'random-init' else fingerprint(bb.model.visual)  # random weights differ at each load
     ident = dict(config={k: v for k, v in asdict(cfg).items() if k != 'ckpt_every'}, data=data_fingerprint(ds, labels), base=base)
     st = _resume_state(out, device, resume, overwrite, ident)
@@ -233,41 +250,51 @@ def finetune(bb:Backbone, # pretrained backbone (not modified: a copy of its vis
     if st is not None:
         visual.load_state_dict(st['visual']); head.load_state_dict(st['head']); opt.load_state_dict(st['optimizer'])
         step, hist = st['step'], st['history']
-    # the whole batch plan is fixed by the seed: a resumed run continues with exactly the batches it would have seen
+    model = _ArcFaceStep(enc, head, dtype)
+    if world > 1:  # every process starts from rank 0's weights; gradients of encoder and head are averaged
+        model = nn.parallel.DistributedDataParallel(model, device_ids=[torch.device(device)] if torch.device(device).type == 'cuda' else None)
+    # the whole (global) batch plan is fixed by the seed: a resumed run continues with exactly the batches it would have
+    # seen, whatever the number of processes; each process takes its contiguous share of every batch
     plan = balanced_batches(labels, cfg.batch_size, cfg.steps*cfg.grad_accum, cfg.m_per_class, cfg.sampling, cfg.seed)
     train_ds = ImageDataset(ds.items, ds.size, shelf_augment(bb.image_size, cfg.augment) if cfg.augment > 0 else None)
-    batches = iter_batches(train_ds, workers=workers, report=report, sampler=plan[step*cfg.grad_accum:].tolist())
+    batches = iter_batches(train_ds, workers=workers, report=report, sampler=[_share(b, rank, world) for b in plan[step*cfg.grad_accum:]])
     y_all = torch.as_tensor(labels)
+    blank = torch.zeros((1, bb.image_size, bb.image_size, 3), dtype=torch.uint8)  # stands in for a share with no readable image
     t0 = time.time() - (hist[-1]['seconds'] if hist else 0.)
-    bar = progress_bar(range(step, cfg.steps), 'finetune', progress=progress, initial=step, total=cfg.steps)
+    bar = progress_bar(range(step, cfg.steps), 'finetune', progress=progress and rank == 0, initial=step, total=cfg.steps)
     for step in bar:
         for g in opt.param_groups: g['lr'] = g['base_lr']*warmup_cosine(step, cfg.steps, cfg.warmup)
-        tot_loss, tot_acc = 0., 0.
+        tot = torch.zeros(2, device=device)  # loss and accuracy, summed over this process's images
         for a in range(cfg.grad_accum):
-            u8, idx = next(batches)
-            if not len(idx): continue  # every image of this batch was unreadable (recorded in `report`)
-            x, y = to_model_input(u8.to(device), ft), y_all[idx].to(device)
-            with torch.autocast(torch.device(device).type, dtype=dtype, enabled=dtype is not None): emb = enc(x)
-            loss = head(emb, y)
-            scaler.scale(loss/cfg.grad_accum).backward()
-            tot_loss += loss.item()/cfg.grad_accum
-            tot_acc += (head.logits(emb).argmax(1) == y).float().mean().item()/cfg.grad_accum
+            u8, idx = next(batches); n = torch.tensor([float(len(idx))], device=device)
+            n_all = all_sum(n.clone()).item()  # readable images of the whole batch, over every process
+            if n_all == 0: continue  # every image of this batch was unreadable (recorded in `report`)
+            x, y = to_model_input((u8 if len(idx) else blank).to(device), ft), y_all[idx if len(idx) else [0]].to(device)
+            sync = a == cfg.grad_accum - 1 or world == 1
+            with (contextlib.nullcontext() if sync else model.no_sync()):
+                loss, emb = model(x, y)
+                # scaled so that DDP's mean over processes is the mean over every image of the batch
+                scaler.scale(loss*len(idx)*world/n_all/cfg.grad_accum).backward()
+            if len(idx):
+                tot += torch.stack([loss.detach()*len(idx), (head.logits(emb).argmax(1) == y).float().sum()])/n_all/cfg.grad_accum
         scaler.unscale_(opt)
         torch.nn.utils.clip_grad_norm_(list(visual.parameters()) + list(head.parameters()), cfg.clip_grad)
         scaler.step(opt); scaler.update(); opt.zero_grad(set_to_none=True)
+        tot_loss, tot_acc = all_sum(tot).tolist()
         hist.append(dict(step=step, loss=tot_loss, train_acc=tot_acc, lr=opt.param_groups[-2]['lr'], seconds=time.time() - t0))
         bar.set_postfix(loss=f'{tot_loss:.3f}', acc=f'{tot_acc:.2f}', refresh=False)
-        if ck is not None and ((step + 1) % cfg.ckpt_every == 0 or step + 1 == cfg.steps):
+        if ck is not None and rank == 0 and ((step + 1) % cfg.ckpt_every == 0 or step + 1 == cfg.steps):
             atomic_save(dict(visual=visual.state_dict(), head=head.state_dict(), optimizer=opt.state_dict(),
-                             step=step + 1, history=hist, config=asdict(cfg), data=ident['data'], base=ident['base']), ck)
+                             step=step + 1, history=hist, config=asdict(cfg), data=ident['data'], base=ident['base'], processes=world), ck)
     bar.close()
     ft.model.eval(); ft.source = f'finetuned({bb.source})'
     for p in ft.model.parameters(): p.requires_grad_(False)
     h = pd.DataFrame(hist)
-    if out is not None:
+    if out is not None and rank == 0:
         save_run(ft, out, dict(finetune=asdict(cfg), classes=list(classes) if classes is not None else None, data_fingerprint=ident['data'],
-                               n_train_images=int(len(labels)), seconds=float(h.seconds.iloc[-1]) if len(h) else 0.))
+                               n_train_images=int(len(labels)), processes=world, seconds=float(h.seconds.iloc[-1]) if len(h) else 0.))
         h.to_csv(Path(out)/'history.csv', index=False)
+    barrier()  # every process returns once the run folder is complete
     return ft, h
 
 # %% ../nbs/09_train.ipynb #d892fa96
