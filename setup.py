@@ -12,6 +12,7 @@ lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
 requirements = shlex.split(cfg.get('requirements', ''))
 dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
 jupyter_requirements = shlex.split(cfg.get('jupyter_requirements', ''))
+ray_requirements = shlex.split(cfg.get('ray_requirements', ''))
 
 setuptools.setup(
     name=cfg['lib_name'], version=cfg['version'], description=cfg['description'], keywords=cfg['keywords'],
@@ -23,7 +24,7 @@ setuptools.setup(
     package_data={cfg['lib_name']: cfg.get('package_data', '').split()},
     include_package_data=True,
     install_requires=requirements,
-    extras_require={'dev': dev_requirements, 'jupyter': jupyter_requirements},
+    extras_require={'dev': dev_requirements, 'jupyter': jupyter_requirements, 'ray': ray_requirements},
     python_requires='>=' + cfg['min_python'],
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',

@@ -14,6 +14,7 @@ from .imagefolder import (IMAGE_EXTS, ScanReport, ImageDataset, scan_imagefolder
 from .core import default_device as _device, fingerprint, locked, init_distributed, dist_info, barrier
 from .train import FinetuneConfig, finetune, save_run, load_run, _resume_state
 from .knn import KNNClassifier
+from .shards import shards_meta, read_shards
 from .eval import topk_accuracy
 
 # %% auto #0
@@ -127,6 +128,21 @@ def remove(self:Recognizer, products:list # product ids to delete
           )->Recognizer:
     "Remove products (all their references) from the index."
     self._need_index().remove([products] if isinstance(products, str) else products); return self
+
+# %% ../nbs/16_api.ipynb #79983553
+@patch
+def index_embeddings(self:Recognizer, path:str|Path, # a shards folder (`retailklip embed`) of labelled images, embedded by this model
+                     index_type:str='auto' # see `KNNClassifier`
+                    )->Recognizer:
+    "Build the kNN index from precomputed embedding shards (no image is read; replaces any index)."
+    meta = shards_meta(path)
+    if meta['fingerprint'] != self.fingerprint:
+        raise ValueError(f"{path} holds embeddings of another model (fingerprint {meta['fingerprint']}, this model's is {self.fingerprint}): use the run {meta['run']}")
+    e, md = read_shards(path)
+    if (md['product'] == '').any(): raise ValueError(f"{path}: {int((md['product'] == '').sum())} images have no product; embed an ImageFolder tree or a CSV with a 'product' column")
+    self.knn = KNNClassifier(e.shape[1], index_type, fingerprint=self.fingerprint, model=self.bb.name)
+    self.knn.source = self.source
+    self.knn.fit(torch.from_numpy(e), md['product'], meta=md[['path']], fingerprint=self.fingerprint); return self
 
 # %% ../nbs/16_api.ipynb #a872fd96
 def wide_table(long:pd.DataFrame, # `classify(..., long=True)`: path, rank, product, score, unknown
@@ -345,6 +361,16 @@ def load(cls:ImageSearch, path:str|Path, device:str|None=None, **kwargs)->ImageS
     if info.get('run'): return cls.from_run(info['run'], idx.method, device, index=idx, k=k, **kwargs)
     return cls.from_pretrained(info.get('model', 'rk-vit-mini'), info.get('pretrained'), info.get('checkpoint'), idx.method, device,
                                index=idx, k=k, **kwargs)
+
+# %% ../nbs/16_api.ipynb #5e720df6
+@patch
+def add_embeddings(self:ImageSearch, path:str|Path # a shards folder (`retailklip embed`) written with this model's run
+                  )->ImageSearch:
+    "Append precomputed global image embeddings to a 'clip' index; no image is read."
+    if self.method != 'clip': raise ValueError(f"embedding shards hold one global embedding per image: they fill a 'clip' index, not a {self.method!r} one")
+    meta, fp = shards_meta(path), fingerprint(self.bb.model.visual)
+    if meta['fingerprint'] != fp: raise ValueError(f"{path} holds embeddings of another model (fingerprint {meta['fingerprint']}, this model's is {fp}): use the run {meta['run']}")
+    e, md = read_shards(path); self.index.add(torch.from_numpy(e)[:, None], md.path.tolist()); return self
 
 # %% ../nbs/16_api.ipynb #028fa120
 @patch(cls_method=True)

@@ -11,9 +11,9 @@ from .core import atomic_write_text, default_device
 
 # %% auto #0
 __all__ = ['POS_INT', 'NONNEG_INT', 'POS_FLOAT', 'NONNEG_FLOAT', 'FRACTION', 'DISTRIBUTED', 'demo', 'pretrain_cmd', 'synth_cmd',
-           'finetune_cmd', 'index_cmd', 'add_cmd', 'remove_cmd', 'classify_cmd', 'calibrate_cmd', 'evaluate_cmd',
-           'for_train_cmd', 'search_index_cmd', 'search_cmd', 'for_eval_cmd', 'export_cmd', 'retrieval_demo',
-           'build_parser', 'main']
+           'finetune_cmd', 'embed_cmd', 'index_cmd', 'add_cmd', 'remove_cmd', 'classify_cmd', 'calibrate_cmd',
+           'evaluate_cmd', 'for_train_cmd', 'search_index_cmd', 'search_cmd', 'for_eval_cmd', 'export_cmd',
+           'retrieval_demo', 'build_parser', 'main']
 
 # %% ../nbs/20_cli.ipynb #3b24132e
 def demo(out:str='demo_out', # folder for results.json, the finetuned run and its index
@@ -109,10 +109,27 @@ def finetune_cmd(data:str, out:str, model:str='rk-vit-mini', pretrained:str|None
     print(f"finetuned {model} on {data} ({len(rec.report.skipped)} image(s) skipped) -> {out}")
     return dict(run=out, skipped=len(rec.report.skipped))
 
-def index_cmd(run:str, refs:str, out:str, index_type:str='auto')->dict:
-    "Embed the reference images of `refs` (one folder per product) with run `run` and write a kNN index."
+def embed_cmd(images:str, run:str, out:str, shard_size:int=10000, batch_size:int=128, engine:str='auto', address:str|None=None,
+              workers:int|None=None, precision:str='auto', device:str|None=None)->dict:
+    "Embed a folder or list of images into resumable shards (clip-retrieval layout), in this process or on Ray."
+    from retailklip.shards import embed_to_shards
+    from retailklip.imagefolder import ScanReport
+    rep = ScanReport()
+    r = embed_to_shards(run, images, out, shard_size, batch_size, engine, address, workers, precision, device, progress=True, report=rep)
+    _say_report(rep, images)
+    print(f"embedded {r['embedded']} of {r['images']} images in {r['embedded_shards']} new shard(s) ({r['shards']} in all, "
+          f"{r['skipped']} skipped) with {r['engine']} in {r['seconds']:.0f} s -> {out}")
+    return r
+
+def index_cmd(run:str|None, refs:str|None, out:str, index_type:str='auto', from_embeddings:str|None=None)->dict:
+    "Embed the reference images of `refs` (one folder per product) with run `run`, or read embedding shards, and write a kNN index."
     from retailklip.api import Recognizer
-    rec = Recognizer.from_run(run, progress=True).index(refs, index_type); _say_report(rec.report, refs)
+    if from_embeddings is not None:
+        from retailklip.shards import shards_meta
+        rec = Recognizer.from_run(run or shards_meta(from_embeddings)['run'], progress=True).index_embeddings(from_embeddings, index_type)
+    else:
+        if run is None: raise ValueError("--refs needs --run (the run folder that embeds the references)")
+        rec = Recognizer.from_run(run, progress=True).index(refs, index_type); _say_report(rec.report, refs)
     rec.save(out); knn = rec.knn
     print(f"indexed {len(knn)} references of {len(knn.products)} products ({len(rec.report.skipped)} skipped) -> {out}")
     return dict(index=out, references=len(knn), products=len(knn.products), skipped=len(rec.report.skipped))
@@ -191,12 +208,18 @@ def for_train_cmd(coco:str, images:str, base_classes:str, out:str, label_fractio
     print(f"trained a FOR head on {len(data.images)} images ({label_fraction:.0%} labelled, {len(base)} base classes); wrote {out}")
     return Path(out)
 
-def search_index_cmd(images:str, out:str, method:str='for', run:str|None=None, coco:str|None=None, k:int=4,
+def search_index_cmd(images:str|None, out:str, method:str='for', run:str|None=None, coco:str|None=None, k:int=4,
                      model:str='rk-vit-mini', pretrained:str|None=None, checkpoint:str|None=None,
-                     device:str|None=None)->'ImageSearch':
-    "Embed a folder of images (or those a COCO file lists) with clip / cluster / for and write a retrieval index."
+                     device:str|None=None, from_embeddings:str|None=None)->'ImageSearch':
+    "Embed a folder of images (or those a COCO file lists) with clip / cluster / for, or read embedding shards (clip), and write a retrieval index."
     from retailklip.api import ImageSearch
     if method not in ('clip', 'cluster', 'for'): raise ValueError(f"--method must be clip, cluster or for, got {method!r}")
+    if from_embeddings is not None:
+        from retailklip.shards import shards_meta
+        if method != 'clip': raise ValueError("--from-embeddings fills a --method clip index (the shards hold one global embedding per image)")
+        s = ImageSearch.from_run(run or shards_meta(from_embeddings)['run'], 'clip', device).add_embeddings(from_embeddings); s.save(out)
+        print(f"indexed {len(s.index)} images from the embeddings in {from_embeddings} (method clip); wrote {out}")
+        return s
     if method == 'for' and run is None: raise ValueError("--method for needs --run pointing to a FOR run folder (from `retailklip for-train`)")
     if not Path(images).is_dir(): raise FileNotFoundError(f"image folder not found: {images}")
     paths = _coco_images(coco, images).images.path.tolist() if coco else [images]
@@ -375,8 +398,22 @@ def build_parser()->argparse.ArgumentParser:
     g = f.add_mutually_exclusive_group()
     g.add_argument('--resume', action='store_true', help='--out holds a run: continue it (only with the same data, config and model)')
     g.add_argument('--overwrite', action='store_true', help='--out holds a run: replace it')
-    i = sub.add_parser('index', help='embed reference images with a run and write a kNN index')
-    i.add_argument('--run', required=True, help='run folder (from finetune)'); i.add_argument('--refs', required=True, help='ImageFolder tree of reference images')
+    e = sub.add_parser('embed', help='embed a folder or list of images into resumable shards (clip-retrieval layout), here or on Ray')
+    e.add_argument('--images', required=True, help='ImageFolder tree (product = folder), a .csv (path[, product]) or a .txt list of images')
+    e.add_argument('--run', required=True, help='run folder (from finetune) whose model embeds')
+    e.add_argument('--out', required=True, type=_writable_dir, help='shards folder: img_emb/, metadata/, embed.json (an unfinished one is completed)')
+    e.add_argument('--shard-size', type=POS_INT, default=10000, help='images per shard (default: 10000)')
+    e.add_argument('--batch-size', type=POS_INT, default=128, help='images per forward pass (default: 128)')
+    e.add_argument('--engine', default='auto', choices=['auto', 'local', 'ray'], help="'local': this process; 'ray': Ray Data; 'auto': ray when installed")
+    e.add_argument('--address', default=None, help="Ray cluster address ('auto', 'ray://HOST:10001'); default: a Ray on this machine")
+    e.add_argument('--workers', type=POS_INT, default=None, help='ray: embedding actors (default: one per GPU, else cores - 1); local: decoding processes')
+    e.add_argument('--precision', default='auto', choices=['auto', 'bf16', 'fp32'], help="'auto': bf16 where the device runs it natively")
+    e.add_argument('--device', default=None, help='cpu or cuda (default: cuda if present)')
+    i = sub.add_parser('index', help='embed reference images with a run (or read embedding shards) and write a kNN index')
+    i.add_argument('--run', default=None, help="run folder (from finetune); with --from-embeddings, default: the shards' run")
+    g = i.add_mutually_exclusive_group(required=True)
+    g.add_argument('--refs', help='ImageFolder tree of reference images')
+    g.add_argument('--from-embeddings', default=None, help='a shards folder from `retailklip embed` (no image is read)')
     i.add_argument('--out', required=True, type=_writable_file, help='index file to write'); i.add_argument('--index-type', default='auto', choices=['auto', 'flat', 'ivf', 'hnsw'],
                                                                                 help="'auto': exact below 5,000 references, IVF with calibrated nprobe above")
     a = sub.add_parser('add', help='add products to an index (no retraining)')
@@ -432,7 +469,9 @@ def build_parser()->argparse.ArgumentParser:
     ex.add_argument('--images', default=None, help='images to check the graph on (default: 64 rendered product photos)')
     ex.add_argument('--check-images', type=POS_INT, default=64, help='how many images to check on (default: 64)')
     si = sub.add_parser('search-index', help='embed a folder of images for text search and write a retrieval index')
-    si.add_argument('--images', required=True, help='folder of images (searched recursively), or the image folder of --coco')
+    g = si.add_mutually_exclusive_group(required=True)
+    g.add_argument('--images', help='folder of images (searched recursively), or the image folder of --coco')
+    g.add_argument('--from-embeddings', default=None, help='a shards folder from `retailklip embed` (method clip; no image is read)')
     si.add_argument('--coco', default=None, help='index exactly the images this COCO file lists (default: every image under --images)')
     si.add_argument('--method', default='for', choices=['clip', 'cluster', 'for'], help='CLIP global, Cluster-CLIP or FOR (needs --run)')
     si.add_argument('--run', default=None, help='FOR run folder (or a RetailKLIP run, for clip / cluster); default: the shipped mini-CLIP')
@@ -466,7 +505,9 @@ def _dispatch(args:argparse.Namespace):
     elif args.cmd == 'finetune':
         finetune_cmd(args.data, args.out, args.model, args.pretrained, args.checkpoint, args.steps, args.batch_size,
                      args.lr, args.augment, args.device, args.resume, args.overwrite)
-    elif args.cmd == 'index': index_cmd(args.run, args.refs, args.out, args.index_type)
+    elif args.cmd == 'index': index_cmd(args.run, args.refs, args.out, args.index_type, args.from_embeddings)
+    elif args.cmd == 'embed':
+        embed_cmd(args.images, args.run, args.out, args.shard_size, args.batch_size, args.engine, args.address, args.workers, args.precision, args.device)
     elif args.cmd == 'add': add_cmd(args.index, args.refs, args.run, args.extend)
     elif args.cmd == 'remove': remove_cmd(args.index, args.products)
     elif args.cmd == 'classify': classify_cmd(args.index, args.images, args.top_k, args.csv, args.run)
@@ -477,7 +518,7 @@ def _dispatch(args:argparse.Namespace):
                       args.pretrained, args.checkpoint, args.device, args.cache, args.overwrite)
     elif args.cmd == 'search-index':
         search_index_cmd(args.images, args.out, args.method, args.run, args.coco, args.k, args.model, args.pretrained,
-                         args.checkpoint, args.device)
+                         args.checkpoint, args.device, args.from_embeddings)
     elif args.cmd == 'search': search_cmd(args.index, args.query, args.k, args.csv)
     elif args.cmd == 'for-eval': for_eval_cmd(args.index, args.coco, args.base_classes, args.novel_classes, args.k, args.out)
     elif args.cmd == 'serve':
