@@ -391,7 +391,7 @@ def build_parser()->argparse.ArgumentParser:
     g.add_argument('--pretrained', default=None, help="published tag (needs a network) or 'synthetic' (the default for rk-vit-mini)")
     g.add_argument('--checkpoint', default=None, help='local open_clip checkpoint file (default: none)')
     f.add_argument('--steps', type=NONNEG_INT, default=None, help='optimiser steps; 0 saves the pretrained model as a run (default: 300)')
-    f.add_argument('--batch-size', type=POS_INT, default=None, help='images per step (default: 64)')
+    f.add_argument('--batch-size', type=POS_INT, default=None, help='images per step, shared by the processes under torchrun (default: 64)')
     f.add_argument('--lr', type=POS_FLOAT, default=None, help='learning rate of the top block (default: 5e-4)')
     f.add_argument('--augment', type=NONNEG_FLOAT, default=None, help='shelf augmentation strength, 0.5 when you only have clean catalogue images (default: 0, off)')
     f.add_argument('--device', default=None, help='cpu or cuda (default: cuda if present)')

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_core.ipynb #ece84c33
 from __future__ import annotations
-import contextlib, hashlib, json, math, os, pickle, tempfile, zipfile
+import atexit, contextlib, hashlib, json, math, os, pickle, tempfile, zipfile
 from pathlib import Path
 import numpy as np, torch, torch.nn as nn
 
@@ -184,7 +184,10 @@ def init_distributed(device:str|None=None # 'cpu', 'cuda' (this process's GPU) o
     if device == 'cuda': device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
     cuda = torch.device(device).type == 'cuda'
     if cuda: torch.cuda.set_device(torch.device(device))
-    if not dist.is_initialized(): dist.init_process_group('nccl' if cuda else 'gloo')
+    if not dist.is_initialized():
+        dist.init_process_group('nccl' if cuda else 'gloo')
+        # leaving a group without destroying it can abort the process at exit ("terminate called without an active exception")
+        atexit.register(lambda: dist.destroy_process_group() if dist.is_initialized() else None)
     return device
 
 def all_sum(t:torch.Tensor)->torch.Tensor:
