@@ -66,10 +66,13 @@ def read_shards(out:str|Path # a folder written by `embed_to_shards`
 
 # %% ../nbs/15a_shards.ipynb #c34d9c75
 def _settings(run, df, shard_size, precision)->dict:
-    bb, _, cfg = load_run(run)
+    "What `embed.json` records: the run (its config, not its weights: those load once, where the embedding runs), the images, the settings."
+    cfg_file = Path(run)/'config.json'
+    if not cfg_file.exists(): raise FileNotFoundError(f"run folder not found or incomplete: {run} (no config.json; create one with `retailklip finetune`)")
+    cfg = json.loads(cfg_file.read_text())
     names = hashlib.sha1('\n'.join(df.path + '\t' + df['product']).encode()).hexdigest()[:16]
     return dict(run=str(Path(run).resolve()), model=cfg['model'], fingerprint=cfg['fingerprint'], dim=int(cfg['embed_dim']),
-                n=len(df), images=names, shard_size=int(shard_size), precision=precision)
+                image_size=int(cfg['image_size']), n=len(df), images=names, shard_size=int(shard_size), precision=precision)
 
 def embed_to_shards(run:str|Path, # a run folder (`retailklip finetune`): the model that embeds
                     images, # what `image_table` reads: an ImageFolder tree, a .csv / .txt list, or a DataFrame
@@ -138,7 +141,7 @@ class _Embedder:
 def _ray_shards(run, df, todo, out, meta, batch_size, workers, address, device, progress, report):
     "Embed shards `todo` with Ray Data: parallel decoding tasks, an actor pool of models; each shard written when complete."
     import ray, logging
-    for name in ('ray', 'ray.data'): logging.getLogger(name).setLevel(logging.WARNING)  # Ray's progress lines: only with progress=True
+    if not progress: os.environ.setdefault('RAY_DATA_LOG_LEVEL', 'WARNING')  # Ray Data's progress lines only with progress=True
     started = not ray.is_initialized()
     if started: ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
     try:
@@ -147,9 +150,8 @@ def _ray_shards(run, df, todo, out, meta, batch_size, workers, address, device, 
         n_act = workers or (gpus or max(1, int(ray.cluster_resources().get('CPU', 1)) - 1))
         S = meta['shard_size']
         rows = pd.concat([df.iloc[i*S:(i + 1)*S].assign(shard=i, row=np.arange(len(df.iloc[i*S:(i + 1)*S]))) for i in todo])
-        size = load_run(run)[0].image_size
         ds = (ray.data.from_pandas([rows.iloc[j:j + batch_size] for j in range(0, len(rows), batch_size)])  # a block per batch
-              .map_batches(_decode, fn_kwargs=dict(size=size), batch_size=batch_size, batch_format='numpy', num_cpus=1)
+              .map_batches(_decode, fn_kwargs=dict(size=meta['image_size']), batch_size=batch_size, batch_format='numpy', num_cpus=1)
               .map_batches(_Embedder, fn_constructor_kwargs=dict(run=str(run), precision=meta['precision'], device='cuda' if gpus else 'cpu', threads=1),
                            compute=ray.data.ActorPoolStrategy(size=n_act), batch_size=batch_size, batch_format='numpy', num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1))
         want = {i: len(rows[rows.shard == i]) for i in todo}; got = {i: [] for i in todo}
