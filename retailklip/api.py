@@ -139,7 +139,7 @@ def index_embeddings(self:Recognizer, path:str|Path, # a shards folder (`retailk
     if meta['fingerprint'] != self.fingerprint:
         raise ValueError(f"{path} holds embeddings of another model (fingerprint {meta['fingerprint']}, this model's is {self.fingerprint}): use the run {meta['run']}")
     e, md = read_shards(path)
-    if (md['product'] == '').any(): raise ValueError(f"{path}: {int((md['product'] == '').sum())} images have no product; embed an ImageFolder tree or a CSV with a 'product' column")
+    if (md['product'] == '').any(): raise ValueError(f"{path}: {int((md['product'] == '').sum())} images have no product; embed an ImageFolder tree or a CSV with a product for every image")
     self.knn = KNNClassifier(e.shape[1], index_type, fingerprint=self.fingerprint, model=self.bb.name)
     self.knn.source = self.source
     self.knn.fit(torch.from_numpy(e), md['product'], meta=md[['path']], fingerprint=self.fingerprint); return self

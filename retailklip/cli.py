@@ -545,6 +545,9 @@ def main(argv:list[str]|None=None)->int:
     try:
         with (open(os.devnull, 'w') if rank > 0 else contextlib.nullcontext(sys.stdout)) as out, contextlib.redirect_stdout(out):
             _dispatch(args)  # under torchrun, process 0 reports
+    except KeyboardInterrupt:
+        if args.debug: raise
+        print(f"retailklip {args.cmd}: interrupted (files written so far are complete; run the command again to continue where it can)", file=sys.stderr); return 130
     except (FileNotFoundError, ValueError, RuntimeError, OSError, KeyError) as e:
         if args.debug: raise
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e

@@ -33,6 +33,9 @@ def image_table(images # an ImageFolder tree `root/<product>/*.jpg`, a .csv (pat
                            product=df['product'].astype(str) if 'product' in df.columns else '')).reset_index(drop=True)
     df['path'] = df.path.map(os.path.abspath)
     if not len(df): raise ValueError(f"no images in {images}")
+    empty = (df['product'] == '').to_numpy()
+    if empty.any() and not empty.all():  # all empty: unlabelled images (for search); some empty: a mistake
+        raise ValueError(f"{images}: {int(empty.sum())} of {len(df)} rows have no product (first: row {int(empty.argmax())}); give every image one, or none")
     return df
 
 # %% ../nbs/15a_shards.ipynb #c48e737c
@@ -109,6 +112,7 @@ def embed_to_shards(run:str|Path, # a run folder (`retailklip finetune`): the mo
     if todo and engine == 'local': _local_shards(run, df, todo, out, meta, batch_size, workers, device, progress, report)
     elif todo: _ray_shards(run, df, todo, out, meta, batch_size, workers, address, device, progress, report)
     n_ok = sum(len(pd.read_parquet(shard_files(out, i)[1], columns=['path'])) for i in todo)
+    if todo and len(todo) == n_shards and n_ok == 0: raise ValueError(f"none of the {len(df)} images could be read ({report})")
     return dict(shards=n_shards, embedded_shards=len(todo), images=len(df), embedded=n_ok,
                 skipped=sum(min(len(df), (i + 1)*shard_size) - i*shard_size for i in todo) - n_ok, engine=engine, seconds=time.time() - t0)
 
