@@ -14,7 +14,7 @@ from .imagefolder import (IMAGE_EXTS, ScanReport, ImageDataset, scan_imagefolder
 from .core import default_device as _device, fingerprint, locked, init_distributed, dist_info, barrier
 from .train import FinetuneConfig, finetune, save_run, load_run, _resume_state
 from .knn import KNNClassifier
-from .shards import shards_meta, read_shards
+from .shards import shards_meta, read_shards, index_from_shards
 from .eval import topk_accuracy
 
 # %% auto #0
@@ -132,17 +132,13 @@ def remove(self:Recognizer, products:list # product ids to delete
 # %% ../nbs/16_api.ipynb #79983553
 @patch
 def index_embeddings(self:Recognizer, path:str|Path, # a shards folder (`retailklip embed`) of labelled images, embedded by this model
-                     index_type:str='auto' # see `KNNClassifier`
+                     index_type:str='auto', # see `KNNClassifier`
+                     max_memory=None, # memory budget ('4G'): an exact index when it fits, else IVF-PQ re-scored from the shards (see `index_from_shards`)
+                     progress:bool=False
                     )->Recognizer:
     "Build the kNN index from precomputed embedding shards (no image is read; replaces any index)."
-    meta = shards_meta(path)
-    if meta['fingerprint'] != self.fingerprint:
-        raise ValueError(f"{path} holds embeddings of another model (fingerprint {meta['fingerprint']}, this model's is {self.fingerprint}): use the run {meta['run']}")
-    e, md = read_shards(path)
-    if (md['product'] == '').any(): raise ValueError(f"{path}: {int((md['product'] == '').sum())} images have no product; embed an ImageFolder tree or a CSV with a product for every image")
-    self.knn = KNNClassifier(e.shape[1], index_type, fingerprint=self.fingerprint, model=self.bb.name)
-    self.knn.source = self.source
-    self.knn.fit(torch.from_numpy(e), md['product'], meta=md[['path']], fingerprint=self.fingerprint); return self
+    self.knn = index_from_shards(path, max_memory, index_type, fingerprint=self.fingerprint, model=self.bb.name, progress=progress)
+    self.knn.source = self.source; return self
 
 # %% ../nbs/16_api.ipynb #a872fd96
 def wide_table(long:pd.DataFrame, # `classify(..., long=True)`: path, rank, product, score, unknown

@@ -7,13 +7,13 @@ from __future__ import annotations
 import argparse, contextlib, json, math, os, sys, time, warnings
 from pathlib import Path
 import numpy as np, torch
-from .core import atomic_write_text, default_device
+from .core import atomic_write_text, default_device, parse_size
 
 # %% auto #0
-__all__ = ['POS_INT', 'NONNEG_INT', 'POS_FLOAT', 'NONNEG_FLOAT', 'FRACTION', 'DISTRIBUTED', 'demo', 'pretrain_cmd', 'synth_cmd',
-           'finetune_cmd', 'embed_cmd', 'index_cmd', 'add_cmd', 'remove_cmd', 'classify_cmd', 'calibrate_cmd',
-           'evaluate_cmd', 'for_train_cmd', 'search_index_cmd', 'search_cmd', 'for_eval_cmd', 'export_cmd',
-           'retrieval_demo', 'build_parser', 'main']
+__all__ = ['POS_INT', 'NONNEG_INT', 'MEMORY', 'POS_FLOAT', 'NONNEG_FLOAT', 'FRACTION', 'DISTRIBUTED', 'demo', 'pretrain_cmd',
+           'synth_cmd', 'finetune_cmd', 'embed_cmd', 'index_cmd', 'add_cmd', 'remove_cmd', 'classify_cmd',
+           'calibrate_cmd', 'evaluate_cmd', 'for_train_cmd', 'search_index_cmd', 'search_cmd', 'for_eval_cmd',
+           'export_cmd', 'retrieval_demo', 'build_parser', 'main']
 
 # %% ../nbs/20_cli.ipynb #3b24132e
 def demo(out:str='demo_out', # folder for results.json, the finetuned run and its index
@@ -121,13 +121,14 @@ def embed_cmd(images:str, run:str, out:str, shard_size:int=10000, batch_size:int
           f"{r['skipped']} skipped) with {r['engine']} in {r['seconds']:.0f} s -> {out}")
     return r
 
-def index_cmd(run:str|None, refs:str|None, out:str, index_type:str='auto', from_embeddings:str|None=None)->dict:
+def index_cmd(run:str|None, refs:str|None, out:str, index_type:str='auto', from_embeddings:str|None=None, max_memory=None)->dict:
     "Embed the reference images of `refs` (one folder per product) with run `run`, or read embedding shards, and write a kNN index."
     from retailklip.api import Recognizer
     if from_embeddings is not None:
         from retailklip.shards import shards_meta
-        rec = Recognizer.from_run(run or shards_meta(from_embeddings)['run'], progress=True).index_embeddings(from_embeddings, index_type)
+        rec = Recognizer.from_run(run or shards_meta(from_embeddings)['run'], progress=True).index_embeddings(from_embeddings, index_type, max_memory, progress=True)
     else:
+        if max_memory is not None: raise ValueError("--max-memory applies to --from-embeddings (an index built from images holds their vectors in memory)")
         if run is None: raise ValueError("--refs needs --run (the run folder that embeds the references)")
         rec = Recognizer.from_run(run, progress=True).index(refs, index_type); _say_report(rec.report, refs)
     rec.save(out); knn = rec.knn
@@ -324,6 +325,7 @@ def _checked(conv, ok, what):
 
 POS_INT = _checked(int, lambda v: v >= 1, 'an integer >= 1')
 NONNEG_INT = _checked(int, lambda v: v >= 0, 'an integer >= 0')
+MEMORY = _checked(parse_size, lambda v: v >= 1, 'a memory size such as 4G or 512M')
 POS_FLOAT = _checked(float, lambda v: math.isfinite(v) and v > 0, 'a finite number > 0')
 NONNEG_FLOAT = _checked(float, lambda v: math.isfinite(v) and v >= 0, 'a finite number >= 0')
 FRACTION = _checked(float, lambda v: 0 < v <= 1, 'a fraction in (0, 1]')
@@ -414,8 +416,9 @@ def build_parser()->argparse.ArgumentParser:
     g = i.add_mutually_exclusive_group(required=True)
     g.add_argument('--refs', help='ImageFolder tree of reference images')
     g.add_argument('--from-embeddings', default=None, help='a shards folder from `retailklip embed` (no image is read)')
-    i.add_argument('--out', required=True, type=_writable_file, help='index file to write'); i.add_argument('--index-type', default='auto', choices=['auto', 'flat', 'ivf', 'hnsw'],
-                                                                                help="'auto': exact below 5,000 references, IVF with calibrated nprobe above")
+    i.add_argument('--out', required=True, type=_writable_file, help='index file to write'); i.add_argument('--index-type', default='auto', choices=['auto', 'flat', 'ivf', 'hnsw', 'ivfpq'],
+                                                                                help="'auto': exact below 5,000 references, IVF with calibrated nprobe above, IVF-PQ over --max-memory")
+    i.add_argument('--max-memory', type=MEMORY, default=None, help="with --from-embeddings: memory budget (e.g. 4G); an index whose exact vectors exceed it is IVF-PQ, re-scored from the shards (default: no limit)")
     a = sub.add_parser('add', help='add products to an index (no retraining)')
     a.add_argument('--index', required=True, help='index file (updated in place)'); a.add_argument('--refs', required=True, help='ImageFolder tree of the new products')
     a.add_argument('--run', default=None, help="run folder (default: the index's own)")
@@ -505,7 +508,7 @@ def _dispatch(args:argparse.Namespace):
     elif args.cmd == 'finetune':
         finetune_cmd(args.data, args.out, args.model, args.pretrained, args.checkpoint, args.steps, args.batch_size,
                      args.lr, args.augment, args.device, args.resume, args.overwrite)
-    elif args.cmd == 'index': index_cmd(args.run, args.refs, args.out, args.index_type, args.from_embeddings)
+    elif args.cmd == 'index': index_cmd(args.run, args.refs, args.out, args.index_type, args.from_embeddings, args.max_memory)
     elif args.cmd == 'embed':
         embed_cmd(args.images, args.run, args.out, args.shard_size, args.batch_size, args.engine, args.address, args.workers, args.precision, args.device)
     elif args.cmd == 'add': add_cmd(args.index, args.refs, args.run, args.extend)

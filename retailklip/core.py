@@ -4,14 +4,14 @@
 
 # %% ../nbs/01_core.ipynb #ece84c33
 from __future__ import annotations
-import atexit, contextlib, hashlib, json, math, os, pickle, tempfile, zipfile
+import atexit, contextlib, hashlib, json, math, os, pickle, re, tempfile, zipfile
 from pathlib import Path
 import numpy as np, torch, torch.nn as nn
 
 # %% auto #0
 __all__ = ['NPZ_KINDS', 'atomic_file', 'atomic_save', 'atomic_write_text', 'load_tensors', 'atomic_dir', 'locked', 'read_npz',
            'default_device', 'fingerprint', 'warmup_cosine', 'local_cores', 'dist_info', 'init_distributed', 'all_sum',
-           'barrier']
+           'barrier', 'parse_size']
 
 # %% ../nbs/01_core.ipynb #50db5ae4
 @contextlib.contextmanager
@@ -198,3 +198,12 @@ def all_sum(t:torch.Tensor)->torch.Tensor:
 def barrier():
     "Wait until every process of the group gets here (nothing to wait for when alone)."
     if dist_info()[1] > 1: torch.distributed.barrier()
+
+# %% ../nbs/01_core.ipynb #30733195
+def parse_size(s # bytes: an int, or text such as '4G', '512M', '2.5GiB' (None: no limit)
+              )->int|None:
+    "A memory size in bytes (K, M, G, T are powers of 1024)."
+    if s is None or (isinstance(s, int) and not isinstance(s, bool)): return s
+    m = re.fullmatch(r'\s*([0-9]*\.?[0-9]+)\s*([kmgt]?)(i?b)?\s*', str(s).lower())
+    if not m: raise ValueError(f"not a memory size: {s!r} (use e.g. 4G or 512M)")
+    return int(float(m[1]) * 1024**' kmgt'.index(m[2] or ' '))

@@ -11,10 +11,11 @@ from fastcore.basics import patch
 from .core import atomic_file, read_npz
 
 # %% auto #0
-__all__ = ['INDEX_TYPES', 'AUTO_IVF_MIN', 'default_index_type', 'KNNClassifier', 'calibrate_nprobe']
+__all__ = ['INDEX_TYPES', 'AUTO_IVF_MIN', 'default_index_type', 'KNNClassifier', 'VectorFiles', 'calibrate_nprobe',
+           'ivfpq_layout']
 
 # %% ../nbs/08_knn.ipynb #6e717d72
-INDEX_TYPES = ('auto', 'flat', 'ivf', 'hnsw')
+INDEX_TYPES = ('auto', 'flat', 'ivf', 'hnsw', 'ivfpq')
 AUTO_IVF_MIN = 5_000  # from this many references on, 'auto' uses a calibrated IVF index (measured by `retailklip bench`)
 
 def default_index_type(n:int # number of reference embeddings
@@ -44,59 +45,140 @@ class KNNClassifier:
                  n_neighbors:int=10, # references looked at per query for the vote
                  nlist:int|None=None, # IVF lists (None: 4 sqrt(n))
                  nprobe:int|None=None, # IVF lists searched (None: the smallest reaching `target_recall`, calibrated at build time)
-                 hnsw_m:int=32, target_recall:float=0.99):
+                 hnsw_m:int=32, target_recall:float=0.99,
+                 pq_m:int|None=None, # 'ivfpq': bytes per vector (sub-quantizers; None: dim/8)
+                 rerank:int=64 # 'ivfpq': candidates re-scored with the exact vectors
+                ):
         if index_type not in INDEX_TYPES: raise ValueError(f"unknown index_type {index_type!r}; expected one of {INDEX_TYPES}")
         self.dim, self.index_type, self.fingerprint, self.model = int(dim), index_type, fingerprint, model
         self.k, self.n_neighbors, self.nlist, self.nprobe, self.hnsw_m = k, n_neighbors, nlist, nprobe, hnsw_m
         self.target_recall, self.threshold, self.built = target_recall, None, dict(kind=None, n=0)
+        self.pq_m, self.rerank = pq_m, rerank
         self.emb = np.zeros((0, self.dim), np.float32); self.refs = pd.DataFrame(columns=['product'])
-        self.index = None
+        self.index, self.files = None, None  # files: `VectorFiles` holding the exact vectors of the first rows (a compressed index); `emb` holds the rest
 
-    def __len__(self): return len(self.emb)
+    def __len__(self): return len(self.refs)
     @property
     def products(self)->list:
         "The product ids in the index, sorted."
         return sorted(self.refs['product'].unique().tolist())
     def __repr__(self):
-        b = self.built; kind = b['kind'] + (f" nprobe={b['nprobe']}" if b.get('nprobe') else '') if b['kind'] else 'empty'
+        b = self.built; kind = b['kind'] + (f" nprobe={b['nprobe']}" if b.get('nprobe') else '') + (f" m={b['m']}" if b.get('m') else '') if b['kind'] else 'empty'
         return f"KNNClassifier({len(self)} references of {len(self.products)} products, dim={self.dim}, {self.index_type}: {kind})"
 
 # %% ../nbs/08_knn.ipynb #216f073d
-def calibrate_nprobe(index, # a trained, filled faiss IVF index
-                     emb:np.ndarray, # the vectors in it
+class VectorFiles:
+    "The rows of float32 `.npy` files (embedding shards), read in place through memory maps: the exact vectors a compressed index re-scores its candidates with, without holding them in memory."
+    def __init__(self, files:list # `.npy` files of (n_i, dim) float32 rows, in row order
+                ):
+        self.files = [str(f) for f in files]
+        for f in self.files:
+            if not Path(f).exists(): raise FileNotFoundError(f"embedding file not found: {f} (a compressed index re-scores with the shards it was built from)")
+        self.arrays = [np.load(f, mmap_mode='r', allow_pickle=False) for f in self.files]
+        self.offsets = np.cumsum([0] + [len(a) for a in self.arrays])
+    def __len__(self): return int(self.offsets[-1])
+    def take(self, rows:np.ndarray)->np.ndarray:
+        "The vectors of `rows` (any shape of row numbers), as float32 of shape rows.shape + (dim,)."
+        r = np.asarray(rows).ravel(); f = np.searchsorted(self.offsets, r, 'right') - 1
+        out = np.empty((len(r), self.arrays[0].shape[1]), np.float32)
+        for j in np.unique(f):
+            m = f == j; out[m] = self.arrays[j][r[m] - self.offsets[j]]
+        return out.reshape(*np.shape(rows), -1)
+
+@patch
+def _vectors(self:KNNClassifier, rows:np.ndarray)->np.ndarray:
+    "Exact vectors of reference `rows`: from `files` for the first rows, then from `emb`."
+    r = np.asarray(rows); nf = len(self.files) if self.files is not None else 0
+    if not nf: return self.emb[r]
+    out = np.empty((*r.shape, self.dim), np.float32); inf = r < nf
+    v = self.files.take(r[inf]); out[inf] = v/np.linalg.norm(v, axis=-1, keepdims=True)  # shards hold the model's output, unit to float precision
+    out[~inf] = self.emb[r[~inf] - nf]
+    return out
+
+def _nearest_other(q:np.ndarray, emb:np.ndarray)->np.ndarray:
+    "Similarity of each query's second-nearest vector of `emb` (exact): its nearest *other* reference when the query is one of them."
+    return faiss.knn(q, emb, 2, metric=faiss.METRIC_INNER_PRODUCT)[0][:, 1]
+
+def calibrate_nprobe(index, # a trained, filled faiss IVF index (or one wrapping an IVF, e.g. IVF-PQ)
+                     emb:np.ndarray|None=None, # the vectors in it (to draw the sample from)
                      target:float=0.99, # recall@1 to reach
-                     n_sample:int=500, seed:int=0
+                     n_sample:int=2000, seed:int=0,
+                     sample:tuple|None=None, # (queries, similarity of their nearest other reference) instead of drawing from `emb`
+                     search=None # (q, k) -> (sims, rows); default: `index.search`
                     )->tuple: # (nprobe, recall reached)
-    "The smallest power-of-two `nprobe` whose nearest *other* reference agrees with exact search for `target` of a sample of the references."
-    rng = np.random.default_rng(seed)
-    q = emb[rng.choice(len(emb), min(n_sample, len(emb)), replace=False)]
-    truth = faiss.knn(q, emb, 2, metric=faiss.METRIC_INNER_PRODUCT)[0][:, 1]  # exact, without copying emb into an index; similarity of the nearest other reference (ties-proof: compare scores)
-    nprobe, recall = 1, 0.
-    while True:
-        index.nprobe = nprobe
-        recall = float((index.search(q, 2)[0][:, 1] >= truth - 1e-6).mean())
-        if recall >= target or nprobe >= index.nlist: return nprobe, recall
-        nprobe = min(2*nprobe, index.nlist)
+    "The smallest `nprobe` at which a sample of the references finds its nearest *other* reference as exact search does, for `target` of them: powers of two, then bisection below the first that reaches it."
+    if sample is None:
+        rng = np.random.default_rng(seed); q = emb[np.sort(rng.choice(len(emb), min(n_sample, len(emb)), replace=False))]
+        sample = q, _nearest_other(q, emb)
+    q, truth = sample; ivf = faiss.extract_index_ivf(index); search = search or index.search
+    def recall(p):
+        ivf.nprobe = p; return float((search(q, 2)[0][:, 1] >= truth - 1e-5).mean())  # ties-proof: compare scores
+    lo, hi = 0, 1
+    while (r := recall(hi)) < target and hi < ivf.nlist: lo, hi = hi, min(2*hi, ivf.nlist)
+    best = (hi, r)
+    while hi - lo > 1:  # the smallest in (lo, hi] reaching the target
+        mid = (lo + hi)//2; rm = recall(mid)
+        if rm >= target: hi, best = mid, (mid, rm)
+        else: lo = mid
+    ivf.nprobe = best[0]; return best
+
+def ivfpq_layout(n:int, # vectors the index will hold
+                 dim:int, pq_m:int|None=None, # bytes per vector (None: dim/8, smaller to fit `max_memory`)
+                 max_memory:int|None=None # bytes the index process may use
+                )->dict: # nlist, m, nbits, train (sample size), code_bytes (the whole index in memory)
+    "The shape of an IVF-PQ index for `n` vectors: lists, PQ sub-quantizers, training sample, chosen so that codes and training fit `max_memory`."
+    nlist = max(1, min(4096, int(4*math.sqrt(n)), n//39))  # faiss wants >= 39 training points per list; k-means cost caps it at 4096
+    ms = [m for m in (dim//2, dim//4, dim//8, dim//16, dim//32) if m >= 1 and dim % m == 0]
+    m = pq_m or (dim//8 if dim % 8 == 0 else ms[-1])
+    if m not in ms and dim % m: raise ValueError(f"pq_m must divide the dimension {dim}, got {pq_m}")
+    per = lambda m: m + 8  # code + 64-bit id per vector
+    if max_memory is not None and pq_m is None:
+        fits = [mm for mm in ms if n*per(mm) <= .4*max_memory]  # the codes, plus a second copy when saved or loaded
+        if not fits: raise ValueError(f"{n:,} vectors need at least {n*per(ms[-1])/.4/2**30:.2f} GiB for the smallest codes ({ms[-1]} bytes): raise max_memory")
+        m = max(fits) if dim//8 not in fits or max(fits) <= dim//8 else dim//8
+    nbits = 8 if n >= 39*256 else max(1, int(math.log2(max(2, n//39))))  # PQ k-means wants >= 39 points per centroid
+    train = min(n, max(39*nlist, 39*2**nbits, 64*nlist))
+    if max_memory is not None: train = min(train, max(39*nlist, int(.15*max_memory/(4*dim))))
+    return dict(nlist=nlist, m=m, nbits=nbits, train=train, code_bytes=n*per(m) + nlist*dim*4)
+
+@patch
+def _new_ivfpq(self:KNNClassifier, sample:np.ndarray, # unit rows to train on
+               n:int, max_memory:int|None=None):
+    "A trained, empty IVF-PQ index (L2 on unit vectors ranks as cosine) laid out for `n` vectors by `ivfpq_layout`."
+    lay = ivfpq_layout(n, self.dim, self.pq_m, max_memory)
+    index = faiss.IndexIVFPQ(faiss.IndexFlatL2(self.dim), self.dim, lay['nlist'], lay['m'], lay['nbits'])
+    index.train(sample); self.index = index
+    self.built = dict(kind='ivfpq', n=n, nlist=lay['nlist'], m=lay['m'], nbits=lay['nbits'], rerank=self.rerank)
+    return index
+
+@patch
+def _calibrate(self:KNNClassifier, sample=None):
+    "Set `nprobe` (given, or calibrated on `sample` / a sample of `emb`) on the built IVF or IVF-PQ index."
+    b = self.built
+    if self.nprobe is not None: b['nprobe'] = min(self.nprobe, b['nlist'])
+    else: b['nprobe'], b['calibrated_recall'] = calibrate_nprobe(self.index, self.emb, self.target_recall, sample=sample, search=self._search)
+    faiss.extract_index_ivf(self.index).nprobe = b['nprobe']
 
 @patch
 def _build_index(self:KNNClassifier):
     "(Re)build the faiss index over `self.emb`; 'auto' picks the kind by size, IVF calibrates its `nprobe`."
     d, n = self.dim, len(self.emb)
+    if self.files is not None: raise ValueError("this index re-scores with embedding files it does not hold: rebuild it from its shards (`retailklip index --from-embeddings`)")
     kind = default_index_type(n) if self.index_type == 'auto' else self.index_type
+    sample = lambda m: self.emb[np.sort(np.random.default_rng(0).choice(n, min(n, m), replace=False))]
+    if kind == 'ivfpq' and n:
+        self._new_ivfpq(sample(ivfpq_layout(n, d, self.pq_m)['train']), n).add(self.emb); self._calibrate(); return
     built = dict(kind=kind, n=n)
     if kind == 'flat' or n == 0: index = faiss.IndexFlatIP(d)
     elif kind == 'ivf':
         nlist = max(1, min(self.nlist or int(4*math.sqrt(n)), n//39))  # faiss wants >= 39 points per list
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
-        sample = np.random.default_rng(0).choice(n, min(n, 64*nlist), replace=False)  # k-means on <= 64 points per list
-        index.train(self.emb[np.sort(sample)])
+        index.train(sample(64*nlist))  # k-means on <= 64 points per list
+        built['nlist'] = nlist
     else: index = faiss.IndexHNSWFlat(d, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
     if n: index.add(self.emb)
-    if kind == 'ivf':
-        if self.nprobe is None: built['nprobe'], built['calibrated_recall'] = calibrate_nprobe(index, self.emb, self.target_recall)
-        else: built['nprobe'] = min(self.nprobe, index.nlist)
-        index.nprobe = built['nprobe']; built['nlist'] = index.nlist
     self.index, self.built = index, built
+    if kind == 'ivf' and n: self._calibrate()
 
 # %% ../nbs/08_knn.ipynb #f0bed794
 @patch
@@ -125,7 +207,7 @@ def fit(self:KNNClassifier, emb, # (n, dim) reference embeddings
        ):
     "Replace the index with these references."
     self._check_model(fingerprint); emb, m = self._check(emb, product_ids, meta)
-    self.emb, self.refs = emb, m
+    self.emb, self.refs, self.files = emb, m, None
     if fingerprint is not None: self.fingerprint = fingerprint
     self._build_index(); return self
 
@@ -135,13 +217,13 @@ def add(self:KNNClassifier, emb, product_ids, meta=None, fingerprint:str|None=No
        ):
     "Add new products (their reference embeddings) without any training; refuses ids already present unless `extend`."
     self._check_model(fingerprint); emb, m = self._check(emb, product_ids, meta)
-    dup = sorted(set(m['product']) & set(self.refs['product']))
+    dup = sorted(set(m['product']) & set(self.refs['product'].unique()))
     if dup and not extend:
         raise ValueError(f"{len(dup)} product id(s) already in the index: {dup[:10]}; use extend=True (CLI: --extend) to add references to them")
     self.emb = np.concatenate([self.emb, emb]); self.refs = pd.concat([self.refs, m], ignore_index=True)
     n, b = len(self.emb), self.built
     stale = self.index is None or (self.index_type == 'auto' and default_index_type(n) != b['kind']) \
-            or (b['kind'] == 'ivf' and n > 2*b['n'])  # IVF centroids trained on under half of the vectors: retrain
+            or (b['kind'] in ('ivf', 'ivfpq') and n > 2*b['n'] and self.files is None)  # IVF centroids trained on under half of the vectors: retrain
     if stale: self._build_index()
     else: self.index.add(emb)
     return self
@@ -153,6 +235,7 @@ def remove(self:KNNClassifier, product_ids:list # products to delete
     ids = set(np.asarray(product_ids).astype(str).tolist())
     unknown = sorted(ids - set(self.refs['product']))
     if unknown: raise KeyError(f"unknown product id(s), nothing removed: {unknown[:10]}")
+    if self.files is not None: raise ValueError("this index re-scores with the embedding shards it was built from and cannot drop rows: rebuild it from shards without these products")
     keep = ~self.refs['product'].isin(ids).to_numpy()
     self.emb, self.refs = self.emb[keep], self.refs[keep].reset_index(drop=True)
     self._build_index(); return self
@@ -164,7 +247,17 @@ def search(self:KNNClassifier, q, k:int)->tuple:
     if self.index is None or len(self) == 0: raise ValueError("the index is empty: fit or add references first")
     q = _as_f32(q, 'queries')
     if q.shape[1] != self.dim: raise ValueError(f"queries have dimension {q.shape[1]}, this index holds {self.dim}")
-    return self.index.search(q, min(k, len(self)))
+    return self._search(q, min(k, len(self)))
+
+@patch
+def _search(self:KNNClassifier, q:np.ndarray, k:int)->tuple:
+    "`search` on checked queries; a compressed index ('ivfpq') re-scores its `rerank` best candidates with the exact vectors."
+    if self.built['kind'] != 'ivfpq': return self.index.search(q, k)
+    _, cand = self.index.search(q, max(k, self.rerank))
+    sims = np.einsum('qkd,qd->qk', self._vectors(np.maximum(cand, 0)), q); sims[cand < 0] = -np.inf
+    top = np.argsort(-sims, axis=1, kind='stable')[:, :k]
+    s, i = np.take_along_axis(sims, top, 1), np.take_along_axis(cand, top, 1)
+    s[i < 0] = -np.inf; return s.astype(np.float32), i
 
 @patch
 def predict(self:KNNClassifier, q, # (n, dim) query embeddings
@@ -177,13 +270,12 @@ def predict(self:KNNClassifier, q, # (n, dim) query embeddings
     if vote not in ('1nn', 'weighted'): raise ValueError(f"vote must be '1nn' or 'weighted', got {vote!r}")
     k = k or self.k
     sims, idx = self.search(q, max(self.n_neighbors, k))
-    prods = self.refs['product'].to_numpy()
+    prods = np.asarray(self.refs['product'].take(np.maximum(idx, 0).ravel())).reshape(idx.shape)  # only the rows found (millions of references stay codes)
     rows = []
-    for s, i in zip(sims, idx):
+    for s, i, ps in zip(sims, idx, prods):
         agg = {}
-        for sv, iv in zip(s, i):
+        for sv, iv, p in zip(s, i, ps):
             if iv < 0: continue
-            p = prods[iv]
             agg[p] = max(agg.get(p, -2.), float(sv)) if vote == '1nn' else agg.get(p, 0.) + max(float(sv), 0.)
         top = sorted(agg.items(), key=lambda t: -t[1])[:k]
         best = float(s[0])
@@ -209,11 +301,14 @@ def save(self:KNNClassifier, path:str|Path)->Path:
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     info = dict(format='retailklip-knn-1', dim=self.dim, index_type=self.index_type, fingerprint=self.fingerprint, model=self.model,
                 k=self.k, n_neighbors=self.n_neighbors, nlist=self.nlist, nprobe=self.nprobe, hnsw_m=self.hnsw_m, threshold=self.threshold, source=getattr(self, 'source', None),
-                target_recall=self.target_recall, built=self.built)
+                target_recall=self.target_recall, built=self.built, pq_m=self.pq_m, rerank=self.rerank,
+                files=self.files.files if self.files is not None else None)
+    if list(self.refs.columns) == ['product']:  # product ids only: int32 codes + the names (compact at millions of references)
+        codes, names = pd.factorize(self.refs['product'], sort=True); refs = codes.astype(np.int32); info['products'] = names.tolist()
+    else: refs = np.frombuffer(self.refs.to_json(orient='records').encode(), np.uint8)
     blob = faiss.serialize_index(self.index) if self.index is not None else np.zeros(0, np.uint8)
     with atomic_file(path) as f:
-        np.savez(f, emb=self.emb, faiss=blob, info=np.frombuffer(json.dumps(info).encode(), np.uint8),
-                 refs=np.frombuffer(self.refs.to_json(orient='records').encode(), np.uint8))
+        np.savez(f, emb=self.emb, faiss=blob, info=np.frombuffer(json.dumps(info).encode(), np.uint8), refs=refs)
     return path
 
 def _check_info(info, n:int, bad)->None:
@@ -240,25 +335,46 @@ def load(cls:KNNClassifier, path:str|Path, fingerprint:str|None=None # expected 
     if not path.exists(): raise FileNotFoundError(f"index file not found: {path}")
     z = read_npz(path, ('emb', 'faiss', 'info', 'refs'), what); emb, blob = z['emb'], z['faiss']
     bad = lambda why: ValueError(f"{path} is not {what}: {why}")
-    try: info = json.loads(z['info'].tobytes().decode()); refs = pd.read_json(io.StringIO(z['refs'].tobytes().decode()), orient='records', dtype=False)
-    except (ValueError, UnicodeDecodeError, TypeError) as e: raise bad(f"unreadable header ({type(e).__name__})") from None
+    try:
+        info = json.loads(z['info'].tobytes().decode())
+        refs = _read_refs(z['refs'], info, bad) if isinstance(info, dict) else None
+    except (ValueError, UnicodeDecodeError, TypeError) as e:
+        if str(e).startswith(str(path)): raise
+        raise bad(f"unreadable header ({type(e).__name__})") from None
     _check_info(info, len(emb), bad); dim = info['dim']
     if emb.ndim != 2 or emb.shape[1] != dim or emb.dtype.kind != 'f': raise bad(f"embeddings of shape {emb.shape} ({emb.dtype}), expected (n, {dim}) floats")
     if not np.isfinite(emb).all(): raise bad("the embeddings hold NaN or infinite values")
-    if len(refs) != len(emb) or (len(refs) and 'product' not in refs.columns): raise bad(f"{len(refs)} reference rows for {len(emb)} embeddings")
+    files = info.get('files')
+    if files is not None and not (isinstance(files, list) and all(isinstance(f, str) for f in files)): raise bad(f"files = {str(files)[:80]}")
+    try: vf = VectorFiles(files) if files else None
+    except FileNotFoundError as e: raise FileNotFoundError(f"{path} re-scores with the embedding shards it was built from, but {str(e).split(': ')[1].split(' (')[0]} is missing: restore the shards folder or rebuild the index") from None
+    n_vec = len(emb) + (len(vf) if vf is not None else 0)
+    if vf is not None and any(a.ndim != 2 or a.shape[1] != dim or a.dtype != np.float32 for a in vf.arrays): raise bad(f"its embedding shards are not (n, {dim}) float32")
+    if len(refs) != n_vec or (len(refs) and 'product' not in refs.columns): raise bad(f"{len(refs)} reference rows for {n_vec} embeddings")
     if blob.dtype != np.uint8 or blob.ndim != 1 or (len(emb) and not len(blob)): raise bad("no usable faiss index")
     tr = info.get('target_recall', .99)
     if not (isinstance(tr, (int, float)) and 0 < tr <= 1): raise bad(f"target_recall = {tr!r}")
+    pq_m, rerank = info.get('pq_m'), info.get('rerank', 64)
+    if not (pq_m is None or (isinstance(pq_m, int) and 1 <= pq_m <= dim)) or not (isinstance(rerank, int) and 1 <= rerank <= 1 << 16): raise bad(f"pq_m = {pq_m!r}, rerank = {rerank!r}")
     self = cls(dim, info['index_type'], info.get('fingerprint'), info.get('model'), info['k'], info['n_neighbors'],
-               info.get('nlist'), info.get('nprobe'), info['hnsw_m'], tr)
+               info.get('nlist'), info.get('nprobe'), info['hnsw_m'], tr, pq_m, rerank)
     self._check_model(fingerprint)
-    self.threshold, self.emb, self.source = info.get('threshold'), emb.astype(np.float32), info.get('source')
+    self.threshold, self.emb, self.source, self.files = info.get('threshold'), emb.astype(np.float32), info.get('source'), vf
     self.refs = refs if len(refs) else pd.DataFrame(columns=['product'])
-    self.refs['product'] = self.refs['product'].astype(str)
+    if not isinstance(self.refs['product'].dtype, pd.CategoricalDtype): self.refs['product'] = self.refs['product'].astype(str)
     try: self.index = faiss.deserialize_index(blob) if len(blob) else None
     except RuntimeError as e: raise bad(f"unreadable faiss index ({str(e).strip().split('Error: ')[-1][:80]})") from None
-    if self.index is not None and (self.index.ntotal != len(emb) or self.index.d != dim):
-        raise bad(f"its faiss index holds {self.index.ntotal} vectors of dimension {self.index.d}, its embeddings {len(emb)} of {dim}")
+    if self.index is not None and (self.index.ntotal != n_vec or self.index.d != dim):
+        raise bad(f"its faiss index holds {self.index.ntotal} vectors of dimension {self.index.d}, its embeddings {n_vec} of {dim}")
     self.built = info.get('built') or dict(kind=info['index_type'], n=len(emb), nprobe=info.get('nprobe'))
+    if (self.built.get('kind') == 'ivfpq') != isinstance(self.index, faiss.IndexIVFPQ): raise bad(f"built = {self.built!r} for a {type(self.index).__name__}")
     if self.index is not None and self.built.get('nprobe') and hasattr(self.index, 'nlist'): self.index.nprobe = min(self.built['nprobe'], self.index.nlist)
     return self
+
+def _read_refs(a:np.ndarray, info:dict, bad)->pd.DataFrame:
+    "The reference table saved as JSON records (uint8), or as int32 product codes with `info['products']` naming them."
+    if a.dtype == np.uint8: return pd.read_json(io.StringIO(a.tobytes().decode()), orient='records', dtype=False)
+    names = info.get('products')
+    if a.dtype != np.int32 or a.ndim != 1 or not isinstance(names, list) or not all(isinstance(v, str) for v in names): raise bad(f"references of type {a.dtype} without product names")
+    if len(a) and (a.min() < 0 or a.max() >= len(names)): raise bad(f"product codes outside 0..{len(names) - 1}")
+    return pd.DataFrame(dict(product=pd.Categorical.from_codes(a, names)))

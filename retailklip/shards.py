@@ -4,16 +4,18 @@
 
 # %% ../nbs/15a_shards.ipynb #9f812d9f
 from __future__ import annotations
-import hashlib, json, os, time
+import hashlib, json, os, re, time
 from pathlib import Path
-import numpy as np, pandas as pd, torch
-from .core import atomic_file, atomic_write_text, default_device, local_cores
+import numpy as np, pandas as pd, torch, faiss
+from .core import atomic_file, atomic_write_text, default_device, local_cores, parse_size
 from .imagefolder import ImageDataset, ScanReport, scan_imagefolder, embed_images, progress_bar
 from .train import load_run
+from .knn import KNNClassifier, VectorFiles, ivfpq_layout
 from .core import fingerprint
 
 # %% auto #0
-__all__ = ['SHARDS_META', 'image_table', 'shard_files', 'shards_meta', 'read_shards', 'embed_to_shards']
+__all__ = ['SHARDS_META', 'image_table', 'shard_files', 'shards_meta', 'finished_shards', 'read_shards', 'embed_to_shards',
+           'shard_sizes', 'exact_index_bytes', 'write_shards', 'index_from_shards']
 
 # %% ../nbs/15a_shards.ipynb #65451ca6
 def image_table(images # an ImageFolder tree `root/<product>/*.jpg`, a .csv (path[, product]) or a .txt (a path per line), or a DataFrame
@@ -57,12 +59,17 @@ def shards_meta(out:str|Path)->dict:
     if not m.exists(): raise FileNotFoundError(f"no embeddings at {out} (no {SHARDS_META}); write them with `retailklip embed`")
     return json.loads(m.read_text())
 
-def read_shards(out:str|Path # a folder written by `embed_to_shards`
-               )->tuple: # (embeddings (n, D) float32, metadata: path, product)
-    "Every shard's embeddings and metadata, in list order; refuses an unfinished folder."
+def finished_shards(out:str|Path)->int:
+    "The number of shards of a finished folder; refuses an unfinished one."
     meta = shards_meta(out); n = -(-meta['n']//meta['shard_size'])
     missing = [i for i in range(n) if not shard_files(out, i)[1].exists()]
     if missing: raise ValueError(f"{out} is unfinished: {len(missing)} of {n} shards missing; run `retailklip embed` again to finish it")
+    return n
+
+def read_shards(out:str|Path # a folder written by `embed_to_shards`
+               )->tuple: # (embeddings (n, D) float32, metadata: path, product)
+    "Every shard's embeddings and metadata, in list order, in memory; refuses an unfinished folder (`index_from_shards` streams them instead)."
+    meta, n = shards_meta(out), finished_shards(out)
     es, ms = zip(*[(np.load(shard_files(out, i)[0]), pd.read_parquet(shard_files(out, i)[1])) for i in range(n)])
     if not sum(map(len, es)): raise ValueError(f"{out} holds no embeddings: none of its {meta['n']} images could be read")
     return np.concatenate(es), pd.concat(ms, ignore_index=True)
@@ -168,3 +175,72 @@ def _ray_shards(run, df, todo, out, meta, batch_size, workers, address, device, 
                 _write_shard(out, int(i), np.stack(sh.emb[ok].to_numpy()) if ok.any() else np.zeros((0, meta['dim']), np.float32), sh[ok][['path', 'product']])
     finally:
         if started: ray.shutdown()
+
+# %% ../nbs/15a_shards.ipynb #5010c8fb
+def shard_sizes(out:str|Path)->list:
+    "The number of embeddings in each shard of a finished folder, from the `.npy` headers (no data is read)."
+    return [len(np.load(shard_files(out, i)[0], mmap_mode='r')) for i in range(finished_shards(out))]
+
+def exact_index_bytes(n:int, dim:int)->int:
+    "Memory an exact `KNNClassifier` of `n` references needs: the vectors twice (its own copy and faiss's) and about 300 bytes of reference table each."
+    return 2*4*n*dim + 300*n
+
+def _unit(v:np.ndarray)->np.ndarray: return (v/np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+
+# %% ../nbs/15a_shards.ipynb #b068a425
+def write_shards(out:str|Path, # the shards folder to write (must not hold one)
+                 batches, # yields (embeddings (n_i, D), table with path and product), one shard each, all of one size but the last
+                 **meta # `embed.json` fields: fingerprint, model, run ...
+                )->Path:
+    "Write embeddings made elsewhere (or drawn for a benchmark) as a shards folder that `read_shards` / `index_from_shards` read."
+    out = Path(out)
+    if (out/SHARDS_META).exists(): raise ValueError(f"{out} already holds shards; choose another folder")
+    n = size = dim = 0
+    for d in ('img_emb', 'metadata'): (out/d).mkdir(parents=True, exist_ok=True)
+    for i, (e, md) in enumerate(batches):
+        _write_shard(out, i, e, md[['path', 'product']]); n += len(e); size, dim = size or len(e), e.shape[1]
+    atomic_write_text(out/SHARDS_META, json.dumps(dict(dict(run=None, model=None, fingerprint=None, image_size=None, images=None, precision='fp32'),
+                                                      **meta, dim=int(dim), n=n, shard_size=size), indent=1))
+    return out
+
+# %% ../nbs/15a_shards.ipynb #9cb67851
+def index_from_shards(path:str|Path, # a shards folder (`retailklip embed`) of labelled images
+                      max_memory=None, # memory budget (bytes or '4G'); None: exact, in memory
+                      index_type:str='auto', # 'auto': exact when it fits `max_memory`, else 'ivfpq'; or any `KNNClassifier` kind
+                      fingerprint:str|None=None, # the model's fingerprint, checked against the shards'
+                      model:str|None=None, pq_m:int|None=None, rerank:int=64, progress:bool=False,
+                      **kwargs # more `KNNClassifier` settings (k, n_neighbors, nprobe, target_recall ...)
+                     )->KNNClassifier:
+    "A product index of the embeddings in `path`, within `max_memory`: exact when it fits, else IVF-PQ built shard by shard and re-scored from the shard files."
+    meta, budget = shards_meta(path), parse_size(max_memory)
+    if fingerprint is not None and meta['fingerprint'] != fingerprint:
+        raise ValueError(f"{path} holds embeddings of another model (fingerprint {meta['fingerprint']}, this model's is {fingerprint}): use the run {meta['run']}")
+    sizes = shard_sizes(path); n, dim = sum(sizes), int(meta['dim'])
+    if not n: raise ValueError(f"{path} holds no embeddings: none of its {meta['n']} images could be read")
+    knn = lambda kind: KNNClassifier(dim, kind, meta['fingerprint'], model, pq_m=pq_m, rerank=rerank, **kwargs)
+    need = exact_index_bytes(n, dim)
+    if index_type != 'ivfpq' and (budget is None or need <= budget):
+        e, md = read_shards(path); _no_empty(md['product'], path)
+        return knn(index_type).fit(e, md['product'], meta=md[['path']], fingerprint=meta['fingerprint'])
+    if index_type != 'auto': raise ValueError(f"a {index_type!r} index of {n:,} vectors of dimension {dim} needs about {need/2**30:.1f} GiB, over max_memory ({budget/2**30:.2f} GiB): use index_type 'auto' or 'ivfpq'")
+    k, files = knn('ivfpq'), VectorFiles([shard_files(path, i)[0] for i in range(len(sizes))])
+    lay = ivfpq_layout(n, dim, pq_m, budget)  # refuses a budget too small for the smallest codes
+    sample = _unit(files.take(np.sort(np.random.default_rng(0).choice(n, lay['train'], replace=False))))
+    index = k._new_ivfpq(sample, n, budget)
+    q = sample[np.linspace(0, len(sample) - 1, min(2000, len(sample))).astype(int)]  # calibration queries: references
+    top2, codes, names = np.full((len(q), 2), -np.inf, np.float32), [], {}
+    for i in progress_bar(range(len(sizes)), 'index shards', progress=progress):
+        v = _unit(np.load(shard_files(path, i)[0])); index.add(v)
+        top2 = np.sort(np.concatenate([top2, faiss.knn(q, v, min(2, len(v)), metric=faiss.METRIC_INNER_PRODUCT)[0]], 1), 1)[:, -2:]
+        prod = pd.read_parquet(shard_files(path, i)[1], columns=['product'])['product'].astype(str).to_numpy()
+        _no_empty(prod, path); u, inv = np.unique(prod, return_inverse=True)
+        codes.append(np.array([names.setdefault(x, len(names)) for x in u], np.int32)[inv])
+        del v
+    k.files, k.refs = files, pd.DataFrame(dict(product=pd.Categorical.from_codes(np.concatenate(codes), list(names))))
+    k._calibrate(sample=(q, top2[:, 0]))  # each query's nearest other reference (the nearest is itself)
+    return k
+
+def _no_empty(products, path):
+    "Refuse images without a product: a product index needs a label for every reference."
+    n = int((np.asarray(products) == '').sum())
+    if n: raise ValueError(f"{path}: {n} images have no product; embed an ImageFolder tree or a CSV with a product for every image")
