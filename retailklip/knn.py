@@ -253,8 +253,10 @@ def search(self:KNNClassifier, q, k:int)->tuple:
 def _search(self:KNNClassifier, q:np.ndarray, k:int)->tuple:
     "`search` on checked queries; a compressed index ('ivfpq') re-scores its `rerank` best candidates with the exact vectors."
     if self.built['kind'] != 'ivfpq': return self.index.search(q, k)
-    _, cand = self.index.search(q, max(k, self.rerank))
-    sims = np.einsum('qkd,qd->qk', self._vectors(np.maximum(cand, 0)), q); sims[cand < 0] = -np.inf
+    _, cand = self.index.search(q, max(k, self.rerank)); sims = np.empty(cand.shape, np.float32)
+    for i in range(0, len(q), 256):  # 256 queries at a time: their candidates' vectors stay small
+        sims[i:i + 256] = np.einsum('qkd,qd->qk', self._vectors(np.maximum(cand[i:i + 256], 0)), q[i:i + 256])
+    sims[cand < 0] = -np.inf
     top = np.argsort(-sims, axis=1, kind='stable')[:, :k]
     s, i = np.take_along_axis(sims, top, 1), np.take_along_axis(cand, top, 1)
     s[i < 0] = -np.inf; return s.astype(np.float32), i

@@ -227,7 +227,8 @@ def index_from_shards(path:str|Path, # a shards folder (`retailklip embed`) of l
     lay = ivfpq_layout(n, dim, pq_m, budget)  # refuses a budget too small for the smallest codes
     sample = _unit(files.take(np.sort(np.random.default_rng(0).choice(n, lay['train'], replace=False))))
     index = k._new_ivfpq(sample, n, budget)
-    q = sample[np.linspace(0, len(sample) - 1, min(2000, len(sample))).astype(int)]  # calibration queries: references
+    nq = int(np.clip(2e9/n, 500, 2000))  # their exact search costs nq x n x dim: 500 queries from 4e6 references on
+    q = sample[np.linspace(0, len(sample) - 1, min(nq, len(sample))).astype(int)]  # calibration queries: references
     top2, codes, names = np.full((len(q), 2), -np.inf, np.float32), [], {}
     for i in progress_bar(range(len(sizes)), 'index shards', progress=progress):
         v = _unit(np.load(shard_files(path, i)[0])); index.add(v)
