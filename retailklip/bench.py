@@ -19,7 +19,7 @@ __all__ = ['CLEAR', 'OUTCOMES', 'SECTIONS', 'SIZES', 'machine_info', 'matmul_pea
            'rendered_knn_sets', 'MatchedVectors', 'big_index', 'for_at_scale', 'onboarding', 'accuracy_retailklip',
            'accuracy_for', 'train_speed', 'training', 'tree_pss_kb', 'peak_rss_mb', 'memory', 'memory_verdict',
            'user_path', 'byte_mutant', 'json_mutant', 'npz_mutant', 'run_cases', 'reliability', 'kill_trials',
-           'concurrent_adds', 'serve_load', 'run_bench', 'headline_markdown', 'bench_markdown']
+           'concurrent_adds', 'serve_load', 'scale_out', 'run_bench', 'headline_markdown', 'bench_markdown']
 
 # %% ../nbs/19_bench.ipynb #8137d8cc
 def machine_info()->dict:
@@ -792,18 +792,59 @@ def serve_load(clients:int=16, requests:int=200, adds:int=16, # load per configu
     return dict(runs=list(runs.values()), batched_over_bs1=ratio, torch_images_per_s=torch_ips, onnxruntime_images_per_s=onnx_ips,
                 onnx_over_torch=onnx_ips/torch_ips, met=bool(ratio >= 3 and clean), clean=clean)
 
+# %% ../nbs/19_bench.ipynb #5d1494e2
+def scale_out(n_images:int=600, size:int=64, steps:int=20, warm:int=4, batch_size:int=32, # DDP finetune
+              ray_images:int=2000, shard_size:int=250, work=None)->dict:
+    "torchrun DDP finetune with 1 vs 2 processes (images/s, loss agreement) and Ray Data embedding with 1 vs 2 actors (images/s; resume after losing shards)."
+    from retailklip.synth import make_world
+    from retailklip.core import torchrun
+    from retailklip.shards import embed_to_shards, read_shards, shard_files
+    import ray, logging
+    with tempfile.TemporaryDirectory(dir=work) as d:
+        d = Path(d); n = max(n_images, ray_images); w = make_world(max(2, n//8), heldout_frac=0., seed=13, size=size)
+        for k, r in enumerate(w.images.head(n).itertuples()):
+            p = d/'img'/r.sku/f'{k:05d}.jpg'; p.parent.mkdir(parents=True, exist_ok=True); w.image(int(r.Index)).save(p, quality=90)
+        src = pd.DataFrame(dict(path=sorted(map(str, (d/'img').rglob('*.jpg'))))); src['product'] = src.path.map(lambda p: Path(p).parent.name)
+        for p in src.path[:n_images]: q = d/'train'/Path(p).parent.name/Path(p).name; q.parent.mkdir(parents=True, exist_ok=True); os.link(p, q)
+        hist = {}
+        for k in (1, 2):
+            torchrun(k, '-m', 'retailklip', 'finetune', '--data', d/'train', '--out', d/f'run{k}', '--steps', steps, '--batch-size', batch_size, check=True)
+            hist[k] = pd.read_csv(d/f'run{k}'/'history.csv')
+        speed = lambda h: (steps - warm)*batch_size/float(h.seconds.iloc[-1] - h.seconds.iloc[warm - 1])
+        ddp = dict(images=n_images, steps=steps, global_batch=batch_size, one_process_images_per_s=speed(hist[1]), two_processes_images_per_s=speed(hist[2]),
+                   two_over_one=speed(hist[2])/speed(hist[1]), max_loss_difference=float(np.abs(hist[1].loss - hist[2].loss).max()),
+                   loss_range=f"{hist[1].loss.min():.3f}-{hist[1].loss.max():.3f}")
+        imgs, run, rate = src.iloc[:ray_images], d/'run1', {}
+        t = time.perf_counter(); embed_to_shards(run, imgs, d/'local', shard_size, engine='local', precision='fp32'); rate['local'] = len(imgs)/(time.perf_counter() - t)
+        ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+        try:
+            for k in (1, 2):
+                t = time.perf_counter(); embed_to_shards(run, imgs, d/f'ray{k}', shard_size, engine='ray', workers=k, precision='fp32')
+                rate[k] = len(imgs)/(time.perf_counter() - t)
+            first = read_shards(d/'ray2')[0]; lost = list(range(0, -(-len(imgs)//shard_size), 2))
+            for i in lost: shard_files(d/'ray2', i)[1].unlink()
+            again = embed_to_shards(run, imgs, d/'ray2', shard_size, engine='ray', workers=2, precision='fp32')
+        finally: ray.shutdown()
+        second, local = read_shards(d/'ray2')[0], read_shards(d/'local')[0]
+        ray_row = dict(images=len(imgs), local_images_per_s=rate['local'], ray_1_actor_images_per_s=rate[1], ray_2_actors_images_per_s=rate[2],
+                       two_over_one=rate[2]/rate[1], shards_lost=len(lost), shards_re_embedded=again['embedded_shards'],
+                       max_diff_resumed_vs_first=float(np.abs(second - first).max()), max_diff_ray_vs_local=float(np.abs(second - local).max()))
+    return dict(ddp=ddp, ray=ray_row, met=bool(ddp['max_loss_difference'] <= 1e-3 and ray_row['shards_re_embedded'] == len(lost)
+                                            and ray_row['max_diff_ray_vs_local'] <= 1e-5))
+
 # %% ../nbs/19_bench.ipynb #4765db9e
-SECTIONS = ('accuracy_retailklip', 'accuracy_for', 'throughput', 'knn', 'for_scale', 'training', 'onboarding', 'memory', 'user_path', 'reliability', 'kills', 'serve', 'big_index')
+SECTIONS = ('accuracy_retailklip', 'accuracy_for', 'throughput', 'knn', 'for_scale', 'training', 'onboarding', 'memory', 'user_path', 'reliability', 'kills', 'serve', 'big_index', 'scale_out')
 SIZES = dict(quick=dict(accuracy_retailklip=dict(seeds=(3,), n_products=24, steps=3, full_steps=3),
                         accuracy_for=dict(seeds=(5,), n_train=40, n_test=30, steps=2, fractions=(1., .1)),
                         throughput=64, knn=(10_000,), knn_queries=1000, for_images=10_000, existing=1000, new=100,
                         rendered=1200, knn_rendered=(1000,), knn_matched=(), big_index=dict(n=40_000, n_subset=20_000, dim=64, budget='8M', subset_budget='4M', n_queries=200, shard_size=5000),
+                        scale_out=dict(n_images=64, steps=4, warm=2, batch_size=8, ray_images=40, shard_size=10),
                         memory=dict(n=24, factor=2, for_steps=2, vitb=(), commands=('index', 'for-train')), user_path=dict(n=96, n_naive=16, batch_size=16, steps=4, warm=1), reliability=dict(n=12), kills=dict(n=1, concurrent=2),
                         serve=dict(clients=4, requests=4, adds=2, products=6, images=32)),
              full=dict(accuracy_retailklip=dict(seeds=(2024, 7, 99), n_products=334),
                        accuracy_for=dict(seeds=(11, 22, 33), n_train=3000, n_test=1000),
                        throughput=1024, knn=(10_000, 100_000, 1_000_000), knn_queries=1000, for_images=100_000, existing=10_000, new=1000,
-                       rendered=100_000, knn_rendered=(10_000, 100_000), knn_matched=(1_000_000,), big_index=dict(),
+                       rendered=100_000, knn_rendered=(10_000, 100_000), knn_matched=(1_000_000,), big_index=dict(), scale_out=dict(),
                        memory=dict(n=2000, factor=10), user_path=dict(n=2000), reliability=dict(n=500), kills=dict(n=20), serve=dict()))
 
 def _md(df:pd.DataFrame)->str:
@@ -854,6 +895,7 @@ def run_bench(quick:bool=False, out:str|Path='bench_out', progress:bool=True, se
         elif s == 'kills': res[s] = kill_trials(**size['kills'])
         elif s == 'serve': res[s] = serve_load(**size['serve'])
         elif s == 'big_index': res[s] = big_index(_real(), work=work, **size['big_index'])
+        elif s == 'scale_out': res[s] = scale_out(work=work, **size['scale_out'])
         res['section_seconds'][s] = time.time() - ts
     if tmp is not None: tmp.cleanup()
     res['seconds'] = sum(res['section_seconds'].values())
@@ -1003,4 +1045,12 @@ def bench_markdown(res:dict)->str:
               _md(pd.DataFrame(b['rows']).fillna('')), '',
               f"Build and query each in a fresh process; `index_mb` is the peak minus the {b['imports_peak_mb']:.0f} MB of a process that only imports "
               f"the library. Target: within the budget, recall@1 >= 0.95 on the subset: {_verdict(b['met'])}.", '']
+    if 'scale_out' in res:
+        o = res['scale_out']; g, r = o['ddp'], o['ray']
+        L += ['## 14. Scaling out: torchrun (DDP) training and Ray Data embedding', '', _md(pd.DataFrame([g])), '', _md(pd.DataFrame([r])), '',
+              f"2 processes against 1, the same global batch: {g['two_over_one']:.2f}x images/s, loss curves within {g['max_loss_difference']:.1e}. "
+              f"Ray, 2 actors against 1: {r['two_over_one']:.2f}x images/s; after losing {r['shards_lost']} shards the re-run embedded "
+              f"{r['shards_re_embedded']}, max difference from the in-process embeddings {r['max_diff_ray_vs_local']:.1e}. "
+              f"Target: loss within 1e-3, only the lost shards re-embedded, equal to in-process within 1e-5: {_verdict(o['met'])}. "
+              + ('' if res['machine']['cuda'] else 'No GPU on this machine: the multi-GPU rows were not run.'), '']
     return '\n'.join(L)

@@ -4,14 +4,14 @@
 
 # %% ../nbs/01_core.ipynb #ece84c33
 from __future__ import annotations
-import atexit, contextlib, hashlib, json, math, os, pickle, re, tempfile, zipfile
+import atexit, contextlib, hashlib, json, math, os, pickle, re, subprocess, sys, tempfile, zipfile
 from pathlib import Path
 import numpy as np, torch, torch.nn as nn
 
 # %% auto #0
 __all__ = ['NPZ_KINDS', 'atomic_file', 'atomic_save', 'atomic_write_text', 'load_tensors', 'atomic_dir', 'locked', 'read_npz',
            'default_device', 'fingerprint', 'warmup_cosine', 'local_cores', 'dist_info', 'init_distributed', 'all_sum',
-           'barrier', 'parse_size']
+           'barrier', 'torchrun', 'parse_size']
 
 # %% ../nbs/01_core.ipynb #50db5ae4
 @contextlib.contextmanager
@@ -198,6 +198,18 @@ def all_sum(t:torch.Tensor)->torch.Tensor:
 def barrier():
     "Wait until every process of the group gets here (nothing to wait for when alone)."
     if dist_info()[1] > 1: torch.distributed.barrier()
+
+# %% ../nbs/01_core.ipynb #4383d395
+def torchrun(n:int, # processes on this machine
+             *args, # a script and its arguments, or '-m', 'retailklip', ...
+             env:dict|None=None, # extra environment variables
+             check:bool=False # raise with torchrun's output when it fails
+            )->subprocess.CompletedProcess:
+    "Run `torchrun --standalone --nproc_per_node n ARGS` (as `python -m torch.distributed.run`, so this Python runs it) and capture its output."
+    p = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', str(n), *map(str, args)],
+                       capture_output=True, text=True, env={**os.environ, **(env or {})})
+    if check and p.returncode: raise RuntimeError(f"torchrun failed ({p.returncode}): {p.stdout[-2000:]}{p.stderr[-3000:]}")
+    return p
 
 # %% ../nbs/01_core.ipynb #30733195
 def parse_size(s # bytes: an int, or text such as '4G', '512M', '2.5GiB' (None: no limit)

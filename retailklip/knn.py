@@ -147,6 +147,7 @@ def _new_ivfpq(self:KNNClassifier, sample:np.ndarray, # unit rows to train on
     "A trained, empty IVF-PQ index (L2 on unit vectors ranks as cosine) laid out for `n` vectors by `ivfpq_layout`."
     lay = ivfpq_layout(n, self.dim, self.pq_m, max_memory)
     index = faiss.IndexIVFPQ(faiss.IndexFlatL2(self.dim), self.dim, lay['nlist'], lay['m'], lay['nbits'])
+    index.cp.min_points_per_centroid = index.pq.cp.min_points_per_centroid = 1  # `ivfpq_layout` already sized lists and codes to the sample: no faiss warning for small ones
     index.train(sample); self.index = index
     self.built = dict(kind='ivfpq', n=n, nlist=lay['nlist'], m=lay['m'], nbits=lay['nbits'], rerank=self.rerank)
     return index

@@ -165,7 +165,7 @@ def _ray_shards(run, df, todo, out, meta, batch_size, workers, address, device, 
               .map_batches(_decode, fn_kwargs=dict(size=meta['image_size']), batch_size=batch_size, batch_format='numpy', num_cpus=1)
               .map_batches(_Embedder, fn_constructor_kwargs=dict(run=str(run), precision=meta['precision'], device='cuda' if gpus else 'cpu', threads=1),
                            compute=ray.data.ActorPoolStrategy(size=n_act), batch_size=batch_size, batch_format='numpy', num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1))
-        want = {i: len(rows[rows.shard == i]) for i in todo}; got = {i: [] for i in todo}
+        want = rows.shard.value_counts().to_dict(); got = {i: [] for i in todo}
         for b in ds.iter_batches(batch_size=None, batch_format='pandas'):
             for i, part in b.groupby('shard'):
                 got[i].append(part)
