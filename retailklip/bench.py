@@ -121,9 +121,9 @@ def knn_search(n:int, dim:int=512, n_queries:int=1000, seed:int=0,
     add('faiss Flat', 'exact', tb, lambda: flat.search(q, 1)[1], 4*dim)
     # the library default, exactly as `KNNClassifier()` builds it (index kind by size, calibrated nprobe)
     knn, tb = _timed(lambda: KNNClassifier(dim).fit(x, np.arange(n)))
-    b = knn.built; setting = f"auto: {b['kind']}" + (f" nlist={b['nlist']} nprobe={b['nprobe']}" if b['kind'] == 'ivf' else '')
-    add('retailklip default', setting, tb, lambda: knn.search(q, 1)[1], 4*dim + (8 if b['kind'] == 'ivf' else 0))
-    ivf, tb = (knn.index, tb) if b['kind'] == 'ivf' else _timed(lambda: KNNClassifier(dim, 'ivf', nprobe=1).fit(x, np.arange(n)).index)
+    b = knn.built; setting = f"auto: {b['kind']}" + (f" nlist={b['nlist']} nprobe={b['nprobe']}" if b['kind'] == 'ivf' else f" M=32 efSearch={b['ef']}" if b['kind'] == 'hnsw' else '')
+    add('retailklip default', setting, tb, lambda: knn.search(q, 1)[1], 4*dim + {'ivf': 8, 'hnsw': 2*32*4}.get(b['kind'], 0))
+    ivf, tb = (knn.index, tb) if b['kind'] == 'ivf' else _timed(lambda: KNNClassifier(dim, 'ivf', nprobe=1).fit(x, np.arange(n)).index)  # 'auto' may have kept HNSW
     for nprobe in (1, 2, 4, 8, 16, 32, 64):
         if nprobe > ivf.nlist: break
         ivf.nprobe = nprobe; add('faiss IVF', f'nlist={ivf.nlist} nprobe={nprobe}', tb, lambda: ivf.search(q, 1)[1], 4*dim + 8)

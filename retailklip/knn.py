@@ -4,19 +4,20 @@
 
 # %% ../nbs/08_knn.ipynb #4b2adec8
 from __future__ import annotations
-import io, json, math, os
+import io, json, math, os, time
 from pathlib import Path
 import numpy as np, pandas as pd, faiss
 from fastcore.basics import patch
 from .core import atomic_file, read_npz
 
 # %% auto #0
-__all__ = ['INDEX_TYPES', 'AUTO_IVF_MIN', 'default_index_type', 'KNNClassifier', 'VectorFiles', 'calibrate_nprobe',
-           'ivfpq_layout']
+__all__ = ['INDEX_TYPES', 'AUTO_IVF_MIN', 'AUTO_HNSW_WORK', 'default_index_type', 'KNNClassifier', 'VectorFiles',
+           'calibrate_nprobe', 'calibrate_ef', 'ivfpq_layout']
 
 # %% ../nbs/08_knn.ipynb #6e717d72
 INDEX_TYPES = ('auto', 'flat', 'ivf', 'hnsw', 'ivfpq')
 AUTO_IVF_MIN = 5_000  # from this many references on, 'auto' uses a calibrated IVF index (measured by `retailklip bench`)
+AUTO_HNSW_WORK = 2_000  # when the calibrated IVF compares more vectors than this per query, 'auto' also tries HNSW and keeps the faster (bench: HNSW won from about 2,000 on the library's embeddings)
 
 def default_index_type(n:int # number of reference embeddings
                       )->str:
@@ -63,27 +64,34 @@ class KNNClassifier:
         "The product ids in the index, sorted."
         return sorted(self.refs['product'].unique().tolist())
     def __repr__(self):
-        b = self.built; kind = b['kind'] + (f" nprobe={b['nprobe']}" if b.get('nprobe') else '') + (f" m={b['m']}" if b.get('m') else '') if b['kind'] else 'empty'
+        b = self.built; kind = b['kind'] + (f" nprobe={b['nprobe']}" if b.get('nprobe') else '') + (f" m={b['m']}" if b.get('m') else '') + (f" efSearch={b['ef']}" if b.get('ef') else '') if b['kind'] else 'empty'
         return f"KNNClassifier({len(self)} references of {len(self.products)} products, dim={self.dim}, {self.index_type}: {kind})"
 
 # %% ../nbs/08_knn.ipynb #216f073d
 class VectorFiles:
-    "The rows of float32 `.npy` files (embedding shards), read in place through memory maps: the exact vectors a compressed index re-scores its candidates with, without holding them in memory."
+    "The rows of float32 `.npy` files (embedding shards), read on demand with positioned reads: the exact vectors a compressed index re-scores its candidates with, without holding them (or mapping them) in memory."
     def __init__(self, files:list # `.npy` files of (n_i, dim) float32 rows, in row order
                 ):
-        self.files = [str(f) for f in files]
+        self.files, self.shapes, self.heads = [str(f) for f in files], [], []
         for f in self.files:
             if not Path(f).exists(): raise FileNotFoundError(f"embedding file not found: {f} (a compressed index re-scores with the shards it was built from)")
-        self.arrays = [np.load(f, mmap_mode='r', allow_pickle=False) for f in self.files]
-        self.offsets = np.cumsum([0] + [len(a) for a in self.arrays])
+            with open(f, 'rb') as fh:
+                v = np.lib.format.read_magic(fh)
+                shape, fortran, dtype = (np.lib.format.read_array_header_1_0 if v == (1, 0) else np.lib.format.read_array_header_2_0)(fh)
+                if len(shape) != 2 or fortran or dtype != np.float32: raise ValueError(f"{f} holds {shape} {dtype}, not (n, dim) float32 rows")
+                self.shapes.append(shape); self.heads.append(fh.tell())
+        self.offsets = np.cumsum([0] + [s[0] for s in self.shapes])
     def __len__(self): return int(self.offsets[-1])
     def take(self, rows:np.ndarray)->np.ndarray:
         "The vectors of `rows` (any shape of row numbers), as float32 of shape rows.shape + (dim,)."
         r = np.asarray(rows).ravel(); f = np.searchsorted(self.offsets, r, 'right') - 1
-        out = np.empty((len(r), self.arrays[0].shape[1]), np.float32)
+        d = self.shapes[0][1]; nb = 4*d; out = np.empty((len(r), d), np.float32)
         for j in np.unique(f):
-            m = f == j; out[m] = self.arrays[j][r[m] - self.offsets[j]]
-        return out.reshape(*np.shape(rows), -1)
+            idx = np.flatnonzero(f == j); fd = os.open(self.files[j], os.O_RDONLY)
+            try:
+                for i in idx: out[i] = np.frombuffer(os.pread(fd, nb, self.heads[j] + int(r[i] - self.offsets[j])*nb), np.float32)
+            finally: os.close(fd)
+        return out.reshape(*np.shape(rows), d)
 
 @patch
 def _vectors(self:KNNClassifier, rows:np.ndarray)->np.ndarray:
@@ -99,6 +107,23 @@ def _nearest_other(q:np.ndarray, emb:np.ndarray)->np.ndarray:
     "Similarity of each query's second-nearest vector of `emb` (exact): its nearest *other* reference when the query is one of them."
     return faiss.knn(q, emb, 2, metric=faiss.METRIC_INNER_PRODUCT)[0][:, 1]
 
+def _smallest_reaching(recall_at, # setting -> recall reached
+                       target:float, start:int, top:int)->tuple: # (setting, recall)
+    "The smallest setting in [start, top] whose recall reaches `target` (recall grows with it): doubling from `start`, then bisection."
+    lo, hi = start - 1, start
+    while (r := recall_at(hi)) < target and hi < top: lo, hi = hi, min(2*hi, top)
+    best = (hi, r)
+    while hi - lo > 1:  # the smallest in (lo, hi] reaching the target
+        mid = (lo + hi)//2; rm = recall_at(mid)
+        if rm >= target: hi, best = mid, (mid, rm)
+        else: lo = mid
+    return best
+
+def _sample_truth(emb:np.ndarray, n_sample:int=2000, seed:int=0)->tuple:
+    "(a sample of the references, the similarity of each one's nearest other reference): what calibration aims at."
+    q = emb[np.sort(np.random.default_rng(seed).choice(len(emb), min(n_sample, len(emb)), replace=False))]
+    return q, _nearest_other(q, emb)
+
 def calibrate_nprobe(index, # a trained, filled faiss IVF index (or one wrapping an IVF, e.g. IVF-PQ)
                      emb:np.ndarray|None=None, # the vectors in it (to draw the sample from)
                      target:float=0.99, # recall@1 to reach
@@ -107,20 +132,20 @@ def calibrate_nprobe(index, # a trained, filled faiss IVF index (or one wrapping
                      search=None # (q, k) -> (sims, rows); default: `index.search`
                     )->tuple: # (nprobe, recall reached)
     "The smallest `nprobe` at which a sample of the references finds its nearest *other* reference as exact search does, for `target` of them: powers of two, then bisection below the first that reaches it."
-    if sample is None:
-        rng = np.random.default_rng(seed); q = emb[np.sort(rng.choice(len(emb), min(n_sample, len(emb)), replace=False))]
-        sample = q, _nearest_other(q, emb)
-    q, truth = sample; ivf = faiss.extract_index_ivf(index); search = search or index.search
+    q, truth = sample if sample is not None else _sample_truth(emb, n_sample, seed)
+    ivf = faiss.extract_index_ivf(index); search = search or index.search
     def recall(p):
         ivf.nprobe = p; return float((search(q, 2)[0][:, 1] >= truth - 1e-5).mean())  # ties-proof: compare scores
-    lo, hi = 0, 1
-    while (r := recall(hi)) < target and hi < ivf.nlist: lo, hi = hi, min(2*hi, ivf.nlist)
-    best = (hi, r)
-    while hi - lo > 1:  # the smallest in (lo, hi] reaching the target
-        mid = (lo + hi)//2; rm = recall(mid)
-        if rm >= target: hi, best = mid, (mid, rm)
-        else: lo = mid
-    ivf.nprobe = best[0]; return best
+    best = _smallest_reaching(recall, target, 1, ivf.nlist); ivf.nprobe = best[0]; return best
+
+def calibrate_ef(index, # a filled faiss HNSW index
+                 sample:tuple, # (queries, similarity of their nearest other reference)
+                 target:float=0.99, start:int=16, top:int=1024)->tuple: # (efSearch, recall reached)
+    "The smallest `efSearch` (from `start`) at which the sample finds its nearest other reference as exact search does, for `target` of it."
+    q, truth = sample
+    def recall(ef):
+        index.hnsw.efSearch = ef; return float((index.search(q, 2)[0][:, 1] >= truth - 1e-5).mean())
+    best = _smallest_reaching(recall, target, start, top); index.hnsw.efSearch = best[0]; return best
 
 def ivfpq_layout(n:int, # vectors the index will hold
                  dim:int, pq_m:int|None=None, # bytes per vector (None: dim/8, smaller to fit `max_memory`)
@@ -179,7 +204,27 @@ def _build_index(self:KNNClassifier):
     else: index = faiss.IndexHNSWFlat(d, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
     if n: index.add(self.emb)
     self.index, self.built = index, built
-    if kind == 'ivf' and n: self._calibrate()
+    if kind == 'ivf' and n:
+        truth = _sample_truth(self.emb); self._calibrate(truth)
+        if self.index_type == 'auto' and self.nprobe is None: self._maybe_hnsw(truth)
+
+@patch
+def _maybe_hnsw(self:KNNClassifier, sample:tuple):
+    "For 'auto': when the calibrated IVF scans many vectors per query, also build HNSW, calibrate its `efSearch` and keep the index that answers the sample faster at the target recall."
+    b, n = self.built, len(self.emb)
+    work = b['nprobe']*n/b['nlist'] + b['nlist']  # vectors compared per query: the probed lists and the coarse centroids
+    if work <= AUTO_HNSW_WORK: return
+    h = faiss.IndexHNSWFlat(self.dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT); h.add(self.emb)
+    ef, rec = calibrate_ef(h, sample, self.target_recall)
+    q, k = sample[0], max(self.n_neighbors, self.k)
+    speed = lambda ix: min(_seconds(lambda: ix.search(q, k)) for _ in range(3))
+    t_ivf, t_hnsw = speed(self.index), speed(h)
+    b['considered'] = dict(ivf_s=t_ivf, hnsw_s=t_hnsw, hnsw_ef=ef, hnsw_recall=rec, ivf_work=work)
+    if rec >= self.target_recall and t_hnsw < t_ivf:
+        self.index, self.built = h, dict(kind='hnsw', n=n, ef=ef, calibrated_recall=rec, considered=b['considered'])
+
+def _seconds(f)->float:
+    t = time.perf_counter(); f(); return time.perf_counter() - t
 
 # %% ../nbs/08_knn.ipynb #f0bed794
 @patch
@@ -223,8 +268,8 @@ def add(self:KNNClassifier, emb, product_ids, meta=None, fingerprint:str|None=No
         raise ValueError(f"{len(dup)} product id(s) already in the index: {dup[:10]}; use extend=True (CLI: --extend) to add references to them")
     self.emb = np.concatenate([self.emb, emb]); self.refs = pd.concat([self.refs, m], ignore_index=True)
     n, b = len(self.emb), self.built
-    stale = self.index is None or (self.index_type == 'auto' and default_index_type(n) != b['kind']) \
-            or (b['kind'] in ('ivf', 'ivfpq') and n > 2*b['n'] and self.files is None)  # IVF centroids trained on under half of the vectors: retrain
+    stale = self.index is None or (self.index_type == 'auto' and (default_index_type(n) == 'flat') != (b['kind'] == 'flat')) \
+            or ((b['kind'] in ('ivf', 'ivfpq') or self.index_type == 'auto') and b['kind'] != 'flat' and n > 2*b['n'] and self.files is None)  # trained (or chosen) on under half of the vectors: rebuild
     if stale: self._build_index()
     else: self.index.add(emb)
     return self
@@ -328,7 +373,7 @@ def _check_info(info, n:int, bad)->None:
     for key in ('fingerprint', 'model'):
         if not isinstance(info.get(key), (str, type(None))): raise bad(f"{key} = {info.get(key)!r}")
     if not isinstance(info.get('source'), (dict, type(None))): raise bad(f"source = {info.get('source')!r}")
-    if built is not None and not (isinstance(built, dict) and (built.get('nprobe') is None or is_int(built['nprobe']))): raise bad(f"built = {built!r}")
+    if built is not None and not (isinstance(built, dict) and all(built.get(key) is None or is_int(built[key]) for key in ('nprobe', 'ef'))): raise bad(f"built = {built!r}")
 
 @patch(cls_method=True)
 def load(cls:KNNClassifier, path:str|Path, fingerprint:str|None=None # expected model fingerprint (None: not checked)
@@ -350,9 +395,10 @@ def load(cls:KNNClassifier, path:str|Path, fingerprint:str|None=None # expected 
     files = info.get('files')
     if files is not None and not (isinstance(files, list) and all(isinstance(f, str) for f in files)): raise bad(f"files = {str(files)[:80]}")
     try: vf = VectorFiles(files) if files else None
+    except ValueError as e: raise bad(f"its embedding shards: {e}") from None
     except FileNotFoundError as e: raise FileNotFoundError(f"{path} re-scores with the embedding shards it was built from, but {str(e).split(': ')[1].split(' (')[0]} is missing: restore the shards folder or rebuild the index") from None
     n_vec = len(emb) + (len(vf) if vf is not None else 0)
-    if vf is not None and any(a.ndim != 2 or a.shape[1] != dim or a.dtype != np.float32 for a in vf.arrays): raise bad(f"its embedding shards are not (n, {dim}) float32")
+    if vf is not None and any(sh[1] != dim for sh in vf.shapes): raise bad(f"its embedding shards are not (n, {dim}) float32")
     if len(refs) != n_vec or (len(refs) and 'product' not in refs.columns): raise bad(f"{len(refs)} reference rows for {n_vec} embeddings")
     if blob.dtype != np.uint8 or blob.ndim != 1 or (len(emb) and not len(blob)): raise bad("no usable faiss index")
     tr = info.get('target_recall', .99)
@@ -372,6 +418,7 @@ def load(cls:KNNClassifier, path:str|Path, fingerprint:str|None=None # expected 
     self.built = info.get('built') or dict(kind=info['index_type'], n=len(emb), nprobe=info.get('nprobe'))
     if (self.built.get('kind') == 'ivfpq') != isinstance(self.index, faiss.IndexIVFPQ): raise bad(f"built = {self.built!r} for a {type(self.index).__name__}")
     if self.index is not None and self.built.get('nprobe') and hasattr(self.index, 'nlist'): self.index.nprobe = min(self.built['nprobe'], self.index.nlist)
+    if self.index is not None and self.built.get('ef') and hasattr(self.index, 'hnsw'): self.index.hnsw.efSearch = self.built['ef']
     return self
 
 def _read_refs(a:np.ndarray, info:dict, bad)->pd.DataFrame:
