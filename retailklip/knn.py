@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_knn.ipynb #4b2adec8
 from __future__ import annotations
-import io, json, math, os, time
+import io, json, math, os, shutil, tempfile, time, zipfile
 from pathlib import Path
 import numpy as np, pandas as pd, faiss
 from fastcore.basics import patch
@@ -354,9 +354,15 @@ def save(self:KNNClassifier, path:str|Path)->Path:
     if list(self.refs.columns) == ['product']:  # product ids only: int32 codes + the names (compact at millions of references)
         codes, names = pd.factorize(self.refs['product'], sort=True); refs = codes.astype(np.int32); info['products'] = names.tolist()
     else: refs = np.frombuffer(self.refs.to_json(orient='records').encode(), np.uint8)
-    blob = faiss.serialize_index(self.index) if self.index is not None else np.zeros(0, np.uint8)
-    with atomic_file(path) as f:
-        np.savez(f, emb=self.emb, faiss=blob, info=np.frombuffer(json.dumps(info).encode(), np.uint8), refs=refs)
+    with atomic_file(path) as f, zipfile.ZipFile(f, 'w', zipfile.ZIP_STORED) as zf:  # an .npz, written member by member
+        for name, a in (('emb', self.emb), ('info', np.frombuffer(json.dumps(info).encode(), np.uint8)), ('refs', refs)):
+            with zf.open(f'{name}.npy', 'w', force_zip64=True) as w: np.lib.format.write_array(w, np.ascontiguousarray(a), allow_pickle=False)
+        with tempfile.TemporaryDirectory(dir=path.parent) as d:  # faiss writes its file; it is copied in 16 MB pieces, never held twice in memory
+            if self.index is not None: faiss.write_index(self.index, f'{d}/index')
+            else: open(f'{d}/index', 'wb').close()
+            with zf.open('faiss.npy', 'w', force_zip64=True) as w, open(f'{d}/index', 'rb') as r:
+                np.lib.format.write_array_header_1_0(w, dict(descr='|u1', fortran_order=False, shape=(os.path.getsize(f'{d}/index'),)))
+                shutil.copyfileobj(r, w, 16 << 20)
     return path
 
 def _check_info(info, n:int, bad)->None:
