@@ -11,7 +11,7 @@ from fastcore.basics import patch
 from .core import atomic_file, read_npz
 
 # %% auto #0
-__all__ = ['INDEX_TYPES', 'AUTO_IVF_MIN', 'AUTO_HNSW_WORK', 'default_index_type', 'KNNClassifier', 'VectorFiles',
+__all__ = ['INDEX_TYPES', 'AUTO_IVF_MIN', 'AUTO_HNSW_WORK', 'default_index_type', 'KNNClassifier', 'VectorFiles', 'unit_rows',
            'calibrate_nprobe', 'calibrate_ef', 'ivfpq_layout']
 
 # %% ../nbs/08_knn.ipynb #6e717d72
@@ -99,9 +99,13 @@ def _vectors(self:KNNClassifier, rows:np.ndarray)->np.ndarray:
     r = np.asarray(rows); nf = len(self.files) if self.files is not None else 0
     if not nf: return self.emb[r]
     out = np.empty((*r.shape, self.dim), np.float32); inf = r < nf
-    v = self.files.take(r[inf]); out[inf] = v/np.linalg.norm(v, axis=-1, keepdims=True)  # shards hold the model's output, unit to float precision
+    out[inf] = unit_rows(self.files.take(r[inf]))  # shards hold the model's output, unit only to float precision
     out[~inf] = self.emb[r[~inf] - nf]
     return out
+
+def unit_rows(v:np.ndarray)->np.ndarray:
+    "`v` (..., dim) scaled to unit rows, float32 (no checks: for vectors already validated, such as shards)."
+    return (v/np.linalg.norm(v, axis=-1, keepdims=True)).astype(np.float32, copy=False)
 
 def _nearest_other(q:np.ndarray, emb:np.ndarray)->np.ndarray:
     "Similarity of each query's second-nearest vector of `emb` (exact): its nearest *other* reference when the query is one of them."
@@ -150,7 +154,7 @@ def calibrate_ef(index, # a filled faiss HNSW index
 def ivfpq_layout(n:int, # vectors the index will hold
                  dim:int, pq_m:int|None=None, # bytes per vector (None: dim/8, smaller to fit `max_memory`)
                  max_memory:int|None=None # bytes the index process may use
-                )->dict: # nlist, m, nbits, train (sample size), code_bytes (the whole index in memory)
+                )->dict: # nlist, m, nbits, train (sample size)
     "The shape of an IVF-PQ index for `n` vectors: lists, PQ sub-quantizers, training sample, chosen so that codes and training fit `max_memory`."
     nlist = max(1, min(4096, int(4*math.sqrt(n)), n//39))  # faiss wants >= 39 training points per list; k-means cost caps it at 4096
     ms = [m for m in (dim//2, dim//4, dim//8, dim//16, dim//32) if m >= 1 and dim % m == 0]
@@ -164,7 +168,7 @@ def ivfpq_layout(n:int, # vectors the index will hold
     nbits = 8 if n >= 39*256 else max(1, int(math.log2(max(2, n//39))))  # PQ k-means wants >= 39 points per centroid
     train = min(n, max(39*nlist, 39*2**nbits, 64*nlist))
     if max_memory is not None: train = min(train, max(39*nlist, int(.15*max_memory/(4*dim))))
-    return dict(nlist=nlist, m=m, nbits=nbits, train=train, code_bytes=n*per(m) + nlist*dim*4)
+    return dict(nlist=nlist, m=m, nbits=nbits, train=train)
 
 @patch
 def _new_ivfpq(self:KNNClassifier, sample:np.ndarray, # unit rows to train on

@@ -10,7 +10,7 @@ import numpy as np, pandas as pd, torch, faiss
 from .core import atomic_file, atomic_write_text, default_device, local_cores, parse_size
 from .imagefolder import ImageDataset, ScanReport, scan_imagefolder, embed_images, progress_bar
 from .train import load_run
-from .knn import KNNClassifier, VectorFiles, ivfpq_layout
+from .knn import KNNClassifier, VectorFiles, ivfpq_layout, unit_rows
 from .core import fingerprint
 
 # %% auto #0
@@ -185,8 +185,6 @@ def exact_index_bytes(n:int, dim:int)->int:
     "Memory an exact `KNNClassifier` of `n` references needs: the vectors twice (its own copy and faiss's) and about 300 bytes of reference table each."
     return 2*4*n*dim + 300*n
 
-def _unit(v:np.ndarray)->np.ndarray: return (v/np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
-
 # %% ../nbs/15a_shards.ipynb #b068a425
 def write_shards(out:str|Path, # the shards folder to write (must not hold one)
                  batches, # yields (embeddings (n_i, D), table with path and product), one shard each, all of one size but the last
@@ -225,13 +223,13 @@ def index_from_shards(path:str|Path, # a shards folder (`retailklip embed`) of l
     if index_type != 'auto': raise ValueError(f"a {index_type!r} index of {n:,} vectors of dimension {dim} needs about {need/2**30:.1f} GiB, over max_memory ({budget/2**30:.2f} GiB): use index_type 'auto' or 'ivfpq'")
     k, files = knn('ivfpq'), VectorFiles([shard_files(path, i)[0] for i in range(len(sizes))])
     lay = ivfpq_layout(n, dim, pq_m, budget)  # refuses a budget too small for the smallest codes
-    sample = _unit(files.take(np.sort(np.random.default_rng(0).choice(n, lay['train'], replace=False))))
+    sample = unit_rows(files.take(np.sort(np.random.default_rng(0).choice(n, lay['train'], replace=False))))
     index = k._new_ivfpq(sample, n, budget)
     nq = int(np.clip(2e9/n, 500, 2000))  # their exact search costs nq x n x dim: 500 queries from 4e6 references on
     q = sample[np.linspace(0, len(sample) - 1, min(nq, len(sample))).astype(int)]  # calibration queries: references
     top2, codes, names = np.full((len(q), 2), -np.inf, np.float32), [], {}
     for i in progress_bar(range(len(sizes)), 'index shards', progress=progress):
-        v = _unit(np.load(shard_files(path, i)[0])); index.add(v)
+        v = unit_rows(np.load(shard_files(path, i)[0])); index.add(v)
         top2 = np.sort(np.concatenate([top2, faiss.knn(q, v, min(2, len(v)), metric=faiss.METRIC_INNER_PRODUCT)[0]], 1), 1)[:, -2:]
         prod = pd.read_parquet(shard_files(path, i)[1], columns=['product'])['product'].astype(str).to_numpy()
         _no_empty(prod, path); u, inv = np.unique(prod, return_inverse=True)
