@@ -12,13 +12,13 @@ from .backbone import load_backbone, ImageEncoder, Backbone
 from .imagefolder import (IMAGE_EXTS, ScanReport, ImageDataset, scan_imagefolder, list_images, iter_batches,
                                     embed_images, progress_bar)
 from .core import default_device as _device, fingerprint, locked, init_distributed, dist_info, barrier
-from .train import FinetuneConfig, finetune, save_run, load_run, _resume_state
+from .train import FinetuneConfig, finetune, save_run, load_run, run_config, _resume_state
 from .knn import KNNClassifier
 from .shards import shards_meta, read_shards, index_from_shards
 from .eval import topk_accuracy
 
 # %% auto #0
-__all__ = ['SPLIT_NAMES', 'labelled_images', 'Recognizer', 'wide_table', 'ImageSearch']
+__all__ = ['SPLIT_NAMES', 'labelled_images', 'Recognizer', 'index_shards', 'wide_table', 'ImageSearch']
 
 # %% ../nbs/16_api.ipynb #36cf3652
 SPLIT_NAMES = {'train', 'refs', 'queries', 'reference', 'query', 'val', 'test', 'scenes'}
@@ -139,6 +139,14 @@ def index_embeddings(self:Recognizer, path:str|Path, # a shards folder (`retailk
     "Build the kNN index from precomputed embedding shards (no image is read; replaces any index)."
     self.knn = index_from_shards(path, max_memory, index_type, fingerprint=self.fingerprint, model=self.bb.name, progress=progress)
     self.knn.source = self.source; return self
+
+def index_shards(path:str|Path, # a shards folder (`retailklip embed`) of labelled images
+                 run:str|Path|None=None, # the run that embedded them (None: the one their `embed.json` records)
+                 index_type:str='auto', max_memory=None, progress:bool=False)->KNNClassifier:
+    "The product index of embedding shards, recording their run for `Recognizer.load`; reads the run's config, never its weights (no model is loaded: 1.2 GB for ViT-L)."
+    run = Path(run or shards_meta(path)['run']).resolve(); cfg = run_config(run)
+    knn = index_from_shards(path, max_memory, index_type, fingerprint=cfg['fingerprint'], model=cfg['model'], progress=progress)
+    knn.source = dict(run=str(run)); return knn
 
 # %% ../nbs/16_api.ipynb #a872fd96
 def wide_table(long:pd.DataFrame, # `classify(..., long=True)`: path, rank, product, score, unknown

@@ -123,17 +123,16 @@ def embed_cmd(images:str, run:str, out:str, shard_size:int=10000, batch_size:int
 
 def index_cmd(run:str|None, refs:str|None, out:str, index_type:str='auto', from_embeddings:str|None=None, max_memory=None)->dict:
     "Embed the reference images of `refs` (one folder per product) with run `run`, or read embedding shards, and write a kNN index."
-    from retailklip.api import Recognizer
-    if from_embeddings is not None:
-        from retailklip.shards import shards_meta
-        rec = Recognizer.from_run(run or shards_meta(from_embeddings)['run'], progress=True).index_embeddings(from_embeddings, index_type, max_memory, progress=True)
+    from retailklip.api import Recognizer, index_shards
+    if from_embeddings is not None:  # the run's config only: no model is loaded
+        knn, skipped = index_shards(from_embeddings, run, index_type, max_memory, progress=True), 0; knn.save(out)
     else:
         if max_memory is not None: raise ValueError("--max-memory applies to --from-embeddings (an index built from images holds their vectors in memory)")
         if run is None: raise ValueError("--refs needs --run (the run folder that embeds the references)")
         rec = Recognizer.from_run(run, progress=True).index(refs, index_type); _say_report(rec.report, refs)
-    rec.save(out); knn = rec.knn
-    print(f"indexed {len(knn)} references of {len(knn.products)} products ({len(rec.report.skipped)} skipped) -> {out}")
-    return dict(index=out, references=len(knn), products=len(knn.products), skipped=len(rec.report.skipped))
+        rec.save(out); knn, skipped = rec.knn, len(rec.report.skipped)
+    print(f"indexed {len(knn)} references of {len(knn.products)} products ({skipped} skipped) -> {out}")
+    return dict(index=out, references=len(knn), products=len(knn.products), skipped=skipped)
 
 def _load(index, run=None):
     from retailklip.api import Recognizer
@@ -493,6 +492,7 @@ def build_parser()->argparse.ArgumentParser:
     be.add_argument('--quick', action='store_true', help='smoke size (what CI runs)'); be.add_argument('--out', default='bench_out', type=_writable_dir, help='output folder (default: bench_out)')
     from retailklip.bench import SECTIONS
     be.add_argument('--sections', nargs='+', default=None, choices=SECTIONS, metavar='SECTION', help='only these sections (default: all): ' + ' '.join(SECTIONS))
+    be.add_argument('--work', default=None, type=_writable_dir, help='folder kept for the rendered catalogue, its embeddings and the large vector shards, reused by the next run (default: a temporary folder)')
     return p
 
 # %% ../nbs/20_cli.ipynb #00520b65
@@ -531,7 +531,7 @@ def _dispatch(args:argparse.Namespace):
     elif args.cmd == 'export': export_cmd(args.run, args.onnx, args.images, args.check_images)
     elif args.cmd == 'bench':
         from retailklip.bench import run_bench
-        r = run_bench(args.quick, args.out, sections=args.sections); print((Path(args.out)/'bench.md').read_text())
+        r = run_bench(args.quick, args.out, sections=args.sections, work=args.work); print((Path(args.out)/'bench.md').read_text())
 
 DISTRIBUTED = ('finetune', 'for-train')  # the commands that torchrun may start in several processes
 

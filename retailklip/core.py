@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np, torch, torch.nn as nn
 
 # %% auto #0
-__all__ = ['NPZ_KINDS', 'atomic_file', 'atomic_save', 'atomic_write_text', 'load_tensors', 'atomic_dir', 'locked', 'read_npz',
-           'default_device', 'fingerprint', 'warmup_cosine', 'local_cores', 'dist_info', 'init_distributed', 'all_sum',
-           'barrier', 'torchrun', 'parse_size']
+__all__ = ['NPZ_KINDS', 'atomic_file', 'atomic_save', 'atomic_write_text', 'load_tensors', 'atomic_dir', 'locked', 'NpzMember',
+           'read_npz', 'default_device', 'fingerprint', 'warmup_cosine', 'local_cores', 'dist_info', 'init_distributed',
+           'all_sum', 'barrier', 'torchrun', 'parse_size']
 
 # %% ../nbs/01_core.ipynb #50db5ae4
 @contextlib.contextmanager
@@ -120,32 +120,53 @@ def _npy_header(f)->tuple: # (shape, dtype) of an .npy stream
     shape, _, dtype = (np.lib.format.read_array_header_1_0 if v == (1, 0) else np.lib.format.read_array_header_2_0)(f)
     return shape, dtype
 
+class NpzMember:
+    "An array of an `.npz` left on disk by `read_npz(..., stream=...)`: its `shape`, `dtype`, and `open()`, a stream of its data to read piece by piece (from the file `read_npz` opened, even if that path has been replaced since)."
+    def __init__(self, fh, name:str, shape:tuple, dtype): self.fh, self.name, self.shape, self.dtype = fh, name, shape, dtype
+    def __len__(self): return self.shape[0] if self.shape else 1
+    @contextlib.contextmanager
+    def open(self):
+        "The member's data bytes, as a file object, once its CRC has been checked (a damaged member raises `zipfile.BadZipFile` before a byte is used); the archive is closed afterwards."
+        try:
+            with zipfile.ZipFile(self.fh) as zf:
+                with zf.open(self.name) as f:
+                    while f.read(16 << 20): pass  # zipfile checks the CRC at the end
+                with zf.open(self.name) as f: _npy_header(f); yield f
+        finally: self.fh.close()
+
 def read_npz(path:str|Path, # the file to read
              keys:tuple, # the arrays it must hold, and nothing else
-             what:str # what the file should be, for messages: e.g. 'a product index (.rk)'
-            )->dict: # key -> numpy array
+             what:str, # what the file should be, for messages: e.g. 'a product index (.rk)'
+             stream:tuple=() # keys left on disk: an `NpzMember` each instead of an array (a large blob is then read once, into its final place)
+            )->dict: # key -> numpy array (or NpzMember)
     "The arrays `keys` of an `.npz` written by this library; anything else is refused with a one-line `ValueError` before its data is read."
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"file not found: {path}")
     if path.is_dir(): raise ValueError(f"{path} is a folder, not {what}")
     bad = lambda why: ValueError(f"{path} is not {what}: {why}")
+    fh = open(path, 'rb'); heads, keep = {}, False
     try:
-        with zipfile.ZipFile(path) as zf:
+        with zipfile.ZipFile(fh) as zf:
             infos = zf.infolist(); names = {i.filename[:-4] for i in infos if i.filename.endswith('.npy')}
             if len(names) != len(infos) or names != set(keys):
                 kind = NPZ_KINDS.get(frozenset(names))
                 raise bad(f"it is {kind}" if kind else f"it holds {sorted(i.filename for i in infos)}, expected {sorted(k + '.npy' for k in keys)}")
             for i in infos:
                 if i.compress_type != zipfile.ZIP_STORED: raise bad(f"{i.filename} is compressed (the library writes plain arrays)")
-                with zf.open(i) as f: shape, dtype = _npy_header(f)
+                with zf.open(i) as f: shape, dtype = heads[i.filename[:-4]] = _npy_header(f)
                 if dtype.hasobject: raise bad(f"{i.filename} holds Python objects")
                 if math.prod(shape)*dtype.itemsize > i.file_size: raise bad(f"{i.filename} declares {shape} {dtype}, more than its {i.file_size} bytes")
-        with np.load(path, allow_pickle=False) as z: return {k: z[k] for k in keys}
+        fh.seek(0)
+        with np.load(fh, allow_pickle=False) as z:
+            out = {k: NpzMember(fh, k + '.npy', *heads[k]) if k in stream else z[k] for k in keys}
+        keep = bool(stream); return out  # an NpzMember keeps the file open
     except ValueError as e:
         if str(e).startswith(str(path)): raise
         raise bad(f"{type(e).__name__}: {str(e)[:120]}") from None
     except (zipfile.BadZipFile, OSError, EOFError, KeyError, RuntimeError, zipfile.LargeZipFile) as e:
         raise bad(f"not a readable .npz archive ({type(e).__name__}: {str(e)[:80]})") from None
+    finally:
+        if not keep: fh.close()
 
 # %% ../nbs/01_core.ipynb #e3398b38
 def default_device(device:str|None=None)->str:

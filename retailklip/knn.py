@@ -17,7 +17,7 @@ __all__ = ['INDEX_TYPES', 'AUTO_IVF_MIN', 'AUTO_HNSW_WORK', 'default_index_type'
 # %% ../nbs/08_knn.ipynb #6e717d72
 INDEX_TYPES = ('auto', 'flat', 'ivf', 'hnsw', 'ivfpq')
 AUTO_IVF_MIN = 5_000  # from this many references on, 'auto' uses a calibrated IVF index (measured by `retailklip bench`)
-AUTO_HNSW_WORK = 2_000  # when the calibrated IVF compares more vectors than this per query, 'auto' also tries HNSW and keeps the faster (bench: HNSW won from about 2,000 on the library's embeddings)
+AUTO_HNSW_WORK = 1_500  # when the calibrated IVF compares more vectors than this per query, 'auto' also tries HNSW and keeps the faster (HNSW M=32 at efSearch 16 compares about 1,000; bench: at 1e5 of the library's embeddings IVF compared 1,900 and HNSW was 15 % faster)
 
 def default_index_type(n:int # number of reference embeddings
                       )->str:
@@ -124,31 +124,40 @@ def _smallest_reaching(recall_at, # setting -> recall reached
     return best
 
 def _sample_truth(emb:np.ndarray, n_sample:int=2000, seed:int=0)->tuple:
-    "(a sample of the references, the similarity of each one's nearest other reference): what calibration aims at."
+    "(a sample of the references, the similarity of each one's nearest other reference, 1): what calibration aims at; the 1 says that the queries are in the index (their own row comes first)."
     q = emb[np.sort(np.random.default_rng(seed).choice(len(emb), min(n_sample, len(emb)), replace=False))]
-    return q, _nearest_other(q, emb)
+    return q, _nearest_other(q, emb), 1
+
+def _held_out(n:int, n_sample:int=2000, seed:int=0)->tuple: # (rows held out, the other rows)
+    "Rows to calibrate with as queries that are not in the index: at most `n_sample` and a fifth of `n`."
+    held = np.sort(np.random.default_rng(seed).choice(n, min(n_sample, n//5), replace=False))
+    return held, np.setdiff1d(np.arange(n), held)
+
+def _hits(search, sample:tuple)->float:
+    "The share of a sample's queries whose best result (after their own row, when they are in the index) is as similar as the exact nearest reference."
+    q, truth, skip = sample if len(sample) == 3 else (*sample, 1)
+    return float((search(q, skip + 1)[0][:, skip] >= truth - 1e-5).mean())  # ties-proof: compare scores
 
 def calibrate_nprobe(index, # a trained, filled faiss IVF index (or one wrapping an IVF, e.g. IVF-PQ)
                      emb:np.ndarray|None=None, # the vectors in it (to draw the sample from)
                      target:float=0.99, # recall@1 to reach
                      n_sample:int=2000, seed:int=0,
-                     sample:tuple|None=None, # (queries, similarity of their nearest other reference) instead of drawing from `emb`
+                     sample:tuple|None=None, # (queries, similarity of their exact nearest reference, 1 if the queries are in the index else 0) instead of drawing from `emb`
                      search=None # (q, k) -> (sims, rows); default: `index.search`
                     )->tuple: # (nprobe, recall reached)
-    "The smallest `nprobe` at which a sample of the references finds its nearest *other* reference as exact search does, for `target` of them: powers of two, then bisection below the first that reaches it."
-    q, truth = sample if sample is not None else _sample_truth(emb, n_sample, seed)
+    "The smallest `nprobe` at which a sample finds its nearest reference (its nearest *other* one, when it is in the index) as exact search does, for `target` of it: doubling, then bisection."
+    sample = sample if sample is not None else _sample_truth(emb, n_sample, seed)
     ivf = faiss.extract_index_ivf(index); search = search or index.search
     def recall(p):
-        ivf.nprobe = p; return float((search(q, 2)[0][:, 1] >= truth - 1e-5).mean())  # ties-proof: compare scores
+        ivf.nprobe = p; return _hits(search, sample)
     best = _smallest_reaching(recall, target, 1, ivf.nlist); ivf.nprobe = best[0]; return best
 
 def calibrate_ef(index, # a filled faiss HNSW index
-                 sample:tuple, # (queries, similarity of their nearest other reference)
+                 sample:tuple, # as for `calibrate_nprobe`
                  target:float=0.99, start:int=16, top:int=1024)->tuple: # (efSearch, recall reached)
-    "The smallest `efSearch` (from `start`) at which the sample finds its nearest other reference as exact search does, for `target` of it."
-    q, truth = sample
+    "The smallest `efSearch` (from `start`) at which the sample finds its nearest reference as exact search does, for `target` of it."
     def recall(ef):
-        index.hnsw.efSearch = ef; return float((index.search(q, 2)[0][:, 1] >= truth - 1e-5).mean())
+        index.hnsw.efSearch = ef; return _hits(index.search, sample)
     best = _smallest_reaching(recall, target, start, top); index.hnsw.efSearch = best[0]; return best
 
 def ivfpq_layout(n:int, # vectors the index will hold
@@ -206,29 +215,41 @@ def _build_index(self:KNNClassifier):
         index.train(sample(64*nlist))  # k-means on <= 64 points per list
         built['nlist'] = nlist
     else: index = faiss.IndexHNSWFlat(d, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-    if n: index.add(self.emb)
     self.index, self.built = index, built
-    if kind == 'ivf' and n:
-        truth = _sample_truth(self.emb); self._calibrate(truth)
-        if self.index_type == 'auto' and self.nprobe is None: self._maybe_hnsw(truth)
+    if kind != 'ivf' or not n or self.nprobe is not None:
+        if n: index.add(self.emb)
+        if kind == 'ivf' and n: self._calibrate()
+        return
+    # nprobe is calibrated on held-out references: queries that are not in the index, as real ones are not
+    held, rest = _held_out(n); q = self.emb[held]; k = max(self.n_neighbors, self.k)
+    index.add_with_ids(self.emb[rest], rest)
+    out = (q, faiss.knn(q, self.emb[rest], 1, metric=faiss.METRIC_INNER_PRODUCT)[0][:, 0], 0)
+    self._calibrate(out); t_ivf = _speed(index, q, k)
+    index.add_with_ids(q, held)  # every row under its own number
+    if self.index_type == 'auto':  # the same queries, now in the index: their nearest other reference may be another held-out one
+        self._maybe_hnsw((q, np.maximum(out[1], faiss.knn(q, q, 2, metric=faiss.METRIC_INNER_PRODUCT)[0][:, 1]), 1), t_ivf)
 
 @patch
-def _maybe_hnsw(self:KNNClassifier, sample:tuple):
+def _maybe_hnsw(self:KNNClassifier, sample:tuple, # (queries, nearest other reference, 1): references of the index
+                t_ivf:float # seconds the calibrated IVF took to search them while they were held out
+               ):
     "For 'auto': when the calibrated IVF scans many vectors per query, also build HNSW, calibrate its `efSearch` and keep the index that answers the sample faster at the target recall."
     b, n = self.built, len(self.emb)
     work = b['nprobe']*n/b['nlist'] + b['nlist']  # vectors compared per query: the probed lists and the coarse centroids
     if work <= AUTO_HNSW_WORK: return
-    h = faiss.IndexHNSWFlat(self.dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT); h.add(self.emb)
+    h = faiss.IndexHNSWFlat(self.dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT); t_build = _seconds(lambda: h.add(self.emb))
     ef, rec = calibrate_ef(h, sample, self.target_recall)
-    q, k = sample[0], max(self.n_neighbors, self.k)
-    speed = lambda ix: min(_seconds(lambda: ix.search(q, k)) for _ in range(3))
-    t_ivf, t_hnsw = speed(self.index), speed(h)
-    b['considered'] = dict(ivf_s=t_ivf, hnsw_s=t_hnsw, hnsw_ef=ef, hnsw_recall=rec, ivf_work=work)
+    t_hnsw = _speed(h, sample[0], max(self.n_neighbors, self.k))
+    b['considered'] = dict(ivf_s=t_ivf, hnsw_s=t_hnsw, hnsw_ef=ef, hnsw_recall=rec, ivf_work=work, hnsw_build_s=t_build)
     if rec >= self.target_recall and t_hnsw < t_ivf:
         self.index, self.built = h, dict(kind='hnsw', n=n, ef=ef, calibrated_recall=rec, considered=b['considered'])
 
 def _seconds(f)->float:
     t = time.perf_counter(); f(); return time.perf_counter() - t
+
+def _speed(index, q:np.ndarray, k:int)->float:
+    "The fastest of three searches of `q` (seconds)."
+    return min(_seconds(lambda: index.search(q, k)) for _ in range(3))
 
 # %% ../nbs/08_knn.ipynb #f0bed794
 @patch
@@ -391,8 +412,14 @@ def load(cls:KNNClassifier, path:str|Path, fingerprint:str|None=None # expected 
     "Load an index saved with `save`; every field is checked first (a one-line `ValueError` names the file and the fault), and an index built by a model with another fingerprint is refused."
     path = Path(path); what = 'a product index (.rk)'
     if not path.exists(): raise FileNotFoundError(f"index file not found: {path}")
-    z = read_npz(path, ('emb', 'faiss', 'info', 'refs'), what); emb, blob = z['emb'], z['faiss']
-    bad = lambda why: ValueError(f"{path} is not {what}: {why}")
+    z = read_npz(path, ('emb', 'faiss', 'info', 'refs'), what, stream=('faiss',))  # the faiss index is read once, into the index
+    try: return cls._from_npz(z, path, what, fingerprint)
+    finally: z['faiss'].fh.close()
+
+@patch(cls_method=True)
+def _from_npz(cls:KNNClassifier, z:dict, path:Path, what:str, fingerprint:str|None)->KNNClassifier:
+    "`load`, from the arrays that `read_npz` checked."
+    emb, blob = z['emb'], z['faiss']; bad = lambda why: ValueError(f"{path} is not {what}: {why}")
     try:
         info = json.loads(z['info'].tobytes().decode())
         refs = _read_refs(z['refs'], info, bad) if isinstance(info, dict) else None
@@ -410,7 +437,7 @@ def load(cls:KNNClassifier, path:str|Path, fingerprint:str|None=None # expected 
     n_vec = len(emb) + (len(vf) if vf is not None else 0)
     if vf is not None and any(sh[1] != dim for sh in vf.shapes): raise bad(f"its embedding shards are not (n, {dim}) float32")
     if len(refs) != n_vec or (len(refs) and 'product' not in refs.columns): raise bad(f"{len(refs)} reference rows for {n_vec} embeddings")
-    if blob.dtype != np.uint8 or blob.ndim != 1 or (len(emb) and not len(blob)): raise bad("no usable faiss index")
+    if blob.dtype != np.uint8 or len(blob.shape) != 1 or (len(emb) and not len(blob)): raise bad("no usable faiss index")
     tr = info.get('target_recall', .99)
     if not (isinstance(tr, (int, float)) and 0 < tr <= 1): raise bad(f"target_recall = {tr!r}")
     pq_m, rerank = info.get('pq_m'), info.get('rerank', 64)
@@ -421,8 +448,10 @@ def load(cls:KNNClassifier, path:str|Path, fingerprint:str|None=None # expected 
     self.threshold, self.emb, self.source, self.files = info.get('threshold'), emb.astype(np.float32), info.get('source'), vf
     self.refs = refs if len(refs) else pd.DataFrame(columns=['product'])
     if not isinstance(self.refs['product'].dtype, pd.CategoricalDtype): self.refs['product'] = self.refs['product'].astype(str)
-    try: self.index = faiss.deserialize_index(blob) if len(blob) else None
+    try:
+        with blob.open() as f: self.index = faiss.read_index(faiss.PyCallbackIOReader(f.read)) if len(blob) else None  # 1 MB pieces
     except RuntimeError as e: raise bad(f"unreadable faiss index ({str(e).strip().split('Error: ')[-1][:80]})") from None
+    except zipfile.BadZipFile as e: raise bad(f"its faiss index is damaged ({e})") from None
     if self.index is not None and (self.index.ntotal != n_vec or self.index.d != dim):
         raise bad(f"its faiss index holds {self.index.ntotal} vectors of dimension {self.index.d}, its embeddings {n_vec} of {dim}")
     self.built = info.get('built') or dict(kind=info['index_type'], n=len(emb), nprobe=info.get('nprobe'))

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch, faiss
 from .core import atomic_file, atomic_write_text, default_device, local_cores, parse_size
 from .imagefolder import ImageDataset, ScanReport, scan_imagefolder, embed_images, progress_bar
-from .train import load_run
+from .train import load_run, run_config
 from .knn import KNNClassifier, VectorFiles, ivfpq_layout, unit_rows
 from .core import fingerprint
 
@@ -77,9 +77,7 @@ def read_shards(out:str|Path # a folder written by `embed_to_shards`
 # %% ../nbs/15a_shards.ipynb #c34d9c75
 def _settings(run, df, shard_size, precision)->dict:
     "What `embed.json` records: the run (its config, not its weights: those load once, where the embedding runs), the images, the settings."
-    cfg_file = Path(run)/'config.json'
-    if not cfg_file.exists(): raise FileNotFoundError(f"run folder not found or incomplete: {run} (no config.json; create one with `retailklip finetune`)")
-    cfg = json.loads(cfg_file.read_text())
+    cfg = run_config(run)
     names = hashlib.sha1('\n'.join(df.path + '\t' + df['product']).encode()).hexdigest()[:16]
     return dict(run=str(Path(run).resolve()), model=cfg['model'], fingerprint=cfg['fingerprint'], dim=int(cfg['embed_dim']),
                 image_size=int(cfg['image_size']), n=len(df), images=names, shard_size=int(shard_size), precision=precision)
@@ -154,7 +152,10 @@ def _ray_shards(run, df, todo, out, meta, batch_size, workers, address, device, 
     import ray, logging
     if not progress: os.environ.setdefault('RAY_DATA_LOG_LEVEL', 'WARNING')  # Ray Data's progress lines only with progress=True
     started = not ray.is_initialized()
-    if started: ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    try:
+        if started: ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    except ConnectionError as e:  # measured with Ray 2.60: `ray start --head` turns token authentication on; a client without it is refused
+        raise ConnectionError(f"{e} (a cluster started by `ray start` checks a token: set RAY_AUTH_MODE=token, with the cluster's ~/.ray/auth_token or RAY_AUTH_TOKEN)") from None
     try:
         ctx = ray.data.DataContext.get_current(); ctx.enable_progress_bars = progress
         gpus = int(ray.cluster_resources().get('GPU', 0)) if device != 'cpu' else 0

@@ -16,8 +16,9 @@ from .backbone import to_model_input
 from .core import atomic_save, atomic_write_text, fingerprint, warmup_cosine, load_tensors, init_distributed, dist_info, all_sum, barrier
 
 # %% auto #0
-__all__ = ['RUN_CONFIG', 'RUN_WEIGHTS', 'RUN_FILES', 'layer_decay_groups', 'balanced_batches', 'save_run', 'load_run',
-           'FinetuneConfig', 'amp_dtype', 'init_head_prototypes', 'data_fingerprint', 'finetune', 'plot_history']
+__all__ = ['RUN_CONFIG', 'RUN_WEIGHTS', 'RUN_FILES', 'layer_decay_groups', 'balanced_batches', 'save_run', 'run_config',
+           'load_run', 'FinetuneConfig', 'amp_dtype', 'init_head_prototypes', 'data_fingerprint', 'finetune',
+           'plot_history']
 
 # %% ../nbs/09_train.ipynb #574ae1b1
 def _layer_id(name:str, n_blocks:int)->int:
@@ -89,17 +90,23 @@ def save_run(bb:Backbone, # the backbone whose visual tower holds the (finetuned
     atomic_write_text(out/RUN_CONFIG, json.dumps(cfg, indent=1, default=str))
     return out
 
-def load_run(run:str|Path, # run folder written by `save_run` / `finetune`
-             device:str='cpu',
-             allow_download:bool|None=None # let a run that names an 'hf-hub:' model fetch it over the network; None: only if RETAILKLIP_ALLOW_DOWNLOAD=1 (CLI --allow-download)
-            )->tuple: # (Backbone, ImageEncoder, config dict)
-    "Load a run folder; checks that the weights still match the recorded fingerprint."
+def run_config(run:str|Path # run folder written by `save_run` / `finetune`
+              )->dict: # model, fingerprint, embed_dim, image_size ...
+    "The checked `config.json` of a run folder, without loading its weights."
     run = Path(run)
     if not run.is_dir(): raise FileNotFoundError(f"run folder not found: {run} (create one with `retailklip finetune`)")
     if not (run/RUN_CONFIG).exists(): raise FileNotFoundError(f"{run/RUN_CONFIG} is missing: {run} is not a retailklip run folder")
     try: cfg = json.loads((run/RUN_CONFIG).read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ValueError(f"{run/RUN_CONFIG} is not valid JSON: {e}") from None
     if not isinstance(cfg, dict) or not isinstance(cfg.get('model'), str): raise ValueError(f"{run/RUN_CONFIG} does not name the run's model (a JSON object with a 'model' string)")
+    return cfg
+
+def load_run(run:str|Path, # run folder written by `save_run` / `finetune`
+             device:str='cpu',
+             allow_download:bool|None=None # let a run that names an 'hf-hub:' model fetch it over the network; None: only if RETAILKLIP_ALLOW_DOWNLOAD=1 (CLI --allow-download)
+            )->tuple: # (Backbone, ImageEncoder, config dict)
+    "Load a run folder; checks that the weights still match the recorded fingerprint."
+    run = Path(run); cfg = run_config(run)
     if allow_download is None: allow_download = os.environ.get('RETAILKLIP_ALLOW_DOWNLOAD') == '1'
     if cfg['model'].startswith('hf-hub:') and not allow_download:
         raise ValueError(f"{run/RUN_CONFIG} names the Hugging Face model {cfg['model']!r}: a run folder resolves its model locally only "
