@@ -165,12 +165,12 @@ def wide_table(long:pd.DataFrame, # `classify(..., long=True)`: path, rank, prod
 
 @patch
 def classify(self:Recognizer, images, # files, folders, PIL images or arrays
-             k:int=5, # products per image
+             k:int=5, # products per image (at most the number of products indexed)
              long:bool=False # one row per (image, rank) instead of one row per image
             )->pd.DataFrame: # see `wide_table`; long: path, rank, product, score, unknown
     "Top-k products of each image."
     if int(k) < 1: raise ValueError(f"k must be >= 1, got {k}")
-    knn = self._need_index()
+    knn = self._need_index(); k = min(int(k), len(knn.products))  # no empty columns beyond the catalogue
     ds = ImageDataset(list_images(images), self.bb.image_size)
     e, ok, _ = self._embed(ds)
     if not ok.any(): raise ValueError(f"none of the {len(ds)} images could be read ({self.report})")

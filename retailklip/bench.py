@@ -49,13 +49,17 @@ def model_gflops(bb)->float:
     return fc.get_total_flops()/1e9
 
 # %% ../nbs/19_bench.ipynb #7006c190
+def _jpeg_tree(w, n:int, root:str|Path)->pd.DataFrame: # path, product
+    "The first `n` images of the synthetic world `w` as JPEG files (quality 90), `root/<sku>/<number>.jpg`."
+    rows = []
+    for k, r in enumerate(w.images.head(n).itertuples()):
+        p = Path(root)/r.sku/f'{k:05d}.jpg'; p.parent.mkdir(parents=True, exist_ok=True); w.image(int(r.Index)).save(p, quality=90)
+        rows.append((str(p), r.sku))
+    return pd.DataFrame(rows, columns=['path', 'product'])
+
 def _write_images(n, d, size=160):
     from retailklip.synth import make_world
-    w = make_world(max(2, n//6 + 1), heldout_frac=0., seed=5, size=size); rows = w.images.head(n)
-    paths = []
-    for k, (_, r) in enumerate(rows.iterrows()):
-        p = Path(d)/f'{k:05d}.jpg'; w.image(r).save(p, quality=90); paths.append(str(p))
-    return paths
+    return _jpeg_tree(make_world(max(2, n//6 + 1), heldout_frac=0., seed=5, size=size), n, d).path.tolist()
 
 def best_rate(f, n:int, runs:int=2)->float:
     "Items per second of `f()` (which handles `n` items): the fastest of `runs` runs, so that a moment of noise on a shared machine counts against neither side of a comparison."
@@ -121,7 +125,8 @@ def _timed_best(f, budget:float)->float:
 def knn_search(n:int, dim:int=512, n_queries:int=1000, seed:int=0,
                data:tuple|None=None, # (references, queries) to search instead of clustered Gaussian vectors
                vectors:str='gaussian', # what the vectors are, for the tables
-               rounds:int=3 # timing rounds over all options
+               rounds:int=4, # timing rounds over all options
+               budget:float=2. # seconds of timed runs per option, over all rounds
               )->pd.DataFrame:
     "Build time, queries/s, recall@1 and bytes/vector of each search option at `n` references, and of the library default."
     from sklearn.neighbors import NearestNeighbors
@@ -151,7 +156,7 @@ def knn_search(n:int, dim:int=512, n_queries:int=1000, seed:int=0,
     def np_search():
         return np.concatenate([np.argpartition(-(q[i:i+256] @ x.T), 0, axis=1)[:, 0] for i in range(0, len(q), 256)])
     add('numpy matmul', 'argpartition', 0., np_search, 4*dim)
-    truth = flat.search(q, 1)[1][:, 0]; rows = _interleaved(opts, len(q), truth, rounds)
+    truth = flat.search(q, 1)[1][:, 0]; rows = _interleaved(opts, len(q), truth, rounds, budget)
     df = pd.DataFrame(rows).assign(n=n, vectors=vectors)
     df['library_default'] = df.method == 'retailklip default'
     return df
@@ -503,9 +508,8 @@ def memory(n:int=2000, # images at the small size (N); the large size is `factor
     bb = load_backbone('rk-vit-mini', pretrained='synthetic'); dim = bb.embed_dim
     with tempfile.TemporaryDirectory(dir=work) as d:
         d = Path(d); log = d/'log.txt'
-        w = make_world(max(2, max(n, *(vitb or (0,)))//6 + 1), heldout_frac=0., seed=7, size=size); files = []
-        for k, r in enumerate(w.images.head(max(n, max(vitb or (0,)))).itertuples()):
-            p = d/'src'/r.sku/f'{k:05d}.jpg'; p.parent.mkdir(parents=True, exist_ok=True); w.image(int(r.Index)).save(p, quality=90); files.append(p)
+        w = make_world(max(2, max(n, *(vitb or (0,)))//6 + 1), heldout_frac=0., seed=7, size=size)
+        files = list(map(Path, _jpeg_tree(w, max(n, max(vitb or (0,))), d/'src').path))
         write_scenes(d/'scenes_src', n=n, seed=3, size=size)
         rows = []
         if 'finetune' not in commands: save_run(bb, d/'run_1')
@@ -554,10 +558,8 @@ def user_path(n:int=2000, # JPEGs on disk
     from retailklip.api import Recognizer
     bb = load_backbone('rk-vit-mini', pretrained='synthetic')
     with tempfile.TemporaryDirectory(dir=work) as d:
-        d = Path(d); w = make_world(max(2, n//6 + 1), heldout_frac=0., seed=9, size=size); files, labels = [], []
-        for k, r in enumerate(w.images.head(n).itertuples()):
-            p = d/'refs'/r.sku/f'{k:05d}.jpg'; p.parent.mkdir(parents=True, exist_ok=True); w.image(int(r.Index)).save(p, quality=90)
-            files.append(str(p)); labels.append(r.sku)
+        d = Path(d); w = make_world(max(2, n//6 + 1), heldout_frac=0., seed=9, size=size)
+        t = _jpeg_tree(w, n, d/'refs'); files, labels = t.path.tolist(), t['product'].tolist()
         def naive_loop():
             with torch.no_grad():
                 for p in files[:n_naive]: bb.model.encode_image(bb.preprocess(Image.open(p).convert('RGB'))[None])
@@ -817,9 +819,7 @@ def scale_out(n_images:int=600, size:int=64, steps:int=20, warm:int=4, batch_siz
     import ray, logging
     with tempfile.TemporaryDirectory(dir=work) as d:
         d = Path(d); n = max(n_images, ray_images); w = make_world(max(2, n//8), heldout_frac=0., seed=13, size=size)
-        for k, r in enumerate(w.images.head(n).itertuples()):
-            p = d/'img'/r.sku/f'{k:05d}.jpg'; p.parent.mkdir(parents=True, exist_ok=True); w.image(int(r.Index)).save(p, quality=90)
-        src = pd.DataFrame(dict(path=sorted(map(str, (d/'img').rglob('*.jpg'))))); src['product'] = src.path.map(lambda p: Path(p).parent.name)
+        src = _jpeg_tree(w, n, d/'img').sort_values('path', ignore_index=True)
         for p in src.path[:n_images]: q = d/'train'/Path(p).parent.name/Path(p).name; q.parent.mkdir(parents=True, exist_ok=True); os.link(p, q)
         hist = {}
         for k in (1, 2):

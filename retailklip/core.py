@@ -11,7 +11,7 @@ import numpy as np, torch, torch.nn as nn
 # %% auto #0
 __all__ = ['NPZ_KINDS', 'atomic_file', 'atomic_save', 'atomic_write_text', 'load_tensors', 'atomic_dir', 'locked', 'NpzMember',
            'read_npz', 'default_device', 'fingerprint', 'warmup_cosine', 'local_cores', 'dist_info', 'init_distributed',
-           'all_sum', 'barrier', 'torchrun', 'parse_size']
+           'all_sum', 'barrier', 'ddp', 'blank_batch', 'torchrun', 'parse_size']
 
 # %% ../nbs/01_core.ipynb #50db5ae4
 @contextlib.contextmanager
@@ -219,6 +219,14 @@ def all_sum(t:torch.Tensor)->torch.Tensor:
 def barrier():
     "Wait until every process of the group gets here (nothing to wait for when alone)."
     if dist_info()[1] > 1: torch.distributed.barrier()
+
+def ddp(model:nn.Module, device:str)->nn.Module:
+    "`model` in DistributedDataParallel, on this process's GPU when `device` is CUDA (gloo on CPU)."
+    return nn.parallel.DistributedDataParallel(model, device_ids=[torch.device(device)] if torch.device(device).type == 'cuda' else None)
+
+def blank_batch(size:int)->torch.Tensor:
+    "One black image, (1, size, size, 3) uint8: what a process feeds when its share of a batch holds no readable image, so that every process runs the same collective steps."
+    return torch.zeros((1, size, size, 3), dtype=torch.uint8)
 
 # %% ../nbs/01_core.ipynb #4383d395
 def torchrun(n:int, # processes on this machine

@@ -14,7 +14,7 @@ from .backbone import Backbone
 from .losses import multilabel_loss, guidance_loss, alignment_loss
 from .retrieval import (SceneFeatures, TextBank, scene_features, cluster_clip_embeddings, relevance_matrix, _vit)
 from .imagefolder import ImageDataset, ScanReport, as_dataset, iter_batches, list_images, progress_bar
-from .core import atomic_dir, atomic_file, atomic_save, atomic_write_text, fingerprint, warmup_cosine, load_tensors, init_distributed, dist_info, all_sum, barrier
+from .core import atomic_dir, atomic_file, atomic_save, atomic_write_text, fingerprint, warmup_cosine, load_tensors, init_distributed, dist_info, all_sum, barrier, ddp, blank_batch
 from .train import save_run, load_run
 
 # %% auto #0
@@ -181,7 +181,7 @@ def build(cls:FeatureCache, bb:Backbone, # frozen backbone (a ViT)
                 if full is None: full = np.zeros((b - a,) + tuple(f[j].shape[1:]), f[j].numpy().dtype)
                 full[rows] = f[j].numpy()
             if full is None:  # no readable image in this shard: zero rows of the right shape
-                t, g, c = batch_features(bb, torch.zeros((1, bb.image_size, bb.image_size, 3), dtype=torch.uint8), depth, k)
+                t, g, c = batch_features(bb, blank_batch(bb.image_size), depth, k)
                 full = np.zeros((b - a,) + tuple((t, g, c)[j].shape[1:]), (t, g, c)[j].numpy().dtype)
             with atomic_file(path/f'{what}_{s:05d}.npy') as f: np.save(f, full)  # a shard is complete or absent
         with atomic_file(path/f'ok_{s:05d}.npy') as f: np.save(f, ok)  # written last: marks the shard complete
@@ -257,9 +257,9 @@ def train_for(bb:Backbone, # frozen backbone (its text tower embeds the base cla
     opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     model = _ForStep(head, affine)
     if world > 1:  # process 0's head to everyone; then each process takes a contiguous share of every step's images
-        model = nn.parallel.DistributedDataParallel(model, device_ids=[torch.device(device)] if torch.device(device).type == 'cuda' else None)
+        model = ddp(model, device)
         plan = [(np.array_split(a, world)[rank], np.array_split(l, world)[rank]) for a, l in plan]
-        blank = batch_features(bb, torch.zeros((1, bb.image_size, bb.image_size, 3), dtype=torch.uint8), cfg.train_blocks + 1, cfg.k)[0]
+        blank = batch_features(bb, blank_batch(bb.image_size), cfg.train_blocks + 1, cfg.k)[0]
     w = torch.tensor([cfg.sup_weight, cfg.w_guide, cfg.w_align], device=device)
     steps = _step_features(bb, feats, plan, cfg, centroids, workers, report)
     for step, ((i_all, i_lab), (tok, glob, C, keep)) in enumerate(progress_bar(zip(plan, steps), 'train FOR head', len(plan), progress and rank == 0)):

@@ -220,7 +220,7 @@ def _build_index(self:KNNClassifier):
         if n: index.add(self.emb)
         if kind == 'ivf' and n: self._calibrate()
         return
-    # nprobe is calibrated on held-out references: queries that are not in the index, as real ones are not
+    # nprobe is calibrated on references held out of the index: queries it does not hold, like real ones
     held, rest = _held_out(n); q = self.emb[held]; k = max(self.n_neighbors, self.k)
     index.add_with_ids(self.emb[rest], rest)
     out = (q, faiss.knn(q, self.emb[rest], 1, metric=faiss.METRIC_INNER_PRODUCT)[0][:, 0], 0)
@@ -247,9 +247,9 @@ def _maybe_hnsw(self:KNNClassifier, sample:tuple, # (queries, nearest other refe
 def _seconds(f)->float:
     t = time.perf_counter(); f(); return time.perf_counter() - t
 
-def _speed(index, q:np.ndarray, k:int)->float:
-    "The fastest of three searches of `q` (seconds)."
-    return min(_seconds(lambda: index.search(q, k)) for _ in range(3))
+def _speed(index, q:np.ndarray, k:int, batch:int=1000)->float:
+    "Seconds to search `q` in batches of `batch` queries (the fastest of three passes). The batch size matters: at 1e5 of the library's embeddings IVF answered 20 % more queries per second in batches of 2,000 than of 1,000, HNSW about the same."
+    return min(sum(_seconds(lambda: index.search(q[i:i + batch], k)) for i in range(0, len(q), batch)) for _ in range(3))
 
 # %% ../nbs/08_knn.ipynb #f0bed794
 @patch

@@ -116,7 +116,7 @@ def embed_to_shards(run:str|Path, # a run folder (`retailklip finetune`): the mo
     report = report if report is not None else ScanReport()
     if todo and engine == 'local': _local_shards(run, df, todo, out, meta, batch_size, workers, device, progress, report)
     elif todo: _ray_shards(run, df, todo, out, meta, batch_size, workers, address, device, progress, report)
-    n_ok = sum(len(pd.read_parquet(shard_files(out, i)[1], columns=['path'])) for i in todo)
+    n_ok = sum(s[0] for s in VectorFiles([shard_files(out, i)[0] for i in todo]).shapes)  # from the .npy headers
     if todo and len(todo) == n_shards and n_ok == 0: raise ValueError(f"none of the {len(df)} images could be read ({report})")
     return dict(shards=n_shards, embedded_shards=len(todo), images=len(df), embedded=n_ok,
                 skipped=sum(min(len(df), (i + 1)*shard_size) - i*shard_size for i in todo) - n_ok, engine=engine, seconds=time.time() - t0)
@@ -180,7 +180,11 @@ def _ray_shards(run, df, todo, out, meta, batch_size, workers, address, device, 
 # %% ../nbs/15a_shards.ipynb #5010c8fb
 def shard_sizes(out:str|Path)->list:
     "The number of embeddings in each shard of a finished folder, from the `.npy` headers (no data is read)."
-    return [len(np.load(shard_files(out, i)[0], mmap_mode='r')) for i in range(finished_shards(out))]
+    return [s[0] for s in _vector_files(out).shapes]
+
+def _vector_files(out:str|Path)->VectorFiles:
+    "The embedding files of a finished shards folder, in order."
+    return VectorFiles([shard_files(out, i)[0] for i in range(finished_shards(out))])
 
 def exact_index_bytes(n:int, dim:int)->int:
     "Memory an exact `KNNClassifier` of `n` references needs: the vectors twice (its own copy and faiss's) and about 300 bytes of reference table each."
@@ -214,7 +218,7 @@ def index_from_shards(path:str|Path, # a shards folder (`retailklip embed`) of l
     meta, budget = shards_meta(path), parse_size(max_memory)
     if fingerprint is not None and meta['fingerprint'] != fingerprint:
         raise ValueError(f"{path} holds embeddings of another model (fingerprint {meta['fingerprint']}, this model's is {fingerprint}): use the run {meta['run']}")
-    sizes = shard_sizes(path); n, dim = sum(sizes), int(meta['dim'])
+    files = _vector_files(path); sizes = [s[0] for s in files.shapes]; n, dim = sum(sizes), int(meta['dim'])
     if not n: raise ValueError(f"{path} holds no embeddings: none of its {meta['n']} images could be read")
     knn = lambda kind: KNNClassifier(dim, kind, meta['fingerprint'], model, pq_m=pq_m, rerank=rerank, **kwargs)
     need = exact_index_bytes(n, dim)
@@ -222,7 +226,7 @@ def index_from_shards(path:str|Path, # a shards folder (`retailklip embed`) of l
         e, md = read_shards(path); _no_empty(md['product'], path)
         return knn(index_type).fit(e, md['product'], meta=md[['path']], fingerprint=meta['fingerprint'])
     if index_type != 'auto': raise ValueError(f"a {index_type!r} index of {n:,} vectors of dimension {dim} needs about {need/2**30:.1f} GiB, over max_memory ({budget/2**30:.2f} GiB): use index_type 'auto' or 'ivfpq'")
-    k, files = knn('ivfpq'), VectorFiles([shard_files(path, i)[0] for i in range(len(sizes))])
+    k = knn('ivfpq')
     lay = ivfpq_layout(n, dim, pq_m, budget)  # refuses a budget too small for the smallest codes
     sample = unit_rows(files.take(np.sort(np.random.default_rng(0).choice(n, lay['train'], replace=False))))
     index = k._new_ivfpq(sample, n, budget)

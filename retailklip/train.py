@@ -13,7 +13,7 @@ from .backbone import load_backbone, Backbone, ImageEncoder, BackboneError
 from .losses import MetricLoss
 from .imagefolder import shelf_augment, ImageDataset, ScanReport, as_dataset, iter_batches, embed_images, progress_bar
 from .backbone import to_model_input
-from .core import atomic_save, atomic_write_text, fingerprint, warmup_cosine, load_tensors, init_distributed, dist_info, all_sum, barrier
+from .core import atomic_save, atomic_write_text, fingerprint, warmup_cosine, load_tensors, init_distributed, dist_info, all_sum, barrier, ddp, blank_batch
 
 # %% auto #0
 __all__ = ['RUN_CONFIG', 'RUN_WEIGHTS', 'RUN_FILES', 'layer_decay_groups', 'balanced_batches', 'save_run', 'run_config',
@@ -259,14 +259,14 @@ def finetune(bb:Backbone, # pretrained backbone (not modified: a copy of its vis
         step, hist = st['step'], st['history']
     model = _ArcFaceStep(enc, head, dtype)
     if world > 1:  # every process starts from rank 0's weights; gradients of encoder and head are averaged
-        model = nn.parallel.DistributedDataParallel(model, device_ids=[torch.device(device)] if torch.device(device).type == 'cuda' else None)
+        model = ddp(model, device)
     # the whole (global) batch plan is fixed by the seed: a resumed run continues with exactly the batches it would have
     # seen, whatever the number of processes; each process takes its contiguous share of every batch
     plan = balanced_batches(labels, cfg.batch_size, cfg.steps*cfg.grad_accum, cfg.m_per_class, cfg.sampling, cfg.seed)
     train_ds = ImageDataset(ds.items, ds.size, shelf_augment(bb.image_size, cfg.augment) if cfg.augment > 0 else None)
     batches = iter_batches(train_ds, workers=workers, report=report, sampler=[_share(b, rank, world) for b in plan[step*cfg.grad_accum:]])
     y_all = torch.as_tensor(labels)
-    blank = torch.zeros((1, bb.image_size, bb.image_size, 3), dtype=torch.uint8)  # stands in for a share with no readable image
+    blank = blank_batch(bb.image_size)  # stands in for a share with no readable image
     t0 = time.time() - (hist[-1]['seconds'] if hist else 0.)
     bar = progress_bar(range(step, cfg.steps), 'finetune', progress=progress and rank == 0, initial=step, total=cfg.steps)
     for step in bar:
