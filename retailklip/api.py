@@ -14,7 +14,7 @@ from .imagefolder import (IMAGE_EXTS, ScanReport, ImageDataset, scan_imagefolder
 from .core import default_device as _device, fingerprint, locked, init_distributed, dist_info, barrier
 from .train import FinetuneConfig, finetune, save_run, load_run, run_config, _resume_state
 from .knn import KNNClassifier
-from .shards import shards_meta, read_shards, index_from_shards
+from .shards import shards_meta, read_shards, index_from_shards, retrieval_from_shards
 from .eval import topk_accuracy
 
 # %% auto #0
@@ -368,12 +368,18 @@ def load(cls:ImageSearch, path:str|Path, device:str|None=None, **kwargs)->ImageS
 
 # %% ../nbs/16_api.ipynb #5e720df6
 @patch
-def add_embeddings(self:ImageSearch, path:str|Path # a shards folder (`retailklip embed`) written with this model's run
+def add_embeddings(self:ImageSearch, path:str|Path, # a shards folder (`retailklip embed`) written with this model's run
+                   max_memory=None, # memory budget ('4G'): build a new index of these shards within it (the search must be empty)
+                   progress:bool=False
                   )->ImageSearch:
     "Append precomputed global image embeddings to a 'clip' index; no image is read."
     if self.method != 'clip': raise ValueError(f"embedding shards hold one global embedding per image: they fill a 'clip' index, not a {self.method!r} one")
     meta, fp = shards_meta(path), fingerprint(self.bb.model.visual)
     if meta['fingerprint'] != fp: raise ValueError(f"{path} holds embeddings of another model (fingerprint {meta['fingerprint']}, this model's is {fp}): use the run {meta['run']}")
+    if max_memory is not None:
+        if len(self.index): raise ValueError(f"max_memory builds a new index from {path}, but this search already holds {len(self.index)} images: start from an empty one")
+        r = retrieval_from_shards(path, max_memory, fp, self.index.info, progress=progress)
+        r.fingerprint, self.index = self.index.fingerprint, r; return self  # the search's fingerprint covers its text tower too
     e, md = read_shards(path); self.index.add(torch.from_numpy(e)[:, None], md.path.tolist()); return self
 
 # %% ../nbs/16_api.ipynb #028fa120

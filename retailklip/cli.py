@@ -210,15 +210,17 @@ def for_train_cmd(coco:str, images:str, base_classes:str, out:str, label_fractio
 
 def search_index_cmd(images:str|None, out:str, method:str='for', run:str|None=None, coco:str|None=None, k:int=4,
                      model:str='rk-vit-mini', pretrained:str|None=None, checkpoint:str|None=None,
-                     device:str|None=None, from_embeddings:str|None=None)->'ImageSearch':
+                     device:str|None=None, from_embeddings:str|None=None, max_memory=None)->'ImageSearch':
     "Embed a folder of images (or those a COCO file lists) with clip / cluster / for, or read embedding shards (clip), and write a retrieval index."
     from retailklip.api import ImageSearch
     if method not in ('clip', 'cluster', 'for'): raise ValueError(f"--method must be clip, cluster or for, got {method!r}")
+    if max_memory is not None and from_embeddings is None: raise ValueError("--max-memory applies to --from-embeddings (an index built from images holds their vectors in memory)")
     if from_embeddings is not None:
         from retailklip.shards import shards_meta
         if method != 'clip': raise ValueError("--from-embeddings fills a --method clip index (the shards hold one global embedding per image)")
-        s = ImageSearch.from_run(run or shards_meta(from_embeddings)['run'], 'clip', device).add_embeddings(from_embeddings); s.save(out)
-        print(f"indexed {len(s.index)} images from the embeddings in {from_embeddings} (method clip); wrote {out}")
+        s = ImageSearch.from_run(run or shards_meta(from_embeddings)['run'], 'clip', device).add_embeddings(from_embeddings, max_memory, progress=True); s.save(out)
+        how = f", IVF-PQ codes of {s.index.index.built['m']} bytes re-scored from the shards" if s.index.compressed else ''
+        print(f"indexed {len(s.index)} images from the embeddings in {from_embeddings} (method clip{how}); wrote {out}")
         return s
     if method == 'for' and run is None: raise ValueError("--method for needs --run pointing to a FOR run folder (from `retailklip for-train`)")
     if not Path(images).is_dir(): raise FileNotFoundError(f"image folder not found: {images}")
@@ -481,6 +483,7 @@ def build_parser()->argparse.ArgumentParser:
     si.add_argument('--model', default='rk-vit-mini', help='open_clip model without --run (default: rk-vit-mini)')
     si.add_argument('--pretrained', default=None, help='published tag of --model (default: synthetic for rk-vit-mini)'); si.add_argument('--checkpoint', default=None, help='local checkpoint of --model (default: none)')
     si.add_argument('--device', default=None, help='cpu or cuda (default: cuda if present)')
+    si.add_argument('--max-memory', type=MEMORY, default=None, help="with --from-embeddings: memory budget (e.g. 4G); a collection whose exact vectors exceed it is indexed as IVF-PQ codes, re-scored from the shards (default: no limit)")
     se = sub.add_parser('search', help='rank the indexed images for a text query')
     se.add_argument('--index', required=True, help='retrieval index (from search-index)'); se.add_argument('query', help='free text naming an object, e.g. "price tag"')
     se.add_argument('-k', type=POS_INT, default=50, help='images to list (default: 50)'); se.add_argument('--csv', default=None, type=_writable_file, help='also write the ranking here (default: none)')
@@ -521,7 +524,7 @@ def _dispatch(args:argparse.Namespace):
                       args.pretrained, args.checkpoint, args.device, args.cache, args.overwrite)
     elif args.cmd == 'search-index':
         search_index_cmd(args.images, args.out, args.method, args.run, args.coco, args.k, args.model, args.pretrained,
-                         args.checkpoint, args.device, args.from_embeddings)
+                         args.checkpoint, args.device, args.from_embeddings, args.max_memory)
     elif args.cmd == 'search': search_cmd(args.index, args.query, args.k, args.csv)
     elif args.cmd == 'for-eval': for_eval_cmd(args.index, args.coco, args.base_classes, args.novel_classes, args.k, args.out)
     elif args.cmd == 'serve':

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np, torch, torch.nn as nn
 
 # %% auto #0
-__all__ = ['NPZ_KINDS', 'atomic_file', 'atomic_save', 'atomic_write_text', 'load_tensors', 'atomic_dir', 'locked', 'NpzMember',
-           'read_npz', 'default_device', 'fingerprint', 'warmup_cosine', 'local_cores', 'dist_info', 'init_distributed',
-           'all_sum', 'barrier', 'ddp', 'blank_batch', 'torchrun', 'parse_size']
+__all__ = ['NPZ_KINDS', 'atomic_file', 'atomic_save', 'atomic_write_text', 'load_tensors', 'atomic_dir', 'locked', 'npz_members',
+           'NpzMember', 'read_npz', 'default_device', 'fingerprint', 'warmup_cosine', 'local_cores', 'dist_info',
+           'init_distributed', 'all_sum', 'barrier', 'ddp', 'blank_batch', 'torchrun', 'parse_size']
 
 # %% ../nbs/01_core.ipynb #50db5ae4
 @contextlib.contextmanager
@@ -113,7 +113,14 @@ def locked(path:str|Path, # the file to be read, changed and written back
 
 # %% ../nbs/01_core.ipynb #a3f63216
 NPZ_KINDS = {frozenset({'emb', 'faiss', 'info', 'refs'}): 'a product index (`retailklip index`, .rk)',
-             frozenset({'emb', 'owner', 'meta'}): 'a retrieval index (`retailklip search-index`)'}
+             frozenset({'emb', 'owner', 'meta'}): 'a retrieval index (`retailklip search-index`)',
+             frozenset({'emb', 'faiss', 'info', 'refs', 'owner', 'meta'}): 'a compressed retrieval index (`retailklip search-index --max-memory`)'}
+
+def npz_members(path:str|Path)->frozenset:
+    "The array names of an `.npz` (empty for anything that is not a readable zip): which kind of file `path` is, before `read_npz` checks it."
+    try:
+        with zipfile.ZipFile(path) as zf: return frozenset(n[:-4] for n in zf.namelist() if n.endswith('.npy'))
+    except (zipfile.BadZipFile, OSError, ValueError): return frozenset()
 
 def _npy_header(f)->tuple: # (shape, dtype) of an .npy stream
     v = np.lib.format.read_magic(f)

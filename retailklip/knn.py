@@ -11,12 +11,13 @@ from fastcore.basics import patch
 from .core import atomic_file, read_npz
 
 # %% auto #0
-__all__ = ['INDEX_TYPES', 'AUTO_IVF_MIN', 'AUTO_HNSW_WORK', 'default_index_type', 'KNNClassifier', 'VectorFiles', 'unit_rows',
-           'calibrate_nprobe', 'calibrate_ef', 'ivfpq_layout']
+__all__ = ['INDEX_TYPES', 'AUTO_IVF_MIN', 'MIN_HELD_OUT', 'AUTO_HNSW_WORK', 'default_index_type', 'KNNClassifier', 'VectorFiles',
+           'unit_rows', 'calibrate_nprobe', 'calibrate_ef', 'ivfpq_layout']
 
 # %% ../nbs/08_knn.ipynb #6e717d72
 INDEX_TYPES = ('auto', 'flat', 'ivf', 'hnsw', 'ivfpq')
 AUTO_IVF_MIN = 5_000  # from this many references on, 'auto' uses a calibrated IVF index (measured by `retailklip bench`)
+MIN_HELD_OUT = 100  # IVF calibrates on references held out of the index when it has at least 5x this many (fewer queries cannot tell a recall of 0.99 from 1); below, on references left in it
 AUTO_HNSW_WORK = 1_500  # when the calibrated IVF compares more vectors than this per query, 'auto' also tries HNSW and keeps the faster (HNSW M=32 at efSearch 16 compares about 1,000; bench: at 1e5 of the library's embeddings IVF compared 1,900 and HNSW was 15 % faster)
 
 def default_index_type(n:int # number of reference embeddings
@@ -80,8 +81,10 @@ class VectorFiles:
                 shape, fortran, dtype = (np.lib.format.read_array_header_1_0 if v == (1, 0) else np.lib.format.read_array_header_2_0)(fh)
                 if len(shape) != 2 or fortran or dtype != np.float32: raise ValueError(f"{f} holds {shape} {dtype}, not (n, dim) float32 rows")
                 self.shapes.append(shape); self.heads.append(fh.tell())
-        self.offsets = np.cumsum([0] + [s[0] for s in self.shapes])
+        self.offsets = np.cumsum([0] + self.sizes)
     def __len__(self): return int(self.offsets[-1])
+    @property
+    def sizes(self)->list: return [s[0] for s in self.shapes]  # rows per file
     def take(self, rows:np.ndarray)->np.ndarray:
         "The vectors of `rows` (any shape of row numbers), as float32 of shape rows.shape + (dim,)."
         r = np.asarray(rows).ravel(); f = np.searchsorted(self.offsets, r, 'right') - 1
@@ -216,27 +219,28 @@ def _build_index(self:KNNClassifier):
         built['nlist'] = nlist
     else: index = faiss.IndexHNSWFlat(d, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
     self.index, self.built = index, built
-    if kind != 'ivf' or not n or self.nprobe is not None:
+    if kind != 'ivf' or not n or self.nprobe is not None or n < MIN_HELD_OUT*5:
         if n: index.add(self.emb)
-        if kind == 'ivf' and n: self._calibrate()
+        if kind == 'ivf' and n: self._calibrate()  # too few references to hold some out: they calibrate as queries in the index
         return
     # nprobe is calibrated on references held out of the index: queries it does not hold, like real ones
-    held, rest = _held_out(n); q = self.emb[held]; k = max(self.n_neighbors, self.k)
+    held, rest = _held_out(n); q = self.emb[held]
     index.add_with_ids(self.emb[rest], rest)
     out = (q, faiss.knn(q, self.emb[rest], 1, metric=faiss.METRIC_INNER_PRODUCT)[0][:, 0], 0)
-    self._calibrate(out); t_ivf = _speed(index, q, k)
+    self._calibrate(out); b = self.built; work = b['nprobe']*n/b['nlist'] + b['nlist']  # vectors compared per query
+    compare = self.index_type == 'auto' and work > AUTO_HNSW_WORK  # then HNSW may answer faster: both are timed on these queries
+    t_ivf = _speed(index, q, max(self.n_neighbors, self.k)) if compare else None
     index.add_with_ids(q, held)  # every row under its own number
-    if self.index_type == 'auto':  # the same queries, now in the index: their nearest other reference may be another held-out one
-        self._maybe_hnsw((q, np.maximum(out[1], faiss.knn(q, q, 2, metric=faiss.METRIC_INNER_PRODUCT)[0][:, 1]), 1), t_ivf)
+    if compare:  # the same queries, now in the index: their nearest other reference may be another held-out one
+        self._maybe_hnsw((q, np.maximum(out[1], faiss.knn(q, q, 2, metric=faiss.METRIC_INNER_PRODUCT)[0][:, 1]), 1), t_ivf, work)
 
 @patch
 def _maybe_hnsw(self:KNNClassifier, sample:tuple, # (queries, nearest other reference, 1): references of the index
-                t_ivf:float # seconds the calibrated IVF took to search them while they were held out
+                t_ivf:float, # seconds the calibrated IVF took to search them while they were held out
+                work:float # vectors the calibrated IVF compares per query: the probed lists and the coarse centroids
                ):
-    "For 'auto': when the calibrated IVF scans many vectors per query, also build HNSW, calibrate its `efSearch` and keep the index that answers the sample faster at the target recall."
+    "For 'auto', when the calibrated IVF compares more than `AUTO_HNSW_WORK` vectors per query: also build HNSW, calibrate its `efSearch` and keep the index that answers the sample faster at the target recall."
     b, n = self.built, len(self.emb)
-    work = b['nprobe']*n/b['nlist'] + b['nlist']  # vectors compared per query: the probed lists and the coarse centroids
-    if work <= AUTO_HNSW_WORK: return
     h = faiss.IndexHNSWFlat(self.dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT); t_build = _seconds(lambda: h.add(self.emb))
     ef, rec = calibrate_ef(h, sample, self.target_recall)
     t_hnsw = _speed(h, sample[0], max(self.n_neighbors, self.k))
@@ -369,7 +373,9 @@ def calibrate_threshold(self:KNNClassifier, q_known, # embeddings of queries who
 
 # %% ../nbs/08_knn.ipynb #bb7746ae
 @patch
-def save(self:KNNClassifier, path:str|Path)->Path:
+def save(self:KNNClassifier, path:str|Path,
+         extra:dict|None=None # more arrays for the file (name -> array, no objects): a `RetrievalIndex` keeps its image map there
+        )->Path:
     "Write the index to `path` atomically."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     info = dict(format='retailklip-knn-1', dim=self.dim, index_type=self.index_type, fingerprint=self.fingerprint, model=self.model,
@@ -380,8 +386,8 @@ def save(self:KNNClassifier, path:str|Path)->Path:
         codes, names = pd.factorize(self.refs['product'], sort=True); refs = codes.astype(np.int32); info['products'] = names.tolist()
     else: refs = np.frombuffer(self.refs.to_json(orient='records').encode(), np.uint8)
     with atomic_file(path) as f, zipfile.ZipFile(f, 'w', zipfile.ZIP_STORED) as zf:  # an .npz, written member by member
-        for name, a in (('emb', self.emb), ('info', np.frombuffer(json.dumps(info).encode(), np.uint8)), ('refs', refs)):
-            with zf.open(f'{name}.npy', 'w', force_zip64=True) as w: np.lib.format.write_array(w, np.ascontiguousarray(a), allow_pickle=False)
+        for name, a in (('emb', self.emb), ('info', np.frombuffer(json.dumps(info).encode(), np.uint8)), ('refs', refs), *(extra or {}).items()):
+            with zf.open(f'{name}.npy', 'w', force_zip64=True) as w: np.lib.format.write_array(w, np.require(a, requirements='C'), allow_pickle=False)  # C order, 0-d kept
         with tempfile.TemporaryDirectory(dir=path.parent) as d:  # faiss writes its file; it is copied in 16 MB pieces, never held twice in memory
             if self.index is not None: faiss.write_index(self.index, f'{d}/index')
             else: open(f'{d}/index', 'wb').close()

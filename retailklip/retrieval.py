@@ -11,7 +11,8 @@ import numpy as np, pandas as pd, torch, torch.nn.functional as F
 import faiss
 from tqdm.auto import tqdm
 from .backbone import Backbone, to_model_input
-from .core import atomic_file, read_npz
+from .core import atomic_file, read_npz, npz_members
+from .knn import KNNClassifier
 from .scenes import _article
 
 # %% auto #0
@@ -214,23 +215,29 @@ class RetrievalIndex:
         self.index = faiss.IndexFlatIP(self.dim); self.owner = np.zeros(0, np.int64); self.paths, self.max_per_image = [], 0
 
     def __len__(self): return len(self.paths)
-    def __repr__(self): return f"RetrievalIndex({len(self)} images, {self.index.ntotal} embeddings, dim={self.dim}, method={self.method!r})"
+    def __repr__(self): return f"RetrievalIndex({len(self)} images, {len(self.owner)} embeddings, dim={self.dim}, method={self.method!r}{', compressed' if self.compressed else ''})"
+
+    @property
+    def compressed(self)->bool:
+        "Whether the vectors are PQ codes in a `KNNClassifier`, re-scored from the embedding shards they were built from (`retrieval_from_shards`)."
+        return isinstance(self.index, KNNClassifier)
 
     @property
     def embeddings_per_image(self)->float:
         "Mean number of stored embeddings per image."
-        return self.index.ntotal/max(1, len(self))
+        return len(self.owner)/max(1, len(self))
 
     @property
     def bytes_per_image(self)->float:
-        "Mean bytes of embedding storage per image (float32 vectors + the row -> image map)."
-        return self.embeddings_per_image*(4*self.dim + 8)
+        "Mean bytes of embedding storage per image in memory: float32 vectors (or PQ codes and faiss's ids), plus the row -> image map."
+        return self.embeddings_per_image*((self.index.built['m'] + 8 if self.compressed else 4*self.dim) + 8)
 
     def add(self, emb:torch.Tensor, # (n, M, d) embeddings of n images (rows of NaN are padding and skipped)
             paths:list, # an identifier (file path) per image
             fingerprint:str|None=None # model fingerprint of `emb`; must match the index's when both are known
            )->'RetrievalIndex':
         "Append images and their embeddings (no rebuild)."
+        if self.compressed: raise ValueError("this index holds PQ codes re-scored from the embedding shards it was built from and cannot grow: embed the new images into shards and rebuild it from them")
         emb = torch.as_tensor(emb).float()
         if emb.ndim == 2: emb = emb[:, None]
         if emb.ndim != 3 or emb.shape[-1] != self.dim:
@@ -253,7 +260,7 @@ class RetrievalIndex:
         "Top-`k` images per query by max-over-embeddings score (exact)."
         if len(self) == 0: raise ValueError("the index is empty; add images first")
         q = np.ascontiguousarray(torch.as_tensor(text).float().reshape(-1, self.dim).numpy())
-        k = min(int(k), len(self)); rows = min(self.index.ntotal, (k - 1)*self.max_per_image + 1)
+        k = min(int(k), len(self)); rows = min(len(self.owner), (k - 1)*self.max_per_image + 1)
         D, I = self.index.search(q, rows)
         S, N = np.full((len(q), k), -np.inf, np.float32), np.full((len(q), k), -1, np.int64)
         valid = I >= 0; own = np.where(valid, self.owner[np.where(valid, I, 0)], -1)
@@ -267,7 +274,8 @@ class RetrievalIndex:
 
     def vectors(self)->np.ndarray:
         "All stored embeddings (rows of `owner`), float32."
-        if not self.index.ntotal: return np.zeros((0, self.dim), np.float32)
+        if not len(self.owner): return np.zeros((0, self.dim), np.float32)
+        if self.compressed: return self.index._vectors(np.arange(len(self.owner)))  # read from the shard files
         return faiss.rev_swig_ptr(self.index.get_xb(), self.index.ntotal*self.dim).reshape(-1, self.dim).copy()
 
     def scores(self, text:torch.Tensor)->np.ndarray: # (n_images, Q)
@@ -278,9 +286,11 @@ class RetrievalIndex:
 
     def save(self, path:str|Path)->Path:
         "Write the index to one `.npz` file atomically (a crash leaves the previous file intact)."
-        path = Path(path); path.parent.mkdir(parents=True, exist_ok=True); emb = self.vectors()
+        path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
         meta = dict(dim=self.dim, method=self.method, fingerprint=self.fingerprint, paths=self.paths, info=self.info,
                     format='retailklip-retrieval-1')
+        if self.compressed: return self.index.save(path, extra=dict(owner=self.owner, meta=np.array(json.dumps(meta))))
+        emb = self.vectors()
         with atomic_file(path) as f: np.savez(f, emb=emb, owner=self.owner, meta=np.array(json.dumps(meta)))
         return path
 
@@ -289,8 +299,16 @@ class RetrievalIndex:
         "Read an index written by `save`; every field is checked first (a one-line `ValueError` names the file and the fault)."
         path = Path(path); what = 'a retrieval index'
         if not path.exists(): raise FileNotFoundError(f"retrieval index not found: {path}")
-        z = read_npz(path, ('emb', 'owner', 'meta'), what); emb, owner = z['emb'], z['owner']
-        bad = lambda why: ValueError(f"{path} is not {what}: {why}")
+        compressed = 'faiss' in npz_members(path)  # PQ codes in a product-index layout, plus the image map
+        z = read_npz(path, ('emb', 'owner', 'meta') + (('faiss', 'info', 'refs') if compressed else ()), what, stream=('faiss',) if compressed else ())
+        try: return cls._from_npz(z, path, what, compressed)
+        finally:
+            if compressed: z['faiss'].fh.close()
+
+    @classmethod
+    def _from_npz(cls, z:dict, path:Path, what:str, compressed:bool)->'RetrievalIndex':
+        "`load`, from the arrays that `read_npz` checked."
+        emb, owner = z['emb'], z['owner']; bad = lambda why: ValueError(f"{path} is not {what}: {why}")
         try: meta = json.loads(str(z['meta']))
         except (ValueError, TypeError) as e: raise bad(f"unreadable header ({type(e).__name__})") from None
         if not isinstance(meta, dict) or meta.get('format') != 'retailklip-retrieval-1': raise bad("unknown format")
@@ -298,11 +316,19 @@ class RetrievalIndex:
         if not (isinstance(dim, int) and 1 <= dim <= 1 << 16): raise bad(f"dim = {dim!r}")
         if not (isinstance(paths, list) and all(isinstance(p, str) for p in paths)): raise bad("paths is not a list of strings")
         if not all(isinstance(meta.get(k), t) for k, t in (('method', str), ('fingerprint', (str, type(None))), ('info', (dict, type(None))))): raise bad("method, fingerprint or info has the wrong type")
-        if emb.ndim != 2 or emb.shape[1] != dim or emb.dtype.kind != 'f': raise bad(f"embeddings of shape {emb.shape} ({emb.dtype}), expected (n, {dim}) floats")
-        if not np.isfinite(emb).all(): raise bad("the embeddings hold NaN or infinite values")
-        if owner.ndim != 1 or len(owner) != len(emb) or owner.dtype.kind not in 'iu': raise bad(f"{len(owner)} owners for {len(emb)} embeddings")
+        if compressed:
+            store = KNNClassifier._from_npz(z, path, what, None)  # checks its own fields and shard files
+            if store.dim != dim or store.built['kind'] != 'ivfpq': raise bad(f"a {store.built['kind']} store of dimension {store.dim}")
+            n = len(store)
+        else:
+            if emb.ndim != 2 or emb.shape[1] != dim or emb.dtype.kind != 'f': raise bad(f"embeddings of shape {emb.shape} ({emb.dtype}), expected (n, {dim}) floats")
+            if not np.isfinite(emb).all(): raise bad("the embeddings hold NaN or infinite values")
+            n = len(emb)
+        if owner.ndim != 1 or len(owner) != n or owner.dtype.kind not in 'iu': raise bad(f"{len(owner)} owners for {n} embeddings")
         if len(owner) and (owner.min() < 0 or owner.max() >= len(paths)): raise bad(f"owners point outside the {len(paths)} images")
-        r = cls(dim, meta['method'], meta.get('fingerprint'), meta.get('info')); r.index.add(np.ascontiguousarray(emb, dtype=np.float32))
+        r = cls(dim, meta['method'], meta.get('fingerprint'), meta.get('info'))
+        if compressed: r.index = store
+        else: r.index.add(np.ascontiguousarray(emb, dtype=np.float32))
         r.owner, r.paths = owner.astype(np.int64), paths
         r.max_per_image = int(np.bincount(r.owner).max()) if len(r.owner) else 0
         return r

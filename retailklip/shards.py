@@ -11,11 +11,12 @@ from .core import atomic_file, atomic_write_text, default_device, local_cores, p
 from .imagefolder import ImageDataset, ScanReport, scan_imagefolder, embed_images, progress_bar
 from .train import load_run, run_config
 from .knn import KNNClassifier, VectorFiles, ivfpq_layout, unit_rows
+from .retrieval import RetrievalIndex
 from .core import fingerprint
 
 # %% auto #0
 __all__ = ['SHARDS_META', 'image_table', 'shard_files', 'shards_meta', 'finished_shards', 'read_shards', 'embed_to_shards',
-           'shard_sizes', 'exact_index_bytes', 'write_shards', 'index_from_shards']
+           'shard_sizes', 'exact_index_bytes', 'write_shards', 'index_from_shards', 'retrieval_from_shards']
 
 # %% ../nbs/15a_shards.ipynb #65451ca6
 def image_table(images # an ImageFolder tree `root/<product>/*.jpg`, a .csv (path[, product]) or a .txt (a path per line), or a DataFrame
@@ -116,7 +117,7 @@ def embed_to_shards(run:str|Path, # a run folder (`retailklip finetune`): the mo
     report = report if report is not None else ScanReport()
     if todo and engine == 'local': _local_shards(run, df, todo, out, meta, batch_size, workers, device, progress, report)
     elif todo: _ray_shards(run, df, todo, out, meta, batch_size, workers, address, device, progress, report)
-    n_ok = sum(s[0] for s in VectorFiles([shard_files(out, i)[0] for i in todo]).shapes)  # from the .npy headers
+    n_ok = sum(VectorFiles([shard_files(out, i)[0] for i in todo]).sizes)  # from the .npy headers
     if todo and len(todo) == n_shards and n_ok == 0: raise ValueError(f"none of the {len(df)} images could be read ({report})")
     return dict(shards=n_shards, embedded_shards=len(todo), images=len(df), embedded=n_ok,
                 skipped=sum(min(len(df), (i + 1)*shard_size) - i*shard_size for i in todo) - n_ok, engine=engine, seconds=time.time() - t0)
@@ -180,7 +181,7 @@ def _ray_shards(run, df, todo, out, meta, batch_size, workers, address, device, 
 # %% ../nbs/15a_shards.ipynb #5010c8fb
 def shard_sizes(out:str|Path)->list:
     "The number of embeddings in each shard of a finished folder, from the `.npy` headers (no data is read)."
-    return [s[0] for s in _vector_files(out).shapes]
+    return _vector_files(out).sizes
 
 def _vector_files(out:str|Path)->VectorFiles:
     "The embedding files of a finished shards folder, in order."
@@ -212,20 +213,20 @@ def index_from_shards(path:str|Path, # a shards folder (`retailklip embed`) of l
                       index_type:str='auto', # 'auto': exact when it fits `max_memory`, else 'ivfpq'; or any `KNNClassifier` kind
                       fingerprint:str|None=None, # the model's fingerprint, checked against the shards'
                       model:str|None=None, pq_m:int|None=None, rerank:int=64, progress:bool=False,
+                      labelled:bool=True, # refuse images without a product (False: an image-search store, whose images need none)
                       **kwargs # more `KNNClassifier` settings (k, n_neighbors, nprobe, target_recall ...)
                      )->KNNClassifier:
     "A product index of the embeddings in `path`, within `max_memory`: exact when it fits, else IVF-PQ built shard by shard and re-scored from the shard files."
-    meta, budget = shards_meta(path), parse_size(max_memory)
-    if fingerprint is not None and meta['fingerprint'] != fingerprint:
-        raise ValueError(f"{path} holds embeddings of another model (fingerprint {meta['fingerprint']}, this model's is {fingerprint}): use the run {meta['run']}")
-    files = _vector_files(path); sizes = [s[0] for s in files.shapes]; n, dim = sum(sizes), int(meta['dim'])
+    meta, budget = _model_shards(path, fingerprint), parse_size(max_memory)
+    files = _vector_files(path); sizes = files.sizes; n, dim = sum(sizes), int(meta['dim'])
     if not n: raise ValueError(f"{path} holds no embeddings: none of its {meta['n']} images could be read")
     knn = lambda kind: KNNClassifier(dim, kind, meta['fingerprint'], model, pq_m=pq_m, rerank=rerank, **kwargs)
     need = exact_index_bytes(n, dim)
     if index_type != 'ivfpq' and (budget is None or need <= budget):
-        e, md = read_shards(path); _no_empty(md['product'], path)
+        e, md = read_shards(path)
+        if labelled: _no_empty(md['product'], path)
         return knn(index_type).fit(e, md['product'], meta=md[['path']], fingerprint=meta['fingerprint'])
-    if index_type != 'auto': raise ValueError(f"a {index_type!r} index of {n:,} vectors of dimension {dim} needs about {need/2**30:.1f} GiB, over max_memory ({budget/2**30:.2f} GiB): use index_type 'auto' or 'ivfpq'")
+    if index_type not in ('auto', 'ivfpq'): raise ValueError(f"a {index_type!r} index of {n:,} vectors of dimension {dim} needs about {need/2**30:.1f} GiB, over max_memory ({budget/2**30:.2f} GiB): use index_type 'auto' or 'ivfpq'")
     k = knn('ivfpq')
     lay = ivfpq_layout(n, dim, pq_m, budget)  # refuses a budget too small for the smallest codes
     sample = unit_rows(files.take(np.sort(np.random.default_rng(0).choice(n, lay['train'], replace=False))))
@@ -237,14 +238,39 @@ def index_from_shards(path:str|Path, # a shards folder (`retailklip embed`) of l
         v = unit_rows(np.load(shard_files(path, i)[0])); index.add(v)
         top2 = np.sort(np.concatenate([top2, faiss.knn(q, v, min(2, len(v)), metric=faiss.METRIC_INNER_PRODUCT)[0]], 1), 1)[:, -2:]
         prod = pd.read_parquet(shard_files(path, i)[1], columns=['product'])['product'].astype(str).to_numpy()
-        _no_empty(prod, path); u, inv = np.unique(prod, return_inverse=True)
+        if labelled: _no_empty(prod, path)
+        u, inv = np.unique(prod, return_inverse=True)
         codes.append(np.array([names.setdefault(x, len(names)) for x in u], np.int32)[inv])
         del v
     k.files, k.refs = files, pd.DataFrame(dict(product=pd.Categorical.from_codes(np.concatenate(codes), list(names))))
     k._calibrate(sample=(q, top2[:, 0]))  # each query's nearest other reference (the nearest is itself)
     return k
 
+def _model_shards(path:str|Path, fingerprint:str|None)->dict:
+    "The `embed.json` of a shards folder, refused when its embeddings come from another model than `fingerprint`."
+    meta = shards_meta(path)
+    if fingerprint is not None and meta['fingerprint'] != fingerprint:
+        raise ValueError(f"{path} holds embeddings of another model (fingerprint {meta['fingerprint']}, this model's is {fingerprint}): use the run {meta['run']}")
+    return meta
+
 def _no_empty(products, path):
     "Refuse images without a product: a product index needs a label for every reference."
     n = int((np.asarray(products) == '').sum())
     if n: raise ValueError(f"{path}: {n} images have no product; embed an ImageFolder tree or a CSV with a product for every image")
+
+# %% ../nbs/15a_shards.ipynb #f2f7d343
+def retrieval_from_shards(path:str|Path, # a shards folder (`retailklip embed`); images need no product
+                          max_memory=None, # memory budget (bytes or '4G'); None: exact, in memory
+                          fingerprint:str|None=None, # the model's fingerprint, checked against the shards'
+                          info:dict|None=None, # how to rebuild the query side, saved with the index (see `RetrievalIndex`)
+                          pq_m:int|None=None, rerank:int=64, progress:bool=False)->RetrievalIndex:
+    "An image-search index ('clip') of the embeddings in `path` within `max_memory`: exact when it fits, else IVF-PQ codes re-scored from the shard files (as `index_from_shards`)."
+    meta, budget = _model_shards(path, fingerprint), parse_size(max_memory)
+    n, dim = len(_vector_files(path)), int(meta['dim']); r = RetrievalIndex(dim, 'clip', meta['fingerprint'], info)
+    if not n: raise ValueError(f"{path} holds no embeddings: none of its {meta['n']} images could be read")
+    if budget is None or exact_index_bytes(n, dim) <= budget:
+        e, md = read_shards(path); return r.add(torch.from_numpy(e)[:, None], md.path.tolist(), meta['fingerprint'])
+    r.index = index_from_shards(path, budget, 'ivfpq', meta['fingerprint'], meta['model'], pq_m, rerank, progress, labelled=False)
+    r.paths = [p for i in range(finished_shards(path)) for p in pd.read_parquet(shard_files(path, i)[1], columns=['path'])['path'].astype(str)]
+    r.owner, r.max_per_image = np.arange(n, dtype=np.int64), 1
+    return r
