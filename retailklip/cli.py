@@ -178,9 +178,19 @@ def calibrate_cmd(index:str, known:str, unknown:str, run:str|None=None)->dict:
           f"{r['known_accepted']:.1%} of the {r['known_queries']} known and rejects {r['unknown_rejected']:.1%} of the {r['unknown_queries']} unknown")
     return r
 
-def evaluate_cmd(index:str, queries:str, run:str|None=None)->dict:
-    "accuracy@1/@5 (micro and macro) of an index on a labelled query tree (folder name = true product), and the threshold's effect."
-    rec = _load(index, run); res = rec.evaluate(queries); _say_report(rec.report, queries)
+def evaluate_cmd(index:str|None, queries:str|None, run:str|None=None, protocol:str|None=None, root:str|None=None)->dict:
+    "accuracy@1/@5 (micro and macro) of an index on a labelled query tree (folder name = true product), and the threshold's effect; or, with `protocol`, of a public retail dataset's references and queries (`eval.retail_protocol`) on the run's model (default: the shipped mini-CLIP)."
+    if protocol is not None:
+        from retailklip.eval import retail_protocol
+        from retailklip.api import Recognizer
+        if index is not None or queries is not None: raise ValueError("--protocol indexes the dataset's own references and queries: drop --index / --queries")
+        if root is None: raise ValueError(f"--protocol {protocol} needs --root, the dataset's folder")
+        refs, qs = retail_protocol(protocol, root)  # checked before the model loads
+        rec = Recognizer.from_run(run, progress=True) if run else Recognizer.from_pretrained('rk-vit-mini', progress=True)
+        res = dict(protocol=protocol, references=len(refs), products=int(refs['product'].nunique()), **rec.index(refs).evaluate(qs))
+    else:
+        if index is None or queries is None: raise ValueError("give --index and --queries, or --protocol and --root")
+        rec = _load(index, run); res = rec.evaluate(queries); _say_report(rec.report, queries)
     print(json.dumps(res, indent=1))
     return res
 
@@ -193,15 +203,25 @@ def _coco_images(coco, images, base=None, novel=None):
     if base is not None: check_split(data, base, novel or [])
     return data
 
-def for_train_cmd(coco:str, images:str, base_classes:str, out:str, label_fraction:float=1., steps:int|None=None,
+def _classes(data, protocol:str|None, base_classes:str|None, novel_classes:str|None=None, novel:bool=True)->tuple: # (base, novel)
+    "The split: implied by --protocol (`data.protocol_split`), or read from the class files and checked against the data."
+    from retailklip.data import read_class_list, check_split, protocol_split
+    if protocol is not None:
+        if base_classes or novel_classes: raise ValueError("--protocol implies the classes: give it or the class files (--base-classes / --novel-classes), not both")
+        return protocol_split(protocol, data)
+    if base_classes is None or (novel and novel_classes is None):
+        raise ValueError(f"give --protocol (ov-coco or ov-lvis) or {'--base-classes and --novel-classes' if novel else '--base-classes'}")
+    b, n = read_class_list(base_classes), read_class_list(novel_classes) if novel else []
+    try: check_split(data, b, n)
+    except ValueError as e: raise ValueError(f"--base-classes {base_classes}{f' / --novel-classes {novel_classes}' if novel else ''}: {e}") from None
+    return b, n
+
+def for_train_cmd(coco:str, images:str, base_classes:str|None, out:str, label_fraction:float=1., steps:int|None=None,
                   model:str='rk-vit-mini', pretrained:str|None=None, checkpoint:str|None=None, device:str|None=None,
-                  cache:str|None=None, overwrite:bool=False)->Path:
-    "Train a FOR (SUM-CLIP) head on the base classes of a COCO detection file; writes a run folder."
-    from retailklip.data import read_class_list, check_split
+                  cache:str|None=None, overwrite:bool=False, protocol:str|None=None)->Path:
+    "Train a FOR (SUM-CLIP) head on the base classes of a COCO detection file (from `protocol` or a class file); writes a run folder."
     from retailklip.api import ImageSearch
-    base = read_class_list(base_classes); data = _coco_images(coco, images)
-    try: check_split(data, base, [])
-    except ValueError as e: raise ValueError(f"--base-classes {base_classes}: {e}") from None
+    data = _coco_images(coco, images); base = _classes(data, protocol, base_classes, novel=False)[0]
     s = ImageSearch.train(data, images, base, out, model, pretrained, checkpoint, cache, device, progress=True, overwrite=overwrite,
                           label_fraction=label_fraction, **({} if steps is None else dict(steps=steps)))
     _say_report(s.report, 'images')
@@ -242,12 +262,11 @@ def search_cmd(index:str, query:str, k:int=50, csv:str|None=None)->'pd.DataFrame
     if csv: df.map(_csv_safe).to_csv(csv, index=False, float_format='%.4f')
     print(df.to_string(index=False)); return df
 
-def for_eval_cmd(index:str, coco:str, base_classes:str, novel_classes:str, k:int=50, out:str|None=None)->dict:
-    "mAP@k of a retrieval index on the base and novel classes of a COCO detection file (JSON)."
-    from retailklip.data import read_class_list
+def for_eval_cmd(index:str, coco:str, base_classes:str|None, novel_classes:str|None, k:int=50, out:str|None=None, protocol:str|None=None)->dict:
+    "mAP@k of a retrieval index on the base and novel classes (from `protocol` or class files) of a COCO detection file (JSON)."
     from retailklip.api import ImageSearch
-    base, novel = read_class_list(base_classes), read_class_list(novel_classes)
-    s = ImageSearch.load(index); res = s.evaluate(_coco_images(coco, None, base, novel), base, novel, k)
+    data = _coco_images(coco, None); base, novel = _classes(data, protocol, base_classes, novel_classes)
+    s = ImageSearch.load(index); res = s.evaluate(data, base, novel, k)
     js = json.dumps(res, indent=1)
     if out: Path(out).write_text(js)
     print(js); return res
@@ -435,12 +454,15 @@ def build_parser()->argparse.ArgumentParser:
     k.add_argument('--index', required=True, help='index file (its threshold is updated in place)'); k.add_argument('--known', required=True, help='queries of products in the index (ImageFolder)')
     k.add_argument('--unknown', required=True, help='queries of products not in the index (ImageFolder)')
     k.add_argument('--run', default=None, help="run folder (default: the index's own)")
-    e = sub.add_parser('evaluate', help='accuracy@1/@5 of an index on a labelled query tree (JSON)')
-    e.add_argument('--index', required=True, help='index file'); e.add_argument('--queries', required=True, help='labelled queries (ImageFolder tree)')
-    e.add_argument('--run', default=None, help="run folder (default: the index's own)")
+    e = sub.add_parser('evaluate', help='accuracy@1/@5 of an index on a labelled query tree, or of a model on a public retail dataset (JSON)')
+    e.add_argument('--index', default=None, help='index file (default: none; or --protocol)'); e.add_argument('--queries', default=None, help='labelled queries, an ImageFolder tree (default: none; or --protocol)')
+    e.add_argument('--run', default=None, help="run folder (default: the index's own; with --protocol, the shipped mini-CLIP)")
+    e.add_argument('--protocol', default=None, choices=['grozi-120', 'rp2k'], help="a public retail dataset's layout: its references are indexed, its shelf queries classified (default: none)")
+    e.add_argument('--root', default=None, help='the dataset folder for --protocol (default: none)')
     ft = sub.add_parser('for-train', help='train a FOR (SUM-CLIP) head on the base classes of a COCO detection file')
     ft.add_argument('--coco', required=True, help='COCO / LVIS detection JSON'); ft.add_argument('--images', required=True, help='folder of its image files')
-    ft.add_argument('--base-classes', required=True, help='text file: one base category name per line (the only labels used)')
+    ft.add_argument('--base-classes', default=None, help='text file: one base category name per line, the only labels used (default: none; or --protocol)')
+    ft.add_argument('--protocol', default=None, choices=['ov-coco', 'ov-lvis'], help='a published split instead of --base-classes: ov-coco (48 base of COCO 2017) or ov-lvis (LVIS frequent + common) (default: none)')
     ft.add_argument('--label-fraction', type=FRACTION, default=1., help='fraction of images whose labels are used (semi-supervised when < 1)')
     ft.add_argument('--out', required=True, type=_writable_dir, help='run folder to write (backbone + head + config)')
     ft.add_argument('--steps', type=POS_INT, default=None, help='training steps (default: ForConfig.total_steps, set by the label fraction)')
@@ -489,7 +511,8 @@ def build_parser()->argparse.ArgumentParser:
     se.add_argument('-k', type=POS_INT, default=50, help='images to list (default: 50)'); se.add_argument('--csv', default=None, type=_writable_file, help='also write the ranking here (default: none)')
     fe = sub.add_parser('for-eval', help='mAP@50 of a retrieval index on the base and novel classes of a COCO file (JSON)')
     fe.add_argument('--index', required=True, help='retrieval index (from search-index)'); fe.add_argument('--coco', required=True, help='COCO / LVIS detection JSON of the indexed images')
-    fe.add_argument('--base-classes', required=True, help='file: one base class name per line'); fe.add_argument('--novel-classes', required=True, help='file: one novel class name per line')
+    fe.add_argument('--base-classes', default=None, help='file: one base class name per line (default: none; or --protocol)'); fe.add_argument('--novel-classes', default=None, help='file: one novel class name per line (default: none; or --protocol)')
+    fe.add_argument('--protocol', default=None, choices=['ov-coco', 'ov-lvis'], help='a published split instead of the class files: ov-coco (48 base / 17 novel) or ov-lvis (frequent + common / rare) (default: none)')
     fe.add_argument('-k', type=POS_INT, default=50, help='mAP@k (default: 50)'); fe.add_argument('--out', default=None, type=_writable_file, help='also write the JSON here (default: none)')
     be = sub.add_parser('bench', help='speed and memory benchmarks against the alternatives; writes DIR/bench.json and DIR/bench.md')
     be.add_argument('--quick', action='store_true', help='smoke size (what CI runs)'); be.add_argument('--out', default='bench_out', type=_writable_dir, help='output folder (default: bench_out)')
@@ -517,16 +540,16 @@ def _dispatch(args:argparse.Namespace):
     elif args.cmd == 'add': add_cmd(args.index, args.refs, args.run, args.extend)
     elif args.cmd == 'remove': remove_cmd(args.index, args.products)
     elif args.cmd == 'classify': classify_cmd(args.index, args.images, args.top_k, args.csv, args.run)
-    elif args.cmd == 'evaluate': evaluate_cmd(args.index, args.queries, args.run)
+    elif args.cmd == 'evaluate': evaluate_cmd(args.index, args.queries, args.run, args.protocol, args.root)
     elif args.cmd == 'calibrate': calibrate_cmd(args.index, args.known, args.unknown, args.run)
     elif args.cmd == 'for-train':
         for_train_cmd(args.coco, args.images, args.base_classes, args.out, args.label_fraction, args.steps, args.model,
-                      args.pretrained, args.checkpoint, args.device, args.cache, args.overwrite)
+                      args.pretrained, args.checkpoint, args.device, args.cache, args.overwrite, args.protocol)
     elif args.cmd == 'search-index':
         search_index_cmd(args.images, args.out, args.method, args.run, args.coco, args.k, args.model, args.pretrained,
                          args.checkpoint, args.device, args.from_embeddings, args.max_memory)
     elif args.cmd == 'search': search_cmd(args.index, args.query, args.k, args.csv)
-    elif args.cmd == 'for-eval': for_eval_cmd(args.index, args.coco, args.base_classes, args.novel_classes, args.k, args.out)
+    elif args.cmd == 'for-eval': for_eval_cmd(args.index, args.coco, args.base_classes, args.novel_classes, args.k, args.out, args.protocol)
     elif args.cmd == 'serve':
         from retailklip.serve import serve
         serve(args.index, args.search, args.host, args.port, args.token, max_batch=args.max_batch, max_wait=args.max_wait,

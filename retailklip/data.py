@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np, pandas as pd
 
 # %% auto #0
-__all__ = ['CocoReport', 'CocoData', 'load_coco', 'read_class_list', 'check_split', 'relevance']
+__all__ = ['COCO_2017', 'OV_COCO_NOVEL_IDS', 'OV_COCO_BASE_IDS', 'PROTOCOLS', 'LVIS_V1_SAMPLE', 'CocoReport', 'CocoData',
+           'load_coco', 'read_class_list', 'check_split', 'relevance', 'protocol_split', 'write_ov_fixture']
 
 # %% ../nbs/11_data.ipynb #4b440ed4
 @dataclass
@@ -29,6 +30,7 @@ class CocoData:
     "Per-image categories and boxes of a detection dataset, with its category names and LVIS labels."
     images: pd.DataFrame  # id, file_name, path, width, height, categories (set of names), boxes (list of (name, [x, y, w, h])), neg, not_exhaustive
     categories: list; federated: bool; report: CocoReport
+    frequency: dict = field(default_factory=dict)  # LVIS: category name -> 'r' (rare), 'c' (common) or 'f' (frequent)
 
 # %% ../nbs/11_data.ipynb #310aa3a2
 def load_coco(json_path:str|Path, # COCO / LVIS detection JSON
@@ -46,9 +48,11 @@ def load_coco(json_path:str|Path, # COCO / LVIS detection JSON
     federated = any('neg_category_ids' in im or 'not_exhaustive_category_ids' in im for im in d['images'])
     rows = {}
     for im in d['images']:
-        path = str(Path(images_dir)/im['file_name']) if images_dir is not None else im['file_name']
+        fname = im.get('file_name') or '/'.join(str(im.get('coco_url', '')).split('/')[-2:])  # LVIS v1 names its COCO image by URL: 'train2017/0000....jpg'
+        if not fname: raise ValueError(f"{json_path}: image {im.get('id')} has neither 'file_name' nor 'coco_url'")
+        path = str(Path(images_dir)/fname) if images_dir is not None else fname
         if images_dir is not None and require_files and not Path(path).exists(): rep.missing_files.append(path); continue
-        rows[im['id']] = dict(id=im['id'], file_name=im['file_name'], path=path, width=im.get('width'), height=im.get('height'),
+        rows[im['id']] = dict(id=im['id'], file_name=fname, path=path, width=im.get('width'), height=im.get('height'),
                               categories=set(), boxes=[], caption=im.get('caption'),
                               neg={cats[c] for c in im.get('neg_category_ids', []) if c in cats},
                               not_exhaustive={cats[c] for c in im.get('not_exhaustive_category_ids', []) if c in cats})
@@ -62,7 +66,8 @@ def load_coco(json_path:str|Path, # COCO / LVIS detection JSON
         if x1 - x0 <= 0 or y1 - y0 <= 0: rep.dropped_boxes += 1; continue
         if (x0, y0, x1, y1) != (x, y, x + w, y + h): rep.clipped_boxes += 1
         name = cats[a['category_id']]; r['categories'].add(name); r['boxes'].append((name, [x0, y0, x1 - x0, y1 - y0]))
-    return CocoData(pd.DataFrame(list(rows.values())), [cats[k] for k in sorted(cats)], federated, rep)
+    freq = {c['name']: c['frequency'] for c in d['categories'] if c.get('frequency') in ('r', 'c', 'f')}
+    return CocoData(pd.DataFrame(list(rows.values())), [cats[k] for k in sorted(cats)], federated, rep, freq)
 
 # %% ../nbs/11_data.ipynb #805abb02
 def read_class_list(path:str|Path)->list[str]:
@@ -87,3 +92,67 @@ def relevance(data:CocoData, category:str)->np.ndarray:
         if category in r.categories: out[i] = 1
         elif data.federated and (category not in r.neg or category in r.not_exhaustive): out[i] = -1
     return out
+
+# %% ../nbs/11_data.ipynb #e5a87fe8
+COCO_2017 = {1: 'person', 2: 'bicycle', 3: 'car', 4: 'motorcycle', 5: 'airplane', 6: 'bus', 7: 'train', 8: 'truck', 9: 'boat',
+             10: 'traffic light', 11: 'fire hydrant', 13: 'stop sign', 14: 'parking meter', 15: 'bench', 16: 'bird', 17: 'cat',
+             18: 'dog', 19: 'horse', 20: 'sheep', 21: 'cow', 22: 'elephant', 23: 'bear', 24: 'zebra', 25: 'giraffe', 27: 'backpack',
+             28: 'umbrella', 31: 'handbag', 32: 'tie', 33: 'suitcase', 34: 'frisbee', 35: 'skis', 36: 'snowboard', 37: 'sports ball',
+             38: 'kite', 39: 'baseball bat', 40: 'baseball glove', 41: 'skateboard', 42: 'surfboard', 43: 'tennis racket', 44: 'bottle',
+             46: 'wine glass', 47: 'cup', 48: 'fork', 49: 'knife', 50: 'spoon', 51: 'bowl', 52: 'banana', 53: 'apple', 54: 'sandwich',
+             55: 'orange', 56: 'broccoli', 57: 'carrot', 58: 'hot dog', 59: 'pizza', 60: 'donut', 61: 'cake', 62: 'chair', 63: 'couch',
+             64: 'potted plant', 65: 'bed', 67: 'dining table', 70: 'toilet', 72: 'tv', 73: 'laptop', 74: 'mouse', 75: 'remote',
+             76: 'keyboard', 77: 'cell phone', 78: 'microwave', 79: 'oven', 80: 'toaster', 81: 'sink', 82: 'refrigerator', 84: 'book',
+             85: 'clock', 86: 'vase', 87: 'scissors', 88: 'teddy bear', 89: 'hair drier', 90: 'toothbrush'}  # id -> name, instances_*2017.json
+OV_COCO_NOVEL_IDS = (5, 6, 17, 18, 21, 22, 28, 32, 36, 41, 47, 49, 61, 63, 76, 81, 87)
+OV_COCO_BASE_IDS = (1, 2, 3, 4, 7, 8, 9, 15, 16, 19, 20, 23, 24, 25, 27, 31, 33, 34, 35, 38, 42, 44, 48, 50, 51, 52, 53, 54, 55, 56, 57,
+                    59, 60, 62, 65, 70, 72, 73, 74, 75, 78, 79, 80, 82, 84, 85, 86, 90)
+PROTOCOLS = {'ov-coco': 'COCO 2017, 48 base / 17 novel categories (Bansal et al. 2018; OVR-CNN; lists of Detic coco_zeroshot.py)',
+             'ov-lvis': "LVIS v1, base = frequent + common, novel = rare (ViLD), from the file's `frequency` fields"}
+
+def protocol_split(protocol:str, # a key of `PROTOCOLS`
+                   data:CocoData # the detection file the protocol applies to (checked against it)
+                  )->tuple: # (base names, novel names)
+    "The base / novel category names that `protocol` defines for `data`."
+    if protocol == 'ov-coco':
+        base, novel = [COCO_2017[i] for i in OV_COCO_BASE_IDS], [COCO_2017[i] for i in OV_COCO_NOVEL_IDS]
+        missing = sorted(set(base + novel) - set(data.categories))
+        if missing: raise ValueError(f"protocol ov-coco needs the COCO 2017 category names (instances_train2017.json / instances_val2017.json), but the file lacks {len(missing)}: {missing[:5]}")
+        return base, novel
+    if protocol == 'ov-lvis':
+        if not data.frequency: raise ValueError("protocol ov-lvis needs an LVIS file (lvis_v1_train.json / lvis_v1_val.json): its categories carry a 'frequency' of 'r', 'c' or 'f'")
+        return [c for c in data.categories if data.frequency.get(c) in ('f', 'c')], [c for c in data.categories if data.frequency.get(c) == 'r']
+    raise ValueError(f"unknown protocol {protocol!r}: use one of {', '.join(PROTOCOLS)}")
+
+# %% ../nbs/11_data.ipynb #8569d600
+LVIS_V1_SAMPLE = [dict(id=1, name='aerosol_can', frequency='c'), dict(id=2, name='air_conditioner', frequency='f'),
+                  dict(id=3, name='airplane', frequency='f'), dict(id=12, name='apple', frequency='f'), dict(id=13, name='applesauce', frequency='r'),
+                  dict(id=14, name='apricot', frequency='r'), dict(id=38, name='bagpipe', frequency='r'), dict(id=45, name='banana', frequency='f')]  # from lvis_v1_val.json
+
+def write_ov_fixture(out:str|Path, # folder to write: `annotations.json` and `images/`
+                     kind:str='coco', # 'coco' (COCO 2017 format) or 'lvis' (LVIS v1 format)
+                     n:int=8, seed:int=0)->Path: # the annotation file
+    "A tiny detection dataset in the format of COCO 2017 or LVIS v1, with the real category names and ids: `n` drawn images, each with two to three boxes of distinct categories."
+    from PIL import Image, ImageDraw
+    if kind not in ('coco', 'lvis'): raise ValueError(f"kind must be 'coco' or 'lvis', got {kind!r}")
+    rng = np.random.default_rng(seed); out = Path(out); (out/'images').mkdir(parents=True, exist_ok=True)
+    cats = [dict(id=i, name=nm, supercategory='object') for i, nm in COCO_2017.items()] if kind == 'coco' else [dict(c, synset=f"{c['name']}.n.01") for c in LVIS_V1_SAMPLE]
+    pool = [c['id'] for c in cats if kind == 'lvis' or c['id'] in OV_COCO_BASE_IDS[:6] + OV_COCO_NOVEL_IDS[:4]]
+    images, anns = [], []
+    for i in range(n):
+        im = Image.new('RGB', (96, 96), tuple(int(v) for v in rng.integers(150, 255, 3))); dr = ImageDraw.Draw(im)
+        picks = [int(c) for c in rng.choice(pool, int(rng.integers(2, 4)), replace=False)]
+        for j, c in enumerate(picks):
+            x, y = int(rng.integers(0, 50)), int(rng.integers(0, 50)); w, h = int(rng.integers(20, 46)), int(rng.integers(20, 46))
+            dr.rectangle([x, y, x + w, y + h], fill=tuple(int(v) for v in rng.integers(0, 150, 3)))
+            anns.append(dict(id=len(anns) + 1, image_id=i + 1, category_id=c, bbox=[x, y, w, h], area=w*h, iscrowd=0))
+        name = f'{i + 1:012d}.jpg' if kind == 'coco' else f'train2017/{i + 1:012d}.jpg'  # LVIS v1 images are COCO's, named by URL
+        (out/'images'/name).parent.mkdir(parents=True, exist_ok=True); im.save(out/'images'/name, quality=90)
+        rec = dict(id=i + 1, file_name=name, width=96, height=96)
+        if kind == 'lvis':  # federated: some absent categories verified, one present category not exhaustively boxed
+            rec = dict(id=i + 1, coco_url=f'http://images.cocodataset.org/{name}', width=96, height=96)
+            rec.update(neg_category_ids=[c for c in pool if c not in picks][:2], not_exhaustive_category_ids=picks[:1] if i % 3 == 0 else [])
+        images.append(rec)
+    info = dict(description=f"retailklip fixture in the {'COCO 2017' if kind == 'coco' else 'LVIS v1'} format", year=2017 if kind == 'coco' else 2020)
+    (out/'annotations.json').write_text(json.dumps(dict(info=info, images=images, annotations=anns, categories=cats, licenses=[])))
+    return out/'annotations.json'

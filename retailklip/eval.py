@@ -16,7 +16,8 @@ from .train import FinetuneConfig, finetune, layer_decay_groups
 from .synth import make_world, write_imagefolder
 
 # %% auto #0
-__all__ = ['topk_accuracy', 'Benchmark', 'make_benchmark', 'knn_method', 'linear_probe', 'full_finetune', 'run_benchmark']
+__all__ = ['RETAIL_PROTOCOLS', 'topk_accuracy', 'Benchmark', 'make_benchmark', 'knn_method', 'linear_probe', 'full_finetune',
+           'run_benchmark', 'retail_protocol', 'write_retail_fixture']
 
 # %% ../nbs/10_eval.ipynb #63111cd6
 def topk_accuracy(topk:list, # per query, the predicted product ids, best first
@@ -122,3 +123,45 @@ def run_benchmark(b:Benchmark, bb:Backbone|None=None, ft_cfg:FinetuneConfig=Fine
     return dict(methods=res, seconds=secs, table=table, finetuned=finetuned,
                 counts=dict(train_images=len(b.train_y), train_products=len(b.classes), heldout_products=len(set(b.ref_ids)),
                             references=len(b.ref_ids), queries=len(b.q_ids)))
+
+# %% ../nbs/10_eval.ipynb #16786736
+RETAIL_PROTOCOLS = {'grozi-120': ('inVitro/<k>/web/JPEG/*.jpg', 'inSitu/<k>/video/*.png'), 'rp2k': ('all/train/<product>/*.jpg', 'all/test/<product>/*.jpg')}
+
+def _product_images(folder:Path, sub:str, exts:tuple)->list: # [(path, product)]
+    "Images `folder/<product>/sub/*` with one of `exts`, products in natural order (GroZi numbers them)."
+    key = lambda d: (0, int(d.name), '') if d.name.isdigit() else (1, 0, d.name)
+    return [(str(p), d.name) for d in sorted((d for d in folder.iterdir() if d.is_dir()), key=key)
+            for p in sorted((d/sub).glob('*')) if p.suffix.lower() in exts and not p.name.startswith('.')] if folder.is_dir() else []
+
+def retail_protocol(name:str, # a key of `RETAIL_PROTOCOLS`
+                    root:str|Path # the dataset's folder, as unpacked
+                   )->tuple: # (references, queries): tables of path, product
+    "The references (catalogue) and queries (shelf) of a public retail dataset, from its published layout."
+    root = Path(root)
+    if name not in RETAIL_PROTOCOLS: raise ValueError(f"unknown protocol {name!r}: use one of {', '.join(RETAIL_PROTOCOLS)}")
+    if not root.is_dir(): raise FileNotFoundError(f"dataset folder not found: {root}")
+    jpg, png = ('.jpg', '.jpeg'), ('.png', '.jpg', '.jpeg')
+    if name == 'grozi-120': refs, qs = _product_images(root/'inVitro', 'web/JPEG', jpg), _product_images(root/'inSitu', 'video', png)
+    else: refs, qs = _product_images(root/'all'/'train', '.', jpg + ('.png',)), _product_images(root/'all'/'test', '.', jpg + ('.png',))
+    for rows, what, layout in ((refs, 'reference', RETAIL_PROTOCOLS[name][0]), (qs, 'query', RETAIL_PROTOCOLS[name][1])):
+        if not rows: raise ValueError(f"{root} holds no {what} images where {name} keeps them ({layout})")
+    refs, qs = (pd.DataFrame(r, columns=['path', 'product']) for r in (refs, qs))
+    orphan = ~qs['product'].isin(set(refs['product']))
+    if orphan.any():
+        import warnings; warnings.warn(f"{int(orphan.sum())} queries of {qs['product'][orphan].nunique()} products without references are left out")
+    return refs, qs[~orphan].reset_index(drop=True)
+
+def write_retail_fixture(root:str|Path, name:str, n_products:int=4, per:int=3, seed:int=0)->Path:
+    "A tiny tree in the published layout of `name` (drawn product images: `per` references and `per` queries of each of `n_products`)."
+    from PIL import Image
+    rng, root = np.random.default_rng(seed), Path(root)
+    for k in range(1, n_products + 1):
+        colour = rng.integers(0, 256, 3)
+        for i in range(per):
+            for kind in ('ref', 'query'):
+                if name == 'grozi-120': f = root/('inVitro' if kind == 'ref' else 'inSitu')/str(k)/('web/JPEG' if kind == 'ref' else 'video')/f"{'web' if kind == 'ref' else 'video'}{i + 1}.{'jpg' if kind == 'ref' else 'png'}"
+                elif name == 'rp2k': f = root/'all'/('train' if kind == 'ref' else 'test')/f'product_{k:04d}'/f'{k:04d}_{i}.jpg'
+                else: raise ValueError(f"unknown protocol {name!r}")
+                noise = rng.integers(-25, 26, (64, 48, 3)) if kind == 'query' else 0
+                f.parent.mkdir(parents=True, exist_ok=True); Image.fromarray(np.clip(np.broadcast_to(colour, (64, 48, 3)) + noise, 0, 255).astype(np.uint8)).save(f)
+    return root
