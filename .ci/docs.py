@@ -33,6 +33,7 @@ def page_notebook(src:Path, dst:Path)->str:
             lines = text.split('\n')
             if any(re.match(r'#\|\s*hide\b', l) for l in lines): continue
             c['source'] = '\n'.join(l for l in lines if not l.startswith('#|')).strip('\n')
+            if not c['source'] and not c.get('outputs'): continue  # only directives (`#| default_exp`): nothing to show
             for o in c.get('outputs', []):
                 if WIDGET in o.get('data', {}) and not nb.get('metadata', {}).get('widgets'):  # no saved widget state: say what it is
                     o['data'] = {'text/markdown': '*An ipywidgets control (live when the notebook runs in Jupyter); the output above is its view as saved.*'}
@@ -58,7 +59,7 @@ def api_page(mod)->str:
             for m, v in vars(obj).items():
                 if not m.startswith('_') and (inspect.isfunction(v) or isinstance(v, (classmethod, staticmethod))): doc(getattr(obj, m), f"{name}.{m}")
         elif callable(obj): doc(obj)
-        else: consts.append(f"- `{name}` = `{obj!r}`"[:300])
+        else: r = repr(obj); consts.append(f"- `{name}` = `{r if len(r) <= 200 else r[:200] + ' ...'}`")
     if consts: out += ['## Constants', ''] + consts
     return '\n'.join(out) + '\n'
 
@@ -70,6 +71,7 @@ def modules()->list:
 def build()->None:
     "Generate the site's sources in a temporary folder and run `mkdocs build` into `_docs/`."
     import importlib
+    t = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         docs = Path(tmp)/'docs'; (docs/'api').mkdir(parents=True)
         shutil.copytree(root/'nbs'/'images', docs/'images')
@@ -94,7 +96,6 @@ def build()->None:
                    nav=[{'Home': 'index.md'}, {'Chapters': nav_ch}, {'API reference': nav_api}] + ([{'Benchmark': 'bench.md'}] if bench else []))
         (Path(tmp)/'mkdocs.yml').write_text(json.dumps(cfg, indent=1))  # JSON is YAML
         if site.exists(): shutil.rmtree(site)
-        t = time.time()
         from mkdocs.__main__ import cli
         cwd = os.getcwd(); os.chdir(tmp)  # mkdocs-jupyter keeps a .cache/ in the working folder: the temporary one
         try: cli.main(['build', '-q', '-f', str(Path(tmp)/'mkdocs.yml')], standalone_mode=False)

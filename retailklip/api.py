@@ -406,8 +406,8 @@ def train(cls:ImageSearch, coco, # COCO / LVIS detection JSON whose boxes' categ
     base = list(base_classes) if isinstance(base_classes, (list, tuple)) else read_class_list(base_classes)
     data = coco if isinstance(coco, CocoData) else load_coco(coco, images)
     unknown = sorted(set(base) - set(data.categories))
-    if unknown: raise ValueError(f"base classes not in {coco}: {unknown[:10]}")
-    if not len(data.images): raise ValueError(f"{coco} lists no image found under {images}")
+    if unknown: raise ValueError(f"base classes not in {data.source or 'the detection file'}: {unknown[:10]}")
+    if not len(data.images): raise ValueError(f"{data.source or 'the detection file'} lists no image found under {images}")
     device = init_distributed(device); src = dict(model=model, pretrained=pretrained, checkpoint=checkpoint)
     bb = _load_source(src, device); rep = ScanReport(); paths = data.images.path.tolist()
     feats = (FeatureCache.build(bb, paths, cache, cfg.train_blocks + 1, cfg.k, workers=workers, report=rep, progress=progress)
@@ -445,7 +445,7 @@ def evaluate(self:ImageSearch, coco, # a COCO / LVIS JSON file (or a loaded `Coc
     data = load_coco(coco, None) if isinstance(coco, (str, Path)) else coco
     check_split(data, base, novel)
     rows = _match_paths(self.index.paths, data)
-    if (rows < 0).all(): raise ValueError(f"none of the {len(self.index)} indexed images is listed in {coco}")
+    if (rows < 0).all(): raise ValueError(f"none of the {len(self.index)} indexed images is listed in {data.source or 'the detection file'}")
     keep = rows >= 0
     S = self.index.scores(self.text(list(base) + list(novel)))[keep]
     R = np.stack([relevance(data, c)[rows[keep]] for c in list(base) + list(novel)], 1)

@@ -187,7 +187,9 @@ def evaluate_cmd(index:str|None, queries:str|None, run:str|None=None, protocol:s
         if root is None: raise ValueError(f"--protocol {protocol} needs --root, the dataset's folder")
         refs, qs = retail_protocol(protocol, root)  # checked before the model loads
         rec = Recognizer.from_run(run, progress=True) if run else Recognizer.from_pretrained('rk-vit-mini', progress=True)
-        res = dict(protocol=protocol, references=len(refs), products=int(refs['product'].nunique()), **rec.index(refs).evaluate(qs))
+        rec.index(refs); _say_report(rec.report, 'references')
+        res = rec.evaluate(qs); _say_report(rec.report, 'queries')
+        res = dict(protocol=protocol, references=len(rec.knn), products=len(rec.knn.products), **res)
     else:
         if index is None or queries is None: raise ValueError("give --index and --queries, or --protocol and --root")
         rec = _load(index, run); res = rec.evaluate(queries); _say_report(rec.report, queries)
@@ -198,6 +200,9 @@ def evaluate_cmd(index:str|None, queries:str|None, run:str|None=None, protocol:s
 def _coco_images(coco, images, base=None, novel=None):
     from retailklip.data import load_coco, check_split
     data = load_coco(coco, images)
+    if images is not None and not len(data.images):
+        miss = data.report.missing_files
+        raise ValueError(f"{coco}: none of its images is under {images}" + (f" (the first would be {miss[0]})" if miss else ''))
     if data.report.missing_files or data.report.unknown_category_ids or data.report.dropped_boxes:
         print(f"{coco}: {data.report}", file=sys.stderr)
     if base is not None: check_split(data, base, novel or [])

@@ -31,6 +31,8 @@ class CocoData:
     images: pd.DataFrame  # id, file_name, path, width, height, categories (set of names), boxes (list of (name, [x, y, w, h])), neg, not_exhaustive
     categories: list; federated: bool; report: CocoReport
     frequency: dict = field(default_factory=dict)  # LVIS: category name -> 'r' (rare), 'c' (common) or 'f' (frequent)
+    source: str = ''  # the file it was read from, for messages
+    def __repr__(self): return f"CocoData({len(self.images)} images, {len(self.categories)} categories{', federated' if self.federated else ''}{', from ' + self.source if self.source else ''})"
 
 # %% ../nbs/11_data.ipynb #310aa3a2
 def load_coco(json_path:str|Path, # COCO / LVIS detection JSON
@@ -51,7 +53,7 @@ def load_coco(json_path:str|Path, # COCO / LVIS detection JSON
         fname = im.get('file_name') or '/'.join(str(im.get('coco_url', '')).split('/')[-2:])  # LVIS v1 names its COCO image by URL: 'train2017/0000....jpg'
         if not fname: raise ValueError(f"{json_path}: image {im.get('id')} has neither 'file_name' nor 'coco_url'")
         path = str(Path(images_dir)/fname) if images_dir is not None else fname
-        if images_dir is not None and require_files and not Path(path).exists(): rep.missing_files.append(path); continue
+        if images_dir is not None and require_files and not Path(path).is_file(): rep.missing_files.append(path); continue  # a folder is not an image
         rows[im['id']] = dict(id=im['id'], file_name=fname, path=path, width=im.get('width'), height=im.get('height'),
                               categories=set(), boxes=[], caption=im.get('caption'),
                               neg={cats[c] for c in im.get('neg_category_ids', []) if c in cats},
@@ -67,7 +69,7 @@ def load_coco(json_path:str|Path, # COCO / LVIS detection JSON
         if (x0, y0, x1, y1) != (x, y, x + w, y + h): rep.clipped_boxes += 1
         name = cats[a['category_id']]; r['categories'].add(name); r['boxes'].append((name, [x0, y0, x1 - x0, y1 - y0]))
     freq = {c['name']: c['frequency'] for c in d['categories'] if c.get('frequency') in ('r', 'c', 'f')}
-    return CocoData(pd.DataFrame(list(rows.values())), [cats[k] for k in sorted(cats)], federated, rep, freq)
+    return CocoData(pd.DataFrame(list(rows.values())), [cats[k] for k in sorted(cats)], federated, rep, freq, str(json_path))
 
 # %% ../nbs/11_data.ipynb #805abb02
 def read_class_list(path:str|Path)->list[str]:
@@ -142,7 +144,7 @@ def write_ov_fixture(out:str|Path, # folder to write: `annotations.json` and `im
     for i in range(n):
         im = Image.new('RGB', (96, 96), tuple(int(v) for v in rng.integers(150, 255, 3))); dr = ImageDraw.Draw(im)
         picks = [int(c) for c in rng.choice(pool, int(rng.integers(2, 4)), replace=False)]
-        for j, c in enumerate(picks):
+        for c in picks:
             x, y = int(rng.integers(0, 50)), int(rng.integers(0, 50)); w, h = int(rng.integers(20, 46)), int(rng.integers(20, 46))
             dr.rectangle([x, y, x + w, y + h], fill=tuple(int(v) for v in rng.integers(0, 150, 3)))
             anns.append(dict(id=len(anns) + 1, image_id=i + 1, category_id=c, bbox=[x, y, w, h], area=w*h, iscrowd=0))

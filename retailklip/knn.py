@@ -73,7 +73,7 @@ class VectorFiles:
     "The rows of float32 `.npy` files (embedding shards), read on demand with positioned reads: the exact vectors a compressed index re-scores its candidates with, without holding them (or mapping them) in memory."
     def __init__(self, files:list # `.npy` files of (n_i, dim) float32 rows, in row order
                 ):
-        self.files, self.shapes, self.heads = [str(f) for f in files], [], []
+        self.files, self.shapes, self.heads = [os.path.abspath(f) for f in files], [], []  # absolute: an index built from a relative path loads from anywhere
         for f in self.files:
             if not Path(f).exists(): raise FileNotFoundError(f"embedding file not found: {f} (a compressed index re-scores with the shards it was built from)")
             with open(f, 'rb') as fh:
@@ -81,6 +81,7 @@ class VectorFiles:
                 shape, fortran, dtype = (np.lib.format.read_array_header_1_0 if v == (1, 0) else np.lib.format.read_array_header_2_0)(fh)
                 if len(shape) != 2 or fortran or dtype != np.float32: raise ValueError(f"{f} holds {shape} {dtype}, not (n, dim) float32 rows")
                 self.shapes.append(shape); self.heads.append(fh.tell())
+        self.stamps = [[os.stat(f).st_size, os.stat(f).st_mtime_ns] for f in self.files]  # an index records them: a shard changed since is refused
         self.offsets = np.cumsum([0] + self.sizes)
     def __len__(self): return int(self.offsets[-1])
     @property
@@ -163,6 +164,12 @@ def calibrate_ef(index, # a filled faiss HNSW index
         index.hnsw.efSearch = ef; return _hits(index.search, sample)
     best = _smallest_reaching(recall, target, start, top); index.hnsw.efSearch = best[0]; return best
 
+def _size(b:float)->str:
+    "Bytes in words: 3.2 GiB, 210 B."
+    for e, u in ((30, 'GiB'), (20, 'MiB'), (10, 'KiB')):
+        if b >= 2**e: return f"{b/2**e:.1f} {u}"
+    return f"{b:.0f} B"
+
 def ivfpq_layout(n:int, # vectors the index will hold
                  dim:int, pq_m:int|None=None, # bytes per vector (None: dim/8, smaller to fit `max_memory`)
                  max_memory:int|None=None # bytes the index process may use
@@ -173,11 +180,12 @@ def ivfpq_layout(n:int, # vectors the index will hold
     m = pq_m or (dim//8 if dim % 8 == 0 else ms[-1])
     if m not in ms and dim % m: raise ValueError(f"pq_m must divide the dimension {dim}, got {pq_m}")
     per = lambda m: m + 8  # code + 64-bit id per vector
-    if max_memory is not None and pq_m is None:
-        fits = [mm for mm in ms if n*per(mm) <= .4*max_memory]  # the codes, plus a second copy when saved or loaded
-        if not fits: raise ValueError(f"{n:,} vectors need at least {n*per(ms[-1])/.4/2**30:.2f} GiB for the smallest codes ({ms[-1]} bytes): raise max_memory")
-        m = max(fits) if dim//8 not in fits or max(fits) <= dim//8 else dim//8
     nbits = 8 if n >= 39*256 else max(1, int(math.log2(max(2, n//39))))  # PQ k-means wants >= 39 points per centroid
+    fixed = 4*dim*(nlist + 2**nbits)  # coarse centroids and PQ codebooks (float32)
+    if max_memory is not None and pq_m is None:
+        fits = [mm for mm in ms if n*per(mm) + fixed <= .4*max_memory]  # the codes, plus a second copy when saved or loaded
+        if not fits: raise ValueError(f"{n:,} vectors of dimension {dim} need a budget of at least {_size((n*per(ms[-1]) + fixed)/.4)} for the smallest codes ({ms[-1]} bytes each) and the codebooks: raise max_memory (--max-memory)")
+        m = max(fits) if dim//8 not in fits or max(fits) <= dim//8 else dim//8
     train = min(n, max(39*nlist, 39*2**nbits, 64*nlist))
     if max_memory is not None: train = min(train, max(39*nlist, int(.15*max_memory/(4*dim))))
     return dict(nlist=nlist, m=m, nbits=nbits, train=train)
@@ -381,7 +389,7 @@ def save(self:KNNClassifier, path:str|Path,
     info = dict(format='retailklip-knn-1', dim=self.dim, index_type=self.index_type, fingerprint=self.fingerprint, model=self.model,
                 k=self.k, n_neighbors=self.n_neighbors, nlist=self.nlist, nprobe=self.nprobe, hnsw_m=self.hnsw_m, threshold=self.threshold, source=getattr(self, 'source', None),
                 target_recall=self.target_recall, built=self.built, pq_m=self.pq_m, rerank=self.rerank,
-                files=self.files.files if self.files is not None else None)
+                files=self.files.files if self.files is not None else None, file_stamps=self.files.stamps if self.files is not None else None)
     if list(self.refs.columns) == ['product']:  # product ids only: int32 codes + the names (compact at millions of references)
         codes, names = pd.factorize(self.refs['product'], sort=True); refs = codes.astype(np.int32); info['products'] = names.tolist()
     else: refs = np.frombuffer(self.refs.to_json(orient='records').encode(), np.uint8)
@@ -440,6 +448,11 @@ def _from_npz(cls:KNNClassifier, z:dict, path:Path, what:str, fingerprint:str|No
     try: vf = VectorFiles(files) if files else None
     except ValueError as e: raise bad(f"its embedding shards: {e}") from None
     except FileNotFoundError as e: raise FileNotFoundError(f"{path} re-scores with the embedding shards it was built from, but {str(e).split(': ')[1].split(' (')[0]} is missing: restore the shards folder or rebuild the index") from None
+    stamps = info.get('file_stamps')
+    if vf is not None and stamps is not None:
+        if not (isinstance(stamps, list) and len(stamps) == len(vf.files)): raise bad(f"file_stamps = {str(stamps)[:80]}")
+        changed = [f for f, now, then in zip(vf.files, vf.stamps, stamps) if list(now) != list(then)]
+        if changed: raise ValueError(f"{path} re-scores with the embedding shards it was built from, but {changed[0]} has changed since (size or modification time): rebuild the index from the shards")
     n_vec = len(emb) + (len(vf) if vf is not None else 0)
     if vf is not None and any(sh[1] != dim for sh in vf.shapes): raise bad(f"its embedding shards are not (n, {dim}) float32")
     if len(refs) != n_vec or (len(refs) and 'product' not in refs.columns): raise bad(f"{len(refs)} reference rows for {n_vec} embeddings")
