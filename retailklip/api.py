@@ -14,7 +14,7 @@ from .imagefolder import (IMAGE_EXTS, ScanReport, ImageDataset, scan_imagefolder
 from .core import default_device as _device, fingerprint, locked, init_distributed, dist_info, barrier
 from .train import FinetuneConfig, finetune, save_run, load_run, run_config, _resume_state
 from .knn import KNNClassifier
-from .shards import shards_meta, read_shards, index_from_shards, retrieval_from_shards
+from .shards import shards_meta, model_shards, read_shards, index_from_shards, retrieval_from_shards
 from .eval import topk_accuracy
 
 # %% auto #0
@@ -374,8 +374,7 @@ def add_embeddings(self:ImageSearch, path:str|Path, # a shards folder (`retailkl
                   )->ImageSearch:
     "Append precomputed global image embeddings to a 'clip' index; no image is read."
     if self.method != 'clip': raise ValueError(f"embedding shards hold one global embedding per image: they fill a 'clip' index, not a {self.method!r} one")
-    meta, fp = shards_meta(path), fingerprint(self.bb.model.visual)
-    if meta['fingerprint'] != fp: raise ValueError(f"{path} holds embeddings of another model (fingerprint {meta['fingerprint']}, this model's is {fp}): use the run {meta['run']}")
+    fp = fingerprint(self.bb.model.visual); model_shards(path, fp)  # refuses another model's embeddings
     if max_memory is not None:
         if len(self.index): raise ValueError(f"max_memory builds a new index from {path}, but this search already holds {len(self.index)} images: start from an empty one")
         r = retrieval_from_shards(path, max_memory, fp, self.index.info, progress=progress)

@@ -125,13 +125,16 @@ def run_benchmark(b:Benchmark, bb:Backbone|None=None, ft_cfg:FinetuneConfig=Fine
                             references=len(b.ref_ids), queries=len(b.q_ids)))
 
 # %% ../nbs/10_eval.ipynb #16786736
-RETAIL_PROTOCOLS = {'grozi-120': ('inVitro/<k>/web/JPEG/*.jpg', 'inSitu/<k>/video/*.png'), 'rp2k': ('all/train/<product>/*.jpg', 'all/test/<product>/*.jpg')}
+RETAIL_PROTOCOLS = {  # name -> (references, queries), each: (folder of product folders, sub-folder of each, file name as published)
+    'grozi-120': (('inVitro', 'web/JPEG', 'web{i}.jpg'), ('inSitu', 'video', 'video{i}.png')),
+    'rp2k': (('all/train', '.', '{k}_{i}.jpg'), ('all/test', '.', '{k}_{i}.jpg'))}
 
-def _product_images(folder:Path, sub:str, exts:tuple)->list: # [(path, product)]
-    "Images `folder/<product>/sub/*` with one of `exts`, products in natural order (GroZi numbers them)."
+def _product_images(folder:Path, sub:str)->list: # [(path, product)]
+    "Images (.jpg, .jpeg, .png) `folder/<product>/sub/*`, products in natural order (GroZi numbers them)."
+    if not folder.is_dir(): return []
     key = lambda d: (0, int(d.name), '') if d.name.isdigit() else (1, 0, d.name)
     return [(str(p), d.name) for d in sorted((d for d in folder.iterdir() if d.is_dir()), key=key)
-            for p in sorted((d/sub).glob('*')) if p.suffix.lower() in exts and not p.name.startswith('.')] if folder.is_dir() else []
+            for p in sorted((d/sub).glob('*')) if p.suffix.lower() in ('.jpg', '.jpeg', '.png') and not p.name.startswith('.')]
 
 def retail_protocol(name:str, # a key of `RETAIL_PROTOCOLS`
                     root:str|Path # the dataset's folder, as unpacked
@@ -140,28 +143,25 @@ def retail_protocol(name:str, # a key of `RETAIL_PROTOCOLS`
     root = Path(root)
     if name not in RETAIL_PROTOCOLS: raise ValueError(f"unknown protocol {name!r}: use one of {', '.join(RETAIL_PROTOCOLS)}")
     if not root.is_dir(): raise FileNotFoundError(f"dataset folder not found: {root}")
-    jpg, png = ('.jpg', '.jpeg'), ('.png', '.jpg', '.jpeg')
-    if name == 'grozi-120': refs, qs = _product_images(root/'inVitro', 'web/JPEG', jpg), _product_images(root/'inSitu', 'video', png)
-    else: refs, qs = _product_images(root/'all'/'train', '.', jpg + ('.png',)), _product_images(root/'all'/'test', '.', jpg + ('.png',))
-    for rows, what, layout in ((refs, 'reference', RETAIL_PROTOCOLS[name][0]), (qs, 'query', RETAIL_PROTOCOLS[name][1])):
-        if not rows: raise ValueError(f"{root} holds no {what} images where {name} keeps them ({layout})")
-    refs, qs = (pd.DataFrame(r, columns=['path', 'product']) for r in (refs, qs))
-    orphan = ~qs['product'].isin(set(refs['product']))
+    tables = []
+    for (top, sub, _), what in zip(RETAIL_PROTOCOLS[name], ('reference', 'query')):
+        rows = _product_images(root/top, sub)
+        if not rows: raise ValueError(f"{root} holds no {what} images where {name} keeps them ({top}/<product>/{sub}/*)".replace('/./', '/'))
+        tables.append(pd.DataFrame(rows, columns=['path', 'product']))
+    refs, qs = tables; orphan = ~qs['product'].isin(set(refs['product']))
     if orphan.any():
         import warnings; warnings.warn(f"{int(orphan.sum())} queries of {qs['product'][orphan].nunique()} products without references are left out")
     return refs, qs[~orphan].reset_index(drop=True)
 
 def write_retail_fixture(root:str|Path, name:str, n_products:int=4, per:int=3, seed:int=0)->Path:
-    "A tiny tree in the published layout of `name` (drawn product images: `per` references and `per` queries of each of `n_products`)."
+    "A tiny tree in the published layout of `name` (`RETAIL_PROTOCOLS`): `per` references (plain colours) and `per` noisy queries of each of `n_products`."
     from PIL import Image
+    if name not in RETAIL_PROTOCOLS: raise ValueError(f"unknown protocol {name!r}")
     rng, root = np.random.default_rng(seed), Path(root)
     for k in range(1, n_products + 1):
-        colour = rng.integers(0, 256, 3)
+        colour = np.broadcast_to(rng.integers(0, 256, 3), (64, 48, 3))
         for i in range(per):
-            for kind in ('ref', 'query'):
-                if name == 'grozi-120': f = root/('inVitro' if kind == 'ref' else 'inSitu')/str(k)/('web/JPEG' if kind == 'ref' else 'video')/f"{'web' if kind == 'ref' else 'video'}{i + 1}.{'jpg' if kind == 'ref' else 'png'}"
-                elif name == 'rp2k': f = root/'all'/('train' if kind == 'ref' else 'test')/f'product_{k:04d}'/f'{k:04d}_{i}.jpg'
-                else: raise ValueError(f"unknown protocol {name!r}")
-                noise = rng.integers(-25, 26, (64, 48, 3)) if kind == 'query' else 0
-                f.parent.mkdir(parents=True, exist_ok=True); Image.fromarray(np.clip(np.broadcast_to(colour, (64, 48, 3)) + noise, 0, 255).astype(np.uint8)).save(f)
+            for (top, sub, fname), noise in zip(RETAIL_PROTOCOLS[name], (0, 25)):
+                f = root/top/str(k)/sub/fname.format(k=k, i=i + 1); f.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(np.clip(colour + rng.integers(-noise, noise + 1, colour.shape), 0, 255).astype(np.uint8)).save(f)
     return root

@@ -16,7 +16,8 @@ from .core import fingerprint
 
 # %% auto #0
 __all__ = ['SHARDS_META', 'image_table', 'shard_files', 'shards_meta', 'finished_shards', 'read_shards', 'embed_to_shards',
-           'shard_sizes', 'exact_index_bytes', 'write_shards', 'index_from_shards', 'retrieval_from_shards']
+           'shard_sizes', 'exact_index_bytes', 'write_shards', 'index_from_shards', 'model_shards',
+           'retrieval_from_shards']
 
 # %% ../nbs/15a_shards.ipynb #65451ca6
 def image_table(images # an ImageFolder tree `root/<product>/*.jpg`, a .csv (path[, product]) or a .txt (a path per line), or a DataFrame
@@ -217,7 +218,7 @@ def index_from_shards(path:str|Path, # a shards folder (`retailklip embed`) of l
                       **kwargs # more `KNNClassifier` settings (k, n_neighbors, nprobe, target_recall ...)
                      )->KNNClassifier:
     "A product index of the embeddings in `path`, within `max_memory`: exact when it fits, else IVF-PQ built shard by shard and re-scored from the shard files."
-    meta, budget = _model_shards(path, fingerprint), parse_size(max_memory)
+    meta, budget = model_shards(path, fingerprint), parse_size(max_memory)
     files = _vector_files(path); sizes = files.sizes; n, dim = sum(sizes), int(meta['dim'])
     if not n: raise ValueError(f"{path} holds no embeddings: none of its {meta['n']} images could be read")
     knn = lambda kind: KNNClassifier(dim, kind, meta['fingerprint'], model, pq_m=pq_m, rerank=rerank, **kwargs)
@@ -246,7 +247,7 @@ def index_from_shards(path:str|Path, # a shards folder (`retailklip embed`) of l
     k._calibrate(sample=(q, top2[:, 0]))  # each query's nearest other reference (the nearest is itself)
     return k
 
-def _model_shards(path:str|Path, fingerprint:str|None)->dict:
+def model_shards(path:str|Path, fingerprint:str|None)->dict:
     "The `embed.json` of a shards folder, refused when its embeddings come from another model than `fingerprint`."
     meta = shards_meta(path)
     if fingerprint is not None and meta['fingerprint'] != fingerprint:
@@ -265,7 +266,7 @@ def retrieval_from_shards(path:str|Path, # a shards folder (`retailklip embed`);
                           info:dict|None=None, # how to rebuild the query side, saved with the index (see `RetrievalIndex`)
                           pq_m:int|None=None, rerank:int=64, progress:bool=False)->RetrievalIndex:
     "An image-search index ('clip') of the embeddings in `path` within `max_memory`: exact when it fits, else IVF-PQ codes re-scored from the shard files (as `index_from_shards`)."
-    meta, budget = _model_shards(path, fingerprint), parse_size(max_memory)
+    meta, budget = model_shards(path, fingerprint), parse_size(max_memory)
     n, dim = len(_vector_files(path)), int(meta['dim']); r = RetrievalIndex(dim, 'clip', meta['fingerprint'], info)
     if not n: raise ValueError(f"{path} holds no embeddings: none of its {meta['n']} images could be read")
     if budget is None or exact_index_bytes(n, dim) <= budget:
