@@ -10,7 +10,7 @@ import numpy as np, pandas as pd, torch, faiss
 from .core import atomic_file, atomic_write_text, default_device, local_cores, parse_size
 from .imagefolder import ImageDataset, ScanReport, scan_imagefolder, embed_images, progress_bar
 from .train import load_run, run_config
-from .knn import KNNClassifier, VectorFiles, ivfpq_layout, unit_rows
+from .knn import KNNClassifier, VectorFiles, ivfpq_layout, unit_rows, MIN_HELD_OUT
 from .retrieval import RetrievalIndex
 from .core import fingerprint
 
@@ -230,10 +230,11 @@ def index_from_shards(path:str|Path, # a shards folder (`retailklip embed`) of l
     if index_type not in ('auto', 'ivfpq'): raise ValueError(f"a {index_type!r} index of {n:,} vectors of dimension {dim} needs about {need/2**30:.1f} GiB, over max_memory ({budget/2**30:.2f} GiB): use index_type 'auto' or 'ivfpq'")
     k = knn('ivfpq')
     lay = ivfpq_layout(n, dim, pq_m, budget)  # refuses a budget too small for the smallest codes
-    sample = unit_rows(files.take(np.sort(np.random.default_rng(0).choice(n, lay['train'], replace=False))))
-    index = k._new_ivfpq(sample, n, budget)
-    nq = int(np.clip(2e9/n, 500, 2000))  # their exact search costs nq x n x dim: 500 queries from 4e6 references on
-    q = sample[np.linspace(0, len(sample) - 1, min(nq, len(sample))).astype(int)]  # calibration queries: references
+    few = n < 5*MIN_HELD_OUT  # too few references to leave calibration queries out of the k-means: they train too
+    nq = min(int(np.clip(2e9/n, 500, 2000)), n if few else n//5)  # calibration queries: their exact search costs nq x n x dim (500 from 4e6 references on)
+    rows = np.random.default_rng(0).choice(n, min(n, lay['train'] + (0 if few else nq)), replace=False)  # else the queries (first) are new to the k-means, as images are
+    q, sample = unit_rows(files.take(np.sort(rows[:nq]))), unit_rows(files.take(np.sort(rows if few else rows[nq:])))
+    index = k._new_ivfpq(sample, n, budget); del sample
     top2, codes, names = np.full((len(q), 2), -np.inf, np.float32), [], {}
     for i in progress_bar(range(len(sizes)), 'index shards', progress=progress):
         v = unit_rows(np.load(shard_files(path, i)[0])); index.add(v)
