@@ -229,8 +229,12 @@ def _new_ivf(self:KNNClassifier, train:np.ndarray # rows of `emb` its k-means ma
     "An IVF index of all of `emb`, its k-means trained on `train` rows only."
     n, d = len(self.emb), self.dim; nlist = max(1, min(self.nlist or int(4*math.sqrt(n)), len(train)//39))  # faiss wants >= 39 training points per list
     index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
-    index.train(self.emb[np.sort(np.random.default_rng(0).choice(train, min(len(train), 64*nlist), replace=False))]); index.add(self.emb)
+    index.train(self.emb[_draw(train, 64*nlist)]); index.add(self.emb)
     return index
+
+def _draw(rows:np.ndarray, m:int)->np.ndarray:
+    "At most `m` of `rows`, drawn at random (seed 0) and sorted: a k-means training sample."
+    return np.sort(np.random.default_rng(0).choice(rows, min(len(rows), m), replace=False))
 
 @patch
 def _build_index(self:KNNClassifier):
@@ -249,7 +253,7 @@ def _build_index(self:KNNClassifier):
     sample = _sample_truth(self.emb, rows=folds[0]) if folds else None
     if kind == 'ivfpq':
         lay = ivfpq_layout(n, d, self.pq_m)
-        self._new_ivfpq(self.emb[np.sort(np.random.default_rng(0).choice(train, min(len(train), lay['train']), replace=False))], n).add(self.emb)
+        self._new_ivfpq(self.emb[_draw(train, lay['train'])], n).add(self.emb)
         self._calibrate(sample); return
     self.index = self._new_ivf(train); self.built['nlist'] = self.index.nlist
     more = [(self._new_ivf(np.setdiff1d(np.arange(n), f)), _sample_truth(self.emb, rows=f)) for f in folds[1:]]  # sibling indexes: more queries, a finer recall
