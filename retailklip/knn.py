@@ -12,7 +12,8 @@ from .core import atomic_file, read_npz
 
 # %% auto #0
 __all__ = ['INDEX_TYPES', 'AUTO_IVF_MIN', 'MIN_HELD_OUT', 'CAL_QUERIES', 'CAL_PAIRS', 'AUTO_HNSW_WORK', 'default_index_type',
-           'KNNClassifier', 'VectorFiles', 'unit_rows', 'calibrate_nprobe', 'calibrate_ef', 'ivfpq_layout']
+           'KNNClassifier', 'VectorFiles', 'unit_rows', 'calibration_size', 'calibrate_nprobe', 'calibrate_ef',
+           'ivfpq_layout']
 
 # %% ../nbs/08_knn.ipynb #6e717d72
 INDEX_TYPES = ('auto', 'flat', 'ivf', 'hnsw', 'ivfpq')
@@ -139,11 +140,16 @@ def _sample_truth(emb:np.ndarray, n_sample:int=2000, seed:int=0, rows:np.ndarray
     rows = rows if rows is not None else np.sort(np.random.default_rng(seed).choice(len(emb), min(n_sample, len(emb)), replace=False))
     q = emb[rows]; return q, _nearest_other(q, emb), 1
 
-def _folds(n:int, seed:int=0)->list:
-    "Disjoint sets of reference rows that calibrate an IVF index of `n` references, each left out of the k-means of an index of its own: `CAL_QUERIES` rows in all (fewer where their exact search would compare more than `CAL_PAIRS` pairs, at least 2,000), at most a fifth of `n` per set, at most 5 sets."
-    want = int(min(CAL_QUERIES, max(2000, CAL_PAIRS//max(1, n)))); h = max(1, min(want, n//5))
-    perm = np.random.default_rng(seed).permutation(n)
-    return [np.sort(perm[i*h:(i + 1)*h]) for i in range(max(1, min(5, -(-want//h), n//h)))]
+def calibration_size(n:int # references in the index
+                    )->int:
+    "How many calibration queries an index of `n` references gets: `CAL_QUERIES`, fewer where their exact search would compare more than `CAL_PAIRS` pairs, never fewer than 2,000."
+    return int(min(CAL_QUERIES, max(2000, CAL_PAIRS//max(1, n))))
+
+def _folds(n:int, sets:int=5, seed:int=0)->list:
+    "Disjoint sets of reference rows that calibrate an index of `n` references, each left out of the k-means of an index of its own: `calibration_size(n)` rows in all, at most a fifth of `n` per set, at most `sets` sets."
+    want = calibration_size(n); h = max(1, min(want, n//5)); k = max(1, min(sets, -(-want//h), n//h))
+    draw = np.random.default_rng(seed).choice(n, min(n, k*h), replace=False)  # not a permutation of all n: at 1e7 that is 80 MB
+    return [np.sort(draw[i*h:(i + 1)*h]) for i in range(k)]
 
 def _hits(search, sample:tuple)->float:
     "The share of a sample's queries whose best result (after their own row, when they are in the index) is as similar as the exact nearest reference."
@@ -157,7 +163,7 @@ def calibrate_nprobe(index, # a trained, filled faiss IVF index (or one wrapping
                      sample:tuple|None=None, # (queries, similarity of their exact nearest reference, 1 if the queries are in the index else 0) instead of drawing from `emb`
                      search=None, # (q, k) -> (sims, rows); default: `index.search`
                      more:list=() # (index, sample) of sibling indexes (same vectors and nlist, k-means trained without their sample's queries): their queries count too
-                    )->tuple: # (nprobe, recall reached)
+                    )->tuple: # (nprobe, recall reached, queries measured)
     "The smallest `nprobe` at which the samples find their nearest reference (their nearest *other* one, when they are in the index) as exact search does, for `target` of them by one standard error more: doubling, then bisection."
     sample = sample if sample is not None else _sample_truth(emb, n_sample, seed)
     runs = [(index, sample, search or index.search), *((i, s, i.search) for i, s in more)]
@@ -166,7 +172,7 @@ def calibrate_nprobe(index, # a trained, filled faiss IVF index (or one wrapping
         for i, _, _ in runs: faiss.extract_index_ivf(i).nprobe = p
         return sum(_hits(f, s)*len(s[0]) for _, s, f in runs)/nq
     best = _smallest_reaching(recall, target, 1, faiss.extract_index_ivf(index).nlist, nq)
-    faiss.extract_index_ivf(index).nprobe = best[0]; return best
+    faiss.extract_index_ivf(index).nprobe = best[0]; return (*best, nq)
 
 def calibrate_ef(index, # a filled faiss HNSW index
                  sample:tuple, # as for `calibrate_nprobe`
@@ -219,8 +225,7 @@ def _calibrate(self:KNNClassifier, sample=None, more:list=()):
     b = self.built
     if self.nprobe is not None: b['nprobe'] = min(self.nprobe, b['nlist'])
     else:
-        b['nprobe'], b['calibrated_recall'] = calibrate_nprobe(self.index, self.emb, self.target_recall, sample=sample, search=self._search, more=more)
-        b['calibration_queries'] = len(sample[0]) + sum(len(s[0]) for _, s in more) if sample is not None else min(2000, len(self.emb))
+        b['nprobe'], b['calibrated_recall'], b['calibration_queries'] = calibrate_nprobe(self.index, self.emb, self.target_recall, sample=sample, search=self._search, more=more)
     faiss.extract_index_ivf(self.index).nprobe = b['nprobe']
 
 @patch
@@ -248,7 +253,7 @@ def _build_index(self:KNNClassifier):
         if n: self.index.add(self.emb)
         return
     # IVF / IVF-PQ: calibration queries are references left out of the k-means (then new to its lists, as real queries are); fewer than 5 x MIN_HELD_OUT references calibrate on all
-    folds = _folds(n) if self.nprobe is None and n >= 5*MIN_HELD_OUT else []
+    folds = _folds(n, 1 if kind == 'ivfpq' else 5) if self.nprobe is None and n >= 5*MIN_HELD_OUT else []
     train = np.setdiff1d(np.arange(n), folds[0]) if folds else np.arange(n)
     sample = _sample_truth(self.emb, rows=folds[0]) if folds else None
     if kind == 'ivfpq':
@@ -260,24 +265,42 @@ def _build_index(self:KNNClassifier):
     self._calibrate(sample, more); del more
     if not folds or self.index_type != 'auto': return
     b = self.built; work = b['nprobe']*n/b['nlist'] + b['nlist']  # vectors compared per query
-    if work > AUTO_HNSW_WORK:  # then HNSW may answer faster: both are timed on the calibration queries, IVF while they are out of it
+    if work > AUTO_HNSW_WORK:  # then HNSW may answer faster: both are timed on the calibration queries while they are out of the index
         q, held = sample[0], folds[0]; self.index.remove_ids(held.astype(np.int64))
         t_ivf = _speed(self.index, q, max(self.n_neighbors, self.k)); self.index.add_with_ids(q, held)  # every row under its own number
-        self._maybe_hnsw(sample, t_ivf, work)
+        self._maybe_hnsw(held, t_ivf, work)
+
+def _truth_outside(emb:np.ndarray, rows:np.ndarray, k:int=8)->np.ndarray:
+    "Similarity of the nearest reference *outside* `rows` (exact) for each of `rows`: the truth for queries left out of an index of the others."
+    q = emb[rows]; s, i = faiss.knn(q, emb, min(k, len(emb)), metric=faiss.METRIC_INNER_PRODUCT)
+    out = ~np.isin(i, rows); truth = s[np.arange(len(rows)), out.argmax(1)]
+    if (miss := ~out.any(1)).any():  # all k nearest are in `rows`: search the others
+        truth[miss] = faiss.knn(q[miss], emb[np.setdiff1d(np.arange(len(emb)), rows)], 1, metric=faiss.METRIC_INNER_PRODUCT)[0][:, 0]
+    return truth
 
 @patch
-def _maybe_hnsw(self:KNNClassifier, sample:tuple, # (queries, nearest other reference, 1): references of the index
+def _hnsw(self:KNNClassifier, rows:np.ndarray|None=None # rows of `emb` it holds (None: all, in order)
+         ):
+    "An HNSW index of `emb` (or of its `rows`, renumbered from 0), added in slices of 65,536 rows: no second copy of a large `emb`."
+    h = faiss.IndexHNSWFlat(self.dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT); r = rows if rows is not None else np.arange(len(self.emb))
+    for i in range(0, len(r), 2**16): h.add(self.emb[r[i:i + 2**16]])
+    return h
+
+@patch
+def _maybe_hnsw(self:KNNClassifier, held:np.ndarray, # the IVF's calibration rows
                 t_ivf:float, # seconds the calibrated IVF took to search them while they were out of it
                 work:float # vectors the calibrated IVF compares per query: the probed lists and the coarse centroids
                ):
-    "For 'auto', when the calibrated IVF compares more than `AUTO_HNSW_WORK` vectors per query: also build HNSW, calibrate its `efSearch` and keep the index that answers the sample faster at the target recall."
+    "For 'auto', when the calibrated IVF compares more than `AUTO_HNSW_WORK` vectors per query: also build HNSW over the other references, calibrate its `efSearch` and time it on the `held` rows (new to its graph, as images are), and keep HNSW (rebuilt over every reference) when it answers them faster at the target recall."
     b, n = self.built, len(self.emb)
-    h = faiss.IndexHNSWFlat(self.dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT); t_build = _seconds(lambda: h.add(self.emb))
+    t = time.perf_counter(); h = self._hnsw(np.setdiff1d(np.arange(n), held)); t_build = time.perf_counter() - t
+    sample = (self.emb[held], _truth_outside(self.emb, held), 0)
     ef, rec = calibrate_ef(h, sample, self.target_recall)
-    t_hnsw = _speed(h, sample[0], max(self.n_neighbors, self.k))
+    t_hnsw = _speed(h, sample[0], max(self.n_neighbors, self.k)); del h
     b['considered'] = dict(ivf_s=t_ivf, hnsw_s=t_hnsw, hnsw_ef=ef, hnsw_recall=rec, ivf_work=work, hnsw_build_s=t_build)
     if rec >= self.target_recall and t_hnsw < t_ivf:
-        self.index, self.built = h, dict(kind='hnsw', n=n, ef=ef, calibrated_recall=rec, considered=b['considered'])
+        self.index = None; self.index = self._hnsw(); self.index.hnsw.efSearch = ef  # the IVF is freed first
+        self.built = dict(kind='hnsw', n=n, ef=ef, calibrated_recall=rec, calibration_queries=len(held), considered=b['considered'])
 
 def _seconds(f)->float:
     t = time.perf_counter(); f(); return time.perf_counter() - t

@@ -10,7 +10,7 @@ import numpy as np, pandas as pd, torch, faiss
 from .core import atomic_file, atomic_write_text, default_device, local_cores, parse_size
 from .imagefolder import ImageDataset, ScanReport, scan_imagefolder, embed_images, progress_bar
 from .train import load_run, run_config
-from .knn import KNNClassifier, VectorFiles, ivfpq_layout, unit_rows, MIN_HELD_OUT
+from .knn import KNNClassifier, VectorFiles, ivfpq_layout, unit_rows, calibration_size, MIN_HELD_OUT
 from .retrieval import RetrievalIndex
 from .core import fingerprint
 
@@ -231,7 +231,7 @@ def index_from_shards(path:str|Path, # a shards folder (`retailklip embed`) of l
     k = knn('ivfpq')
     lay = ivfpq_layout(n, dim, pq_m, budget)  # refuses a budget too small for the smallest codes
     few = n < 5*MIN_HELD_OUT  # too few references to leave calibration queries out of the k-means: they train too
-    nq = min(int(np.clip(2e9/n, 500, 2000)), n if few else n//5)  # calibration queries: their exact search costs nq x n x dim (500 from 4e6 references on)
+    nq = min(calibration_size(n), n if few else n//5)  # calibration queries, as many as an index in memory gets
     rows = np.random.default_rng(0).choice(n, min(n, lay['train'] + (0 if few else nq)), replace=False)  # else the queries (first) are new to the k-means, as images are
     q, sample = unit_rows(files.take(np.sort(rows[:nq]))), unit_rows(files.take(np.sort(rows if few else rows[nq:])))
     index = k._new_ivfpq(sample, n, budget); del sample
