@@ -170,9 +170,9 @@ def knn_search(n:int, dim:int=512, n_queries:int=1000, seed:int=0,
 
 # %% ../nbs/19_bench.ipynb #f6dc3bf8
 def reaches(df:pd.DataFrame, min_recall:float=.99)->pd.Series:
-    "Whether each row's recall@1 reaches `min_recall` by one binomial standard error over its `recall_queries` (the point estimate where the table has no such column): the rule `KNNClassifier` calibrates by."
-    r = df.recall1; n = df['recall_queries'] if 'recall_queries' in df else np.inf
-    return r - np.sqrt(r*(1 - r)/n) >= min_recall
+    "Whether each row's recall@1 `clears` `min_recall` (by one standard error over its `recall_queries`; the point estimate where the table has no such column): the rule `KNNClassifier` calibrates by."
+    from retailklip.knn import clears
+    return clears(df.recall1, df['recall_queries'] if 'recall_queries' in df else np.inf, min_recall)
 
 def best_per_method(df:pd.DataFrame, min_recall:float=.99)->pd.DataFrame:
     "Per size and method, the fastest setting whose recall@1 `reaches` `min_recall`."

@@ -12,8 +12,8 @@ from .core import atomic_file, read_npz
 
 # %% auto #0
 __all__ = ['INDEX_TYPES', 'AUTO_IVF_MIN', 'MIN_HELD_OUT', 'CAL_QUERIES', 'CAL_PAIRS', 'AUTO_HNSW_WORK', 'default_index_type',
-           'KNNClassifier', 'VectorFiles', 'unit_rows', 'calibration_size', 'calibrate_nprobe', 'calibrate_ef',
-           'ivfpq_layout']
+           'KNNClassifier', 'VectorFiles', 'unit_rows', 'clears', 'calibration_size', 'calibrate_nprobe',
+           'calibrate_ef', 'ivfpq_layout']
 
 # %% ../nbs/08_knn.ipynb #6e717d72
 INDEX_TYPES = ('auto', 'flat', 'ivf', 'hnsw', 'ivfpq')
@@ -120,12 +120,18 @@ def _nearest_other(q:np.ndarray, emb:np.ndarray)->np.ndarray:
     "Similarity of each query's second-nearest vector of `emb` (exact): its nearest *other* reference when the query is one of them."
     return faiss.knn(q, emb, 2, metric=faiss.METRIC_INNER_PRODUCT)[0][:, 1]
 
+def clears(recall, # recall@1 measured (a number or an array)
+           n_queries, # queries behind it
+           target:float=0.99):
+    "Whether `recall` reaches `target` by one binomial standard error over `n_queries`: the rule calibration and the bench judge by (0.991 on 2,000 queries does not count, on 20,000 it does)."
+    return recall - np.sqrt(recall*(1 - recall)/np.maximum(1, n_queries)) >= target
+
 def _smallest_reaching(recall_at, # setting -> recall reached
                        target:float, start:int, top:int,
                        n_queries:int # queries behind each recall
                       )->tuple: # (setting, recall)
-    "The smallest setting in [start, top] whose recall reaches `target` by one standard error more (binomial, over `n_queries`; recall grows with the setting): doubling from `start`, then bisection."
-    ok = lambda r: r - math.sqrt(r*(1 - r)/max(1, n_queries)) >= target
+    "The smallest setting in [start, top] whose recall `clears` `target` (recall grows with the setting): doubling from `start`, then bisection."
+    ok = lambda r: clears(r, n_queries, target)
     lo, hi = start - 1, start
     while not ok(r := recall_at(hi)) and hi < top: lo, hi = hi, min(2*hi, top)
     best = (hi, r)
@@ -249,7 +255,8 @@ def _build_index(self:KNNClassifier):
     kind = default_index_type(n) if self.index_type == 'auto' else self.index_type
     self.built = dict(kind=kind, n=n)
     if kind in ('flat', 'hnsw') or n == 0:
-        self.index = faiss.IndexFlatIP(d) if kind == 'flat' or n == 0 else faiss.IndexHNSWFlat(d, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        if kind == 'hnsw' and n: self.index = self._hnsw(); return
+        self.index = faiss.IndexFlatIP(d)
         if n: self.index.add(self.emb)
         return
     # IVF / IVF-PQ: calibration queries are references left out of the k-means (then new to its lists, as real queries are); fewer than 5 x MIN_HELD_OUT references calibrate on all
@@ -282,8 +289,8 @@ def _truth_outside(emb:np.ndarray, rows:np.ndarray, k:int=8)->np.ndarray:
 def _hnsw(self:KNNClassifier, rows:np.ndarray|None=None # rows of `emb` it holds (None: all, in order)
          ):
     "An HNSW index of `emb` (or of its `rows`, renumbered from 0), added in slices of 65,536 rows: no second copy of a large `emb`."
-    h = faiss.IndexHNSWFlat(self.dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT); r = rows if rows is not None else np.arange(len(self.emb))
-    for i in range(0, len(r), 2**16): h.add(self.emb[r[i:i + 2**16]])
+    h = faiss.IndexHNSWFlat(self.dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT); m = len(self.emb) if rows is None else len(rows)
+    for i in range(0, m, 2**16): h.add(self.emb[i:i + 2**16] if rows is None else self.emb[rows[i:i + 2**16]])
     return h
 
 @patch
