@@ -13,7 +13,7 @@ from .core import atomic_file, read_npz
 # %% auto #0
 __all__ = ['INDEX_TYPES', 'AUTO_IVF_MIN', 'MIN_HELD_OUT', 'CAL_QUERIES', 'CAL_PAIRS', 'AUTO_HNSW_WORK', 'default_index_type',
            'KNNClassifier', 'VectorFiles', 'unit_rows', 'clears', 'calibration_size', 'calibrate_nprobe',
-           'calibrate_ef', 'ivfpq_layout']
+           'calibrate_ef', 'ivfpq_layout', 'race']
 
 # %% ../nbs/08_knn.ipynb #6e717d72
 INDEX_TYPES = ('auto', 'flat', 'ivf', 'hnsw', 'ivfpq')
@@ -32,14 +32,16 @@ def _as_f32(x, name='embeddings'):
     "C-contiguous float32 rows of unit length; NaN / inf / all-zero rows are refused. Unit rows are not copied."
     x = np.ascontiguousarray(np.asarray(x.detach().cpu() if hasattr(x, 'detach') else x, dtype=np.float32))
     if x.ndim != 2: raise ValueError(f"{name} must be 2-D (n, dim), got shape {x.shape}")
-    n = np.empty(len(x), np.float32)
-    if x.size: faiss.fvec_norms_L2sqr(faiss.swig_ptr(n), faiss.swig_ptr(x), x.shape[1], len(x))  # squared norms, 4x faster than numpy's einsum (0.025 against 0.09 ms for 1,000 x 512): the check runs on every search
-    n = np.sqrt(n)[:, None]  # a NaN or inf anywhere makes its row's norm non-finite
-    if not np.isfinite(n).all():
-        if not np.isfinite(x).all(): raise ValueError(f"{name} contain NaN or inf values")
-        n = np.sqrt(np.einsum('ij,ij->i', x, x, dtype=np.float64))[:, None]  # finite but huge: the float32 sum overflowed
+    if not len(x): return x
+    s = np.zeros(len(x), np.float32)  # squared norms, by faiss: 4x faster than numpy's einsum (0.025 against 0.09 ms for 1,000 x 512)
+    if x.size: faiss.fvec_norms_L2sqr(faiss.swig_ptr(s), faiss.swig_ptr(x), x.shape[1], len(x))
+    lo, hi = s.min(), s.max()  # the check runs on every search: two reductions, then scalars (a NaN anywhere fails both tests below)
+    if 1 - 2e-5 < lo and hi < 1 + 2e-5: return x  # unit rows (norms within 1e-5 of 1)
+    if np.isfinite(lo) and np.isfinite(hi): n = np.sqrt(s)
+    elif not np.isfinite(x).all(): raise ValueError(f"{name} contain NaN or inf values")
+    else: n = np.sqrt(np.einsum('ij,ij->i', x, x, dtype=np.float64))  # finite but huge: the float32 sum overflowed
     if (n == 0).any(): raise ValueError(f"{name} contain all-zero rows")
-    return x if np.abs(n - 1).max(initial=0) < 1e-5 else (x/n).astype(np.float32)
+    return (x/n[:, None]).astype(np.float32)
 
 # %% ../nbs/08_knn.ipynb #fe805ca8
 class KNNClassifier:
@@ -272,10 +274,8 @@ def _build_index(self:KNNClassifier):
     self._calibrate(sample, more); del more
     if not folds or self.index_type != 'auto': return
     b = self.built; work = b['nprobe']*n/b['nlist'] + b['nlist']  # vectors compared per query
-    if work > AUTO_HNSW_WORK:  # then HNSW may answer faster: both are timed on the calibration queries while they are out of the index
-        q, held = sample[0], folds[0]; self.index.remove_ids(held.astype(np.int64))
-        t_ivf = _speed(self.index, q, max(self.n_neighbors, self.k)); self.index.add_with_ids(q, held)  # every row under its own number
-        self._maybe_hnsw(held, t_ivf, work)
+    if work > AUTO_HNSW_WORK:  # then HNSW may answer faster: both are raced on the calibration queries while they are out of the index
+        self._maybe_hnsw(folds[0], work)
 
 def _truth_outside(emb:np.ndarray, rows:np.ndarray, k:int=8)->np.ndarray:
     "Similarity of the nearest reference *outside* `rows` (exact) for each of `rows`: the truth for queries left out of an index of the others."
@@ -295,26 +295,33 @@ def _hnsw(self:KNNClassifier, rows:np.ndarray|None=None # rows of `emb` it holds
 
 @patch
 def _maybe_hnsw(self:KNNClassifier, held:np.ndarray, # the IVF's calibration rows
-                t_ivf:float, # seconds the calibrated IVF took to search them while they were out of it
                 work:float # vectors the calibrated IVF compares per query: the probed lists and the coarse centroids
                ):
-    "For 'auto', when the calibrated IVF compares more than `AUTO_HNSW_WORK` vectors per query: also build HNSW over the other references, calibrate its `efSearch` and time it on the `held` rows (new to its graph, as images are), and keep HNSW (rebuilt over every reference) when it answers them faster at the target recall."
-    b, n = self.built, len(self.emb)
+    "For 'auto', when the calibrated IVF compares more than `AUTO_HNSW_WORK` vectors per query: also build HNSW over the other references and calibrate its `efSearch` on the `held` rows (new to its graph, as images are); `race` both on those rows, each without them, and keep HNSW (rebuilt over every reference) when it answers them faster at the target recall."
+    b, n, q, k = self.built, len(self.emb), self.emb[held], max(self.n_neighbors, self.k)
     t = time.perf_counter(); h = self._hnsw(np.setdiff1d(np.arange(n), held)); t_build = time.perf_counter() - t
-    sample = (self.emb[held], _truth_outside(self.emb, held), 0)
-    ef, rec = calibrate_ef(h, sample, self.target_recall)
-    t_hnsw = _speed(h, sample[0], max(self.n_neighbors, self.k)); del h
-    b['considered'] = dict(ivf_s=t_ivf, hnsw_s=t_hnsw, hnsw_ef=ef, hnsw_recall=rec, ivf_work=work, hnsw_build_s=t_build)
-    if rec >= self.target_recall and t_hnsw < t_ivf:
+    ef, rec = calibrate_ef(h, (q, _truth_outside(self.emb, held), 0), self.target_recall)
+    self.index.remove_ids(held.astype(np.int64))
+    ratio, t = race(lambda: _passes(self.index, q, k), lambda: _passes(h, q, k)); del h
+    self.index.add_with_ids(q, held)  # every row under its own number
+    b['considered'] = dict(ivf_s=float(np.median(t[:, 0])), hnsw_s=float(np.median(t[:, 1])), hnsw_over_ivf=ratio, hnsw_ef=ef, hnsw_recall=rec, ivf_work=work, hnsw_build_s=t_build)
+    if rec >= self.target_recall and b['considered']['hnsw_over_ivf'] < 1:
         self.index = None; self.index = self._hnsw(); self.index.hnsw.efSearch = ef  # the IVF is freed first
         self.built = dict(kind='hnsw', n=n, ef=ef, calibrated_recall=rec, calibration_queries=len(held), considered=b['considered'])
 
 def _seconds(f)->float:
     t = time.perf_counter(); f(); return time.perf_counter() - t
 
-def _speed(index, q:np.ndarray, k:int, batch:int=1000)->float:
-    "Seconds to search `q` in batches of `batch` queries (the fastest of three passes). The batch size matters: at 1e5 of the library's embeddings IVF answered 20 % more queries per second in batches of 2,000 than of 1,000, HNSW about the same."
-    return min(sum(_seconds(lambda: index.search(q[i:i + batch], k)) for i in range(0, len(q), batch)) for _ in range(3))
+def _passes(index, q:np.ndarray, k:int, batch:int=1000):
+    "Search `q` in batches of `batch` queries, as `race` times it. The batch size matters: at 1e5 of the library's embeddings IVF answered 20 % more queries per second in batches of 2,000 than of 1,000, HNSW about the same."
+    for i in range(0, len(q), batch): index.search(q[i:i + batch], k)
+
+def race(f, g, pairs:int=4)->tuple: # (g's seconds over f's, the seconds: shape (2*pairs, 2))
+    "Time `f()` against `g()`: after one untimed run each, they run back to back, f first then g first, `pairs` times, so a drift of the machine's speed reaches both alike. The ratio is the median over pairs of the geometric mean of a pair's two ratios: whatever running second gains cancels within a pair."
+    f(); g(); t = np.empty((2*pairs, 2))
+    for r in range(2*pairs):
+        for j in ((0, 1) if r % 2 == 0 else (1, 0)): t[r, j] = _seconds((f, g)[j])
+    r = t[:, 1]/t[:, 0]; return float(np.median(np.sqrt(r[0::2]*r[1::2]))), t
 
 # %% ../nbs/08_knn.ipynb #f0bed794
 @patch
