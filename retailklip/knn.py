@@ -305,7 +305,7 @@ def _maybe_hnsw(self:KNNClassifier, held:np.ndarray, # the IVF's calibration row
     ratio, t = race(lambda: _passes(self.index, q, k), lambda: _passes(h, q, k)); del h
     self.index.add_with_ids(q, held)  # every row under its own number
     b['considered'] = dict(ivf_s=float(np.median(t[:, 0])), hnsw_s=float(np.median(t[:, 1])), hnsw_over_ivf=ratio, hnsw_ef=ef, hnsw_recall=rec, ivf_work=work, hnsw_build_s=t_build)
-    if rec >= self.target_recall and b['considered']['hnsw_over_ivf'] < 1:
+    if rec >= self.target_recall and ratio < 1:
         self.index = None; self.index = self._hnsw(); self.index.hnsw.efSearch = ef  # the IVF is freed first
         self.built = dict(kind='hnsw', n=n, ef=ef, calibrated_recall=rec, calibration_queries=len(held), considered=b['considered'])
 
