@@ -8,8 +8,8 @@ import contextlib, math, os, warnings
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from fastcore.basics import patch
-from .backbone import load_backbone, ImageEncoder, Backbone
-from .imagefolder import (IMAGE_EXTS, ScanReport, ImageDataset, scan_imagefolder, list_images, iter_batches,
+from .backbone import load_backbone, ImageEncoder, Backbone, check_local
+from .imagefolder import (IMAGE_EXTS, ScanReport, ImageDataset, scan_imagefolder, list_images, check_given, iter_batches,
                                     embed_images, progress_bar)
 from .core import default_device as _device, fingerprint, locked, init_distributed, dist_info, barrier
 from .train import FinetuneConfig, finetune, save_run, load_run, run_config, _resume_state
@@ -18,7 +18,8 @@ from .shards import shards_meta, model_shards, read_shards, index_from_shards, r
 from .eval import topk_accuracy
 
 # %% auto #0
-__all__ = ['SPLIT_NAMES', 'labelled_images', 'Recognizer', 'index_shards', 'wide_table', 'ImageSearch']
+__all__ = ['SPLIT_NAMES', 'labelled_images', 'Recognizer', 'shards_run', 'index_shards', 'wide_table', 'writable_target',
+           'ImageSearch']
 
 # %% ../nbs/16_api.ipynb #36cf3652
 SPLIT_NAMES = {'train', 'refs', 'queries', 'reference', 'query', 'val', 'test', 'scenes'}
@@ -30,26 +31,51 @@ def labelled_images(source, # ImageFolder tree `root/<product_id>/*.jpg`, or a D
     if isinstance(source, pd.DataFrame):
         miss = {'path', 'product'} - set(source.columns)
         if miss: raise ValueError(f"the image table needs columns 'path' and 'product'; missing {sorted(miss)}")
+        if source['product'].isna().any():
+            raise ValueError(f"the image table has {int(source['product'].isna().sum())} row(s) without a product")
         return source[['path', 'product']].astype({'product': str}).reset_index(drop=True)
     df, rep = scan_imagefolder(source)
     names = set(df['product'])
     if names <= SPLIT_NAMES and len(names) > 1:
-        raise ValueError(f"{source} holds the splits {sorted(names)}, not product folders: point to one split, e.g. {Path(source)/sorted(names)[0]}")
-    if report is not None:
-        report.empty_products += rep.empty_products; report.ignored_files += rep.ignored_files
+        raise ValueError(f"{source} holds the splits {sorted(names)}, not product folders: "
+                         f"point to one split, e.g. {Path(source)/sorted(names)[0]}")
+    if report is not None: report.merge(rep)
     return df
 
-# %% ../nbs/16_api.ipynb #b1946513
-def _load_source(source:dict, device:str)->Backbone:
-    "The backbone that `source` names: dict(run=...) or dict(model=..., pretrained=..., checkpoint=...)."
-    if source.get('run'): return load_run(source['run'], device)[0]
-    model, pretrained, checkpoint = source.get('model', 'rk-vit-mini'), source.get('pretrained'), source.get('checkpoint')
+# %% ../nbs/16_api.ipynb #079c1098
+def _model_args(source:dict)->tuple: # (model, pretrained, checkpoint)
+    "The open_clip model a source without a run names; bare 'rk-vit-mini' means its shipped weights."
+    model, pretrained, checkpoint = source.get('model') or 'rk-vit-mini', source.get('pretrained'), source.get('checkpoint')
     if model == 'rk-vit-mini' and pretrained is None and checkpoint is None: pretrained = 'synthetic'
+    return model, pretrained, checkpoint
+
+def _check_source(source, # a model source read from a file
+                  origin # the file, for messages
+                 )->dict:
+    "`source` once its fields are strings or null, its run folder is there and its model resolves locally."
+    if not isinstance(source, dict): raise ValueError(f"{origin}: its model source is {type(source).__name__}, not a dict")
+    for k in ('run', 'model', 'pretrained', 'checkpoint'):
+        if not isinstance(source.get(k), (str, type(None))): raise ValueError(f"{origin}: model source {k} = {source[k]!r}")
+    if source.get('run') and not Path(source['run']).is_dir():
+        raise FileNotFoundError(f"{origin} was built with the run folder {source['run']}, which is not there "
+                                f"(moved or deleted?): give the run's new place (run=..., CLI --run RUN)")
+    if not source.get('run'): check_local(*_model_args(source), origin)
+    return source
+
+# %% ../nbs/16_api.ipynb #3a5dc3d9
+def _load_source(source:dict, # dict(run=FOLDER) or dict(model=, pretrained=, checkpoint=)
+                 device:str,
+                 origin=None # the file that recorded `source` (None: the caller named it)
+                )->Backbone:
+    "The backbone that `source` names; a source read from a file is checked first (`_check_source`)."
+    if origin is not None: _check_source(source, origin)
+    if source.get('run'): return load_run(source['run'], device)[0]
+    model, pretrained, checkpoint = _model_args(source)
     return load_backbone(model, pretrained=pretrained, checkpoint=checkpoint, device=device)
 
+# %% ../nbs/16_api.ipynb #b1946513
 class Recognizer:
     "Product recognition: a (finetuned) vision encoder and a kNN index of reference images."
-    UNKNOWN = 'unknown'
     def __init__(self, bb:Backbone, # the model
                  source:dict, # how to load it again: dict(run=FOLDER) or dict(model=, pretrained=, checkpoint=)
                  index:KNNClassifier|None=None, # the references (None: empty until `index`)
@@ -140,22 +166,32 @@ def index_embeddings(self:Recognizer, path:str|Path, # a shards folder (`retailk
     self.knn = index_from_shards(path, max_memory, index_type, fingerprint=self.fingerprint, model=self.bb.name, progress=progress)
     self.knn.source = self.source; return self
 
+def shards_run(path:str|Path, # a shards folder (`retailklip embed`)
+               run:str|Path|None=None # the run given by the caller (None: the one `embed.json` records)
+              )->Path:
+    "The run folder that embedded a shards folder: `run` if given, else the recorded one, which must still be there."
+    if run is not None: return Path(run).resolve()
+    rec, meta = shards_meta(path)['run'], Path(path)/'embed.json'
+    if rec is None: raise ValueError(f"{meta} records no run: pass the run that made the shards (run=..., CLI --run)")
+    if not Path(rec).is_dir(): raise FileNotFoundError(f"{meta} names the run {rec}, which is not there: pass --run RUN")
+    return Path(rec).resolve()
+
 def index_shards(path:str|Path, # a shards folder (`retailklip embed`) of labelled images
                  run:str|Path|None=None, # the run that embedded them (None: the one their `embed.json` records)
                  index_type:str='auto', max_memory=None, progress:bool=False)->KNNClassifier:
     "The product index of embedding shards, recording their run for `Recognizer.load`; reads the run's config, never its weights (no model is loaded: 1.2 GB for ViT-L)."
-    run = Path(run or shards_meta(path)['run']).resolve(); cfg = run_config(run)
+    run = shards_run(path, run)
+    cfg = run_config(run)
     knn = index_from_shards(path, max_memory, index_type, fingerprint=cfg['fingerprint'], model=cfg['model'], progress=progress)
     knn.source = dict(run=str(run)); return knn
 
 # %% ../nbs/16_api.ipynb #a872fd96
 def wide_table(long:pd.DataFrame, # `classify(..., long=True)`: path, rank, product, score, unknown
                k:int # products per image
-              )->pd.DataFrame: # path, product ('unknown' when rejected), score, unknown, product_2, score_2, ...
+              )->pd.DataFrame: # path, product (the best guess), score, unknown, product_2, score_2, ...
     "One row per image from the tidy form of `classify`."
     top = long[long['rank'] == 1].reset_index(drop=True)
-    df = pd.DataFrame(dict(path=top.path, product=np.where(top.unknown, Recognizer.UNKNOWN, top['product']),
-                           score=top.score, unknown=top.unknown.to_numpy(bool)))
+    df = pd.DataFrame(dict(path=top.path, product=top['product'], score=top.score, unknown=top.unknown.to_numpy(bool)))
     img = ((long['rank'] == 1).cumsum() - 1).to_numpy()  # image number of each row (paths may repeat)
     for r in range(2, k + 1):
         rr = long['rank'].to_numpy() == r
@@ -170,15 +206,16 @@ def classify(self:Recognizer, images, # files, folders, PIL images or arrays
             )->pd.DataFrame: # see `wide_table`; long: path, rank, product, score, unknown
     "Top-k products of each image."
     if int(k) < 1: raise ValueError(f"k must be >= 1, got {k}")
-    knn = self._need_index(); k = min(int(k), len(knn.products))  # no empty columns beyond the catalogue
-    ds = ImageDataset(list_images(images), self.bb.image_size)
+    knn = self._need_index()
+    k = min(int(k), len(knn.products))  # no empty columns beyond the catalogue
+    ds = ImageDataset(list_images(check_given(images)), self.bb.image_size)
     e, ok, _ = self._embed(ds)
     if not ok.any(): raise ValueError(f"none of the {len(ds)} images could be read ({self.report})")
-    pred = knn.predict(e, k=int(k), fingerprint=self.fingerprint)
+    pred = knn.predict(e, k=k, fingerprint=self.fingerprint)
     names = [ds.name(i) for i in np.flatnonzero(ok)]
     tidy = pd.DataFrame([dict(path=n, rank=r + 1, product=p, score=round(float(s), 4), unknown=bool(u))
                          for n, t, u in zip(names, pred.topk, pred.unknown) for r, (p, s) in enumerate(t)])
-    return tidy if long else wide_table(tidy, int(k))
+    return tidy if long else wide_table(tidy, k)
 
 # %% ../nbs/16_api.ipynb #ab9319a6
 @patch
@@ -203,6 +240,9 @@ def evaluate(self:Recognizer, queries # labelled queries (ImageFolder tree or ta
     e, df = self._embed_labelled(queries)
     pred = knn.predict(e, k=5, fingerprint=self.fingerprint)
     truth = df['product'].astype(str).to_numpy()
+    if not np.isin(truth, knn.products).any():
+        raise ValueError(f"none of the {len(truth)} queries' products ({', '.join(sorted(set(truth))[:5])} ...) is in the index: "
+                         f"evaluate on queries of indexed products (folder name = product id)")
     res = dict(**topk_accuracy([[p for p, _ in t] for t in pred.topk], truth), queries=len(df), skipped=len(self.report.skipped),
                products_not_indexed=sorted(set(truth) - set(knn.products)), threshold=knn.threshold)
     if knn.threshold is not None:
@@ -214,10 +254,24 @@ def evaluate(self:Recognizer, queries # labelled queries (ImageFolder tree or ta
     return res
 
 # %% ../nbs/16_api.ipynb #2c11a0f4
+def writable_target(path:str|Path, # a file about to be written
+                    overwrite:bool=False # replace it if it exists
+                   )->Path:
+    "`path`, unless a file is there and `overwrite` is false: a writer never replaces a user's file unasked."
+    p = Path(path)
+    if p.is_dir(): raise IsADirectoryError(f"{p} is a folder; give a file name")
+    if (p.exists() or p.is_symlink()) and not overwrite:
+        raise FileExistsError(f"{p} already exists: replace it (overwrite=True, CLI --overwrite) or choose another file")
+    return p
+
 @patch
-def save(self:Recognizer, path:str|Path)->Path:
+def save(self:Recognizer, path:str|Path,
+         overwrite:bool=True # replace an existing file (the CLI's writers pass False unless --overwrite)
+        )->Path:
     "Write the index, with the model's source and fingerprint, to `path` atomically."
-    knn = self._need_index(); knn.source = self.source; return knn.save(path)
+    knn = self._need_index()
+    knn.source = self.source
+    return knn.save(writable_target(path, overwrite))
 
 @patch(cls_method=True)
 def load(cls:Recognizer, path:str|Path, # an index written by `Recognizer.save` / `retailklip index`
@@ -225,10 +279,12 @@ def load(cls:Recognizer, path:str|Path, # an index written by `Recognizer.save` 
          **kwargs)->Recognizer:
     "Restore a recognizer (model and index) from its index file."
     knn = KNNClassifier.load(path)
-    src = dict(run=str(Path(run).resolve())) if run else (knn.source or ({'run': knn.model} if knn.model and Path(knn.model).is_dir() else None))
+    legacy = {'run': knn.model} if knn.model and Path(knn.model).is_dir() else None
+    src = dict(run=str(Path(run).resolve())) if run else (knn.source or legacy)
     if src is None: raise ValueError(f"{path} does not record its model: pass run=RUN (CLI: --run RUN)")
-    rec = cls(_load_source(src, _device(device)), src, knn, **kwargs)
-    knn._check_model(rec.fingerprint); return rec
+    rec = cls(_load_source(src, _device(device), origin=None if run else path), src, knn, **kwargs)
+    knn._check_model(rec.fingerprint)
+    return rec
 
 @patch(cls_method=True)
 @contextlib.contextmanager
@@ -251,7 +307,9 @@ def finetune(cls:Recognizer, train, # ImageFolder tree `train/<product_id>/*.jpg
     cfg = FinetuneConfig(**config); device = init_distributed(device)  # under torchrun: this process's device
     report = ScanReport(); df = labelled_images(train, report)
     classes = sorted(df['product'].unique())
-    if cfg.steps > 0 and len(classes) < 2: raise ValueError(f"{train}: finetuning needs at least 2 product folders, found {len(classes)}")
+    if cfg.steps > 0 and len(classes) < 2:
+        raise ValueError(f"{train}: finetuning needs images of at least 2 products, found images of {len(classes)} "
+                         f"({', '.join(classes)}); {report}".replace('\n', ' '))
     src = dict(model=model, pretrained=pretrained, checkpoint=str(Path(checkpoint).resolve()) if checkpoint else None)
     bb = _load_source(src, device)
     if cfg.steps == 0:
@@ -290,9 +348,14 @@ class ImageSearch:
         "Search with a trained FOR head (or the CLIP baselines over a run's backbone)."
         from retailklip.decoder import load_for_run, FOR_HEAD
         device = _device(device)
+        if method == 'for' and not (Path(run)/FOR_HEAD).exists():
+            raise ValueError(f"{run} is not a FOR run folder (no {FOR_HEAD}); train one with `retailklip for-train`")
         if (Path(run)/FOR_HEAD).exists(): bb, head, _ = load_for_run(run, device)
         else: bb, head = load_run(run, device)[0], None
-        return cls(bb, head, method, source=dict(run=str(Path(run).resolve())), **kwargs)
+        try: return cls(bb, head, method, source=dict(run=str(Path(run).resolve())), **kwargs)
+        except ValueError as e:
+            if 'another model' not in str(e): raise
+            raise ValueError(f"{run}: its weights are not the model the index was built with ({e})") from None
 
     @classmethod
     def from_pretrained(cls, model:str='rk-vit-mini', pretrained:str|None=None, checkpoint:str|None=None,
@@ -350,21 +413,27 @@ def search_image(self:ImageSearch, image, # a query photo: file, PIL image or (H
     return pd.DataFrame(dict(rank=np.arange(1, keep.sum() + 1), score=S[0][keep].round(4), path=[self.index.paths[i] for i in N[0][keep]]))
 
 @patch
-def save(self:ImageSearch, path:str|Path)->Path:
+def save(self:ImageSearch, path:str|Path,
+         overwrite:bool=True # replace an existing file (the CLI passes False unless --overwrite)
+        )->Path:
     "Write the index (with the model's source) to `path` atomically."
-    self.index.info = dict(self.source, k=self.k); return self.index.save(path)
+    self.index.info = dict(self.source, k=self.k)
+    return self.index.save(writable_target(path, overwrite))
 
 # %% ../nbs/16_api.ipynb #4c55551b
 @patch(cls_method=True)
 def load(cls:ImageSearch, path:str|Path, device:str|None=None, **kwargs)->ImageSearch:
     "Restore an `ImageSearch` (model, head and index) from an index file written by `save` / `retailklip search-index`."
     from retailklip.retrieval import RetrievalIndex
-    idx = RetrievalIndex.load(path); info = dict(idx.info)
+    idx = RetrievalIndex.load(path)
+    info = _check_source(dict(idx.info), path)
     if not info: raise ValueError(f"{path} does not record its model; rebuild it with `retailklip search-index`")
     k = info.pop('k', 4)
-    if info.get('run'): return cls.from_run(info['run'], idx.method, device, index=idx, k=k, **kwargs)
-    return cls.from_pretrained(info.get('model', 'rk-vit-mini'), info.get('pretrained'), info.get('checkpoint'), idx.method, device,
-                               index=idx, k=k, **kwargs)
+    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 1024: raise ValueError(f"{path}: k = {k!r}")
+    try:
+        if info.get('run'): return cls.from_run(info['run'], idx.method, device, index=idx, k=k, **kwargs)
+        return cls.from_pretrained(*_model_args(info), idx.method, device, index=idx, k=k, **kwargs)
+    except ValueError as e: raise ValueError(str(e) if str(path) in str(e) else f"{path}: {e}") from None
 
 # %% ../nbs/16_api.ipynb #5e720df6
 @patch

@@ -12,8 +12,8 @@ import open_clip
 
 # %% auto #0
 __all__ = ['MODEL_CONFIGS', 'SHIPPED_WEIGHTS', 'register_model_configs', 'BackboneError', 'PretrainedUnavailableError',
-           'weights_dir', 'shipped_checkpoint', 'Backbone', 'load_backbone', 'save_local_dir', 'ImageEncoder',
-           'to_model_input']
+           'weights_dir', 'shipped_checkpoint', 'Backbone', 'load_backbone', 'needs_download', 'check_local',
+           'save_local_dir', 'ImageEncoder', 'to_model_input']
 
 # %% ../nbs/04_backbone.ipynb #0a853166
 MODEL_CONFIGS = {
@@ -133,6 +133,28 @@ def load_backbone(name:str='rk-vit-mini', # open_clip model name, an `rk-*` conf
         raise BackboneError(f"could not build {name}: {type(e).__name__}: {str(e)[:300]}") from None
     if grad_checkpointing: model.set_grad_checkpointing(True)
     return Backbone(model.eval(), pval, ptrain, open_clip.get_tokenizer(name), name, source)
+
+# %% ../nbs/04_backbone.ipynb #e07c5324
+def needs_download(name:str, # open_clip model name, 'hf-hub:org/repo' or 'local-dir:/path'
+                   pretrained:str|None=None, # a published tag, a shipped tag ('synthetic') or a weights file
+                   checkpoint:str|Path|None=None # a local checkpoint file (never downloaded)
+                  )->bool:
+    "Whether building this model would fetch something over the network."
+    if name.startswith('hf-hub:'): return True
+    if checkpoint is not None or pretrained is None: return False
+    return shipped_checkpoint(name, pretrained) is None and not os.path.isfile(str(pretrained))
+
+# %% ../nbs/04_backbone.ipynb #09e4a74a
+def check_local(name:str, pretrained:str|None=None, checkpoint:str|Path|None=None, # the model, as `needs_download` takes it
+                origin:str|Path='this file', # the file that named the model, for the message
+                allow_download:bool|None=None # None: only if RETAILKLIP_ALLOW_DOWNLOAD=1 (CLI --allow-download)
+               ):
+    "Refuse a model that a file names and that only the network has, unless downloads are allowed."
+    if allow_download is None: allow_download = os.environ.get('RETAILKLIP_ALLOW_DOWNLOAD') == '1'
+    if allow_download or not needs_download(name, pretrained, checkpoint): return
+    what = repr(name) if name.startswith('hf-hub:') else f"{name!r} with the published weights {pretrained!r}"
+    raise ValueError(f"{origin} names the model {what}, which only the network has: a file resolves its model locally "
+                     f"only (if you trust it: allow_download=True, CLI --allow-download)")
 
 # %% ../nbs/04_backbone.ipynb #13f53b44
 def save_local_dir(bb:Backbone, # the backbone to save

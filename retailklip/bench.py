@@ -4,7 +4,7 @@
 
 # %% ../nbs/19_bench.ipynb #1978f0ac
 from __future__ import annotations
-import io, json, math, os, platform, resource, shutil, subprocess, sys, tempfile, time, tracemalloc
+import contextlib, io, json, math, os, platform, resource, shutil, subprocess, sys, tempfile, time, tracemalloc, zipfile
 import multiprocessing as mp
 from pathlib import Path
 import numpy as np, pandas as pd, torch
@@ -14,13 +14,15 @@ from .core import atomic_write_text
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['CLEAR', 'OUTCOMES', 'SECTIONS', 'SIZES', 'machine_info', 'matmul_peak_gflops', 'model_gflops', 'best_rate',
-           'throughput', 'clustered_vectors', 'knn_search', 'reaches', 'best_per_method', 'paired_speed',
-           'default_verdict', 'rendered_embeddings', 'rendered_knn_sets', 'MatchedVectors', 'big_index', 'for_at_scale',
-           'onboarding', 'accuracy_retailklip', 'accuracy_for', 'train_speed', 'training', 'tree_pss_kb', 'peak_rss_mb',
-           'memory', 'memory_verdict', 'user_path', 'byte_mutant', 'json_mutant', 'npz_mutant', 'run_cases',
-           'reliability', 'kill_trials', 'concurrent_adds', 'serve_load', 'scale_out', 'run_bench', 'last_reruns',
-           'headline_markdown', 'bench_markdown']
+__all__ = ['CLEAR', 'OUTCOMES', 'STRUCTURED', 'BENCH_TOKEN', 'SECTIONS', 'SIZES', 'machine_info', 'matmul_peak_gflops',
+           'model_gflops', 'best_rate', 'throughput', 'clustered_vectors', 'knn_search', 'reaches', 'best_per_method',
+           'paired_speed', 'default_verdict', 'rendered_embeddings', 'rendered_knn_sets', 'MatchedVectors', 'big_index',
+           'for_at_scale', 'onboarding', 'accuracy_retailklip', 'accuracy_for', 'train_speed', 'training', 'threads',
+           'threads_verdict', 'tree_pss_kb', 'peak_rss_mb', 'memory', 'memory_verdict', 'user_path', 'byte_mutant',
+           'json_mutant', 'npz_mutant', 'run_cases', 'reliability', 'header_mutant', 'json_field_mutant',
+           'faiss_mutant', 'count_mutant', 'member_mutant', 'cli_case', 'fuzz_fixtures', 'kill_trials',
+           'concurrent_adds', 'serve_load', 'scale_out', 'run_bench', 'last_reruns', 'headline_markdown',
+           'bench_markdown']
 
 # %% ../nbs/19_bench.ipynb #8137d8cc
 def machine_info()->dict:
@@ -457,6 +459,55 @@ def training(full:bool=True)->pd.DataFrame:
         rows += [train_speed('ViT-B-32', 128, 12, 2, gc, p, 'cuda') for p in ('fp32', 'bf16') for gc in (False, True)]
     return pd.DataFrame(rows)
 
+# %% ../nbs/19_bench.ipynb #7d5d4f2a
+_THREADS_STEP = r'''
+import json, sys, time, torch
+from retailklip.api import labelled_images
+from retailklip.backbone import load_backbone, ImageEncoder
+from retailklip.train import finetune, FinetuneConfig
+from retailklip.imagefolder import embed_images
+a = json.loads(sys.argv[1]); df = labelled_images(a['root'])
+classes = sorted(df['product'].unique()); y = df['product'].map({c: i for i, c in enumerate(classes)}).to_numpy()
+bb = load_backbone('rk-vit-mini', pretrained='synthetic')
+cfg = FinetuneConfig(steps=a['warm'] + a['steps'], warmup=1, ckpt_every=10**6, batch_size=a['batch_size'])
+h = finetune(bb, df['path'].tolist(), y, cfg, device='cpu', progress=False, classes=classes)[1]
+files = (df['path'].tolist()*(1 + a['n_index']//len(df)))[:a['n_index']]
+t = time.perf_counter(); embed_images(ImageEncoder.from_backbone(bb), files, bb, 128); secs = time.perf_counter() - t
+per_step = (h.seconds.iloc[-1] - h.seconds.iloc[a['warm'] - 1])/a['steps']
+print(json.dumps(dict(finetune_img_s=a['batch_size']/per_step, index_img_s=len(files)/secs, threads=torch.get_num_threads())))
+'''
+
+def threads(steps:int=8, warm:int=2, batch_size:int=64, n_index:int=1024, # the work measured in each process
+            policies:tuple=('ACTIVE', 'PASSIVE'), # OpenMP wait policies compared (the CLI sets PASSIVE)
+            products:int=60)->pd.DataFrame:
+    "Finetune and index images/s of fresh processes under each OpenMP wait policy, alone and beside a CPU-bound neighbour."
+    from retailklip.synth import make_world, write_imagefolder
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        write_imagefolder(make_world(products, heldout_frac=0., seed=5), Path(d)/'w')
+        arg = json.dumps(dict(root=str(Path(d)/'w'/'train'), steps=steps, warm=warm, batch_size=batch_size, n_index=n_index))
+        for neighbour in (False, True):
+            hog = subprocess.Popen([sys.executable, '-c', 'while True: pass']) if neighbour else None
+            try:
+                for pol in policies:
+                    env = {**os.environ, 'OMP_WAIT_POLICY': pol}
+                    p = subprocess.run([sys.executable, '-c', _THREADS_STEP, arg], capture_output=True, text=True, env=env, check=True)
+                    rows.append(dict(policy=pol, neighbour=neighbour, **json.loads(p.stdout.strip().splitlines()[-1])))
+            finally:
+                if hog is not None: hog.kill(); hog.wait()
+    return pd.DataFrame(rows)
+
+# %% ../nbs/19_bench.ipynb #ad7b96a3
+def threads_verdict(df:pd.DataFrame, # `threads`' table
+                    chosen:str='PASSIVE', other:str='ACTIVE')->dict:
+    "The chosen policy's speed over the other's, alone and beside a neighbour, for finetune and index; met when it wins beside a neighbour and keeps >= 0.9 alone."
+    v = df.set_index(['policy', 'neighbour'])
+    r = {f'{what}_{where}': float(v.loc[(chosen, nb), f'{what}_img_s']/v.loc[(other, nb), f'{what}_img_s'])
+         for what in ('finetune', 'index') for where, nb in (('alone', False), ('beside_neighbour', True))}
+    r['met'] = bool(min(r['finetune_beside_neighbour'], r['index_beside_neighbour']) > 1
+                    and min(r['finetune_alone'], r['index_alone']) >= .9)
+    return r
+
 # %% ../nbs/19_bench.ipynb #76cb60eb
 def tree_pss_kb(pid:int)->int:
     "Proportional set size (KiB) of process `pid` and all its descendants: shared pages are split between the processes that map them, so the sum is the memory the tree uses."
@@ -658,15 +709,15 @@ CLEAR = (FileNotFoundError, ValueError, RuntimeError, OSError)  # what the CLI t
 def _child(conn, make, loader, cases, marker):
     import faiss; torch.set_num_threads(1); faiss.omp_set_num_threads(1)  # OpenMP thread pools do not survive fork
     for i in cases:
-        p = make(i)
-        try: loader(p); r = ('loaded', '')
-        except CLEAR as e: r = ('refused', str(e)[:300]) if str(p) in str(e) else ('unclear', f'{type(e).__name__}: {str(e)[:300]}')
-        except BaseException as e: r = ('traceback', f'{type(e).__name__}: {str(e)[:300]}')
+        p = None
+        try: p = make(i); r = loader(p); r = r if isinstance(r, tuple) and len(r) == 2 and r[0] in OUTCOMES else ('loaded', '')  # a loader may judge its case itself (`cli_case`)
+        except CLEAR as e: r = ('refused', str(e)[:300]) if p is not None and str(p) in str(e) else ('unclear', f'{type(e).__name__}: {str(e)[:300]}')
+        except BaseException as e: r = ('traceback', f'{"" if p is not None else "making the case: "}{type(e).__name__}: {str(e)[:300]}')
         if os.path.exists(marker): r = ('code_run', r[1]); os.remove(marker)
         conn.send(r)
 
 def run_cases(make, loader, n:int, marker, timeout:float=60.)->list:
-    "Build case i with `make(i)` and hand it to `loader`, in forked children; a child that dies or hangs is counted and replaced. [(outcome, message)]."
+    "Build case i with `make(i)` and hand it to `loader` (which may return its own (outcome, message)), in forked children; a child that dies or hangs is counted and replaced. [(outcome, message)]."
     out, ctx, k = [], mp.get_context('fork'), 0
     while k < n:
         a, b = ctx.Pipe(False); pr = ctx.Process(target=_child, args=(b, make, loader, range(k, n), marker)); pr.start(); b.close()
@@ -702,11 +753,13 @@ def _npz_case(good:Path, work:Path, marker, seed:int):
         p.write_bytes(byte_mutant(data, rng) if i % 2 else npz_mutant(arrays, rng, marker)); return p
     return make
 
-OUTCOMES = ('refused', 'loaded', 'unclear', 'traceback', 'crash', 'hang', 'code_run')
+OUTCOMES = ('refused', 'loaded', 'changed', 'unclear', 'traceback', 'crash', 'hang', 'code_run', 'unloadable', 'different')  # the first three keep the promise
 
-def reliability(n:int=500, # corrupted copies of each kind of file
-                seed:int=0, timeout:float=60., work:str|Path|None=None)->dict:
-    "Fuzz the product index, retrieval index and run folder loaders with `n` corrupted or crafted files each; count the outcomes."
+def reliability(n:int=500, # corrupted copies of each kind of file (byte-level and array-level, through the loaders)
+                seed:int=0, timeout:float=60., work:str|Path|None=None,
+                structured:int=0 # cases of each structured format (`STRUCTURED`, through the CLI); 0: none
+               )->dict:
+    "Fuzz the product index, retrieval index and run folder loaders with `n` corrupted or crafted files each, and the structured formats with `structured` cases each through the CLI; count the outcomes."
     from retailklip.knn import KNNClassifier
     from retailklip.retrieval import RetrievalIndex
     from retailklip.train import save_run, load_run
@@ -718,13 +771,348 @@ def reliability(n:int=500, # corrupted copies of each kind of file
         KNNClassifier(32, 'flat', fingerprint='abc', model='m').fit(R, [f'p{i//4}' for i in range(200)], meta=[dict(path=f'{i}.jpg') for i in range(200)]).save(d/'good.rk')
         RetrievalIndex(32, 'clip', 'abc', dict(model='rk-vit-mini')).add(torch.from_numpy(R[:, None]), [f'{i}.jpg' for i in range(200)]).save(d/'good.npz')
         save_run(load_backbone('rk-vit-tiny'), d/'good_run')
-        for name, make, loader in [('product index', _npz_case(d/'good.rk', d, marker, seed), KNNClassifier.load),
-                                   ('retrieval index', _npz_case(d/'good.npz', d, marker, seed), RetrievalIndex.load),
-                                   ('run folder', _run_folder_case(d/'good_run', d, marker, seed), load_run)]:
-            t = time.time(); out = run_cases(make, loader, n, marker, timeout); kinds = [o for o, _ in out]
-            res[name] = dict(cases=n, **{k: kinds.count(k) for k in OUTCOMES}, seconds=time.time() - t,
-                             examples={o: m for o, m in out[::-1] if o != 'loaded'})  # one message per outcome
-    return dict(files=res, met=all(sum(r[k] for k in OUTCOMES[2:]) == 0 for r in res.values()))
+        runs = [('product index', _npz_case(d/'good.rk', d, marker, seed), KNNClassifier.load, n),
+                ('retrieval index', _npz_case(d/'good.npz', d, marker, seed), RetrievalIndex.load, n),
+                ('run folder', _run_folder_case(d/'good_run', d, marker, seed), load_run, n)]
+        if structured:
+            fx = fuzz_fixtures(d/'fx', seed + 5)
+            runs += [(name, maker(fx, d, marker, seed), cli_case, structured) for name, maker in STRUCTURED.items()]
+        for name, make, loader, m in runs:
+            t = time.time(); out = run_cases(make, loader, m, marker, timeout); kinds = [o for o, _ in out]
+            res[name] = dict(cases=m, **{k: kinds.count(k) for k in OUTCOMES}, seconds=time.time() - t,
+                             examples={o: msg for o, msg in out[::-1] if o != 'loaded'},  # one message per outcome
+                             faults=[f'{o}: {msg}' for o, msg in out if o in OUTCOMES[3:]][:20])
+    return dict(files=res, met=all(sum(r[k] for k in OUTCOMES[3:]) == 0 for r in res.values()))
+
+# %% ../nbs/19_bench.ipynb #ebdaf317
+def _npz_raw(path)->dict:
+    "The raw `.npy` bytes of each member of an `.npz`, by array name."
+    with zipfile.ZipFile(path) as zf: return {i.filename[:-4]: zf.read(i) for i in zf.infolist()}
+
+def _npz_bytes(members:dict)->bytes:
+    "An uncompressed `.npz` of raw `.npy` members, each with its CRC computed afresh (so that a change reaches the parser)."
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, 'w', zipfile.ZIP_STORED) as zf:
+        for k, b in members.items(): zf.writestr(k + '.npy', b)
+    return buf.getvalue()
+
+def _npy(a)->bytes:
+    "`a` as `.npy` bytes."
+    b = io.BytesIO(); np.save(b, a, allow_pickle=isinstance(a, np.ndarray) and a.dtype.hasobject); return b.getvalue()
+
+def header_mutant(raw:bytes, rng)->bytes:
+    "`.npy` bytes with one character of the header changed: a quote made '#' (what numpy's parser chokes on), one bit flipped, or a digit of the shape changed."
+    end = 10 + int.from_bytes(raw[8:10], 'little') if raw[6:7] == b'\x01' else 12 + int.from_bytes(raw[8:12], 'little')
+    b, kind = bytearray(raw), int(rng.integers(3))
+    spots = {0: [i for i in range(10, end) if b[i] == ord("'")], 2: [i for i in range(b.find(b'shape'), end) if chr(b[i]).isdigit()]}.get(kind) or list(range(10, end))
+    i = int(rng.choice(spots))
+    if kind == 0: b[i] = ord('#')
+    elif kind == 1: b[i] ^= 1 << int(rng.integers(8))
+    else: b[i] = ord(str(int(rng.integers(10))))
+    return bytes(b)
+
+_WRONG = {int: ['7', 7.5, True, None, [7], {}], float: ['0.5', True, None, [0.5], {}], str: [7, True, None, ['x'], {}, 2.5],
+          bool: [1, 'true', None], list: ['x', 7, {}, None], dict: [[], 'x', 7, None], type(None): ['x', 7, [], {}, True]}
+
+def _leaves(v, path=()):
+    "(container, key, path) of every field and list item (the first three of a list) of parsed JSON `v`, at any depth."
+    items = v.items() if isinstance(v, dict) else enumerate(v[:3]) if isinstance(v, list) else ()
+    for k, x in items:
+        yield v, k, path + (k,)
+        yield from _leaves(x, path + (k,))
+
+def json_field_mutant(v, rng)->tuple: # (changed copy, what was changed, whether only a value changed)
+    "`v` (parsed JSON) with one field or list item at any depth changed: a value of another type, the field deleted, or a bit of its key flipped (a check can see these), or a number or text changed to another of its kind (a value: it may change answers)."
+    v = json.loads(json.dumps(v)); spots = list(_leaves(v))
+    if not spots: return _WRONG[type(v)][int(rng.integers(len(_WRONG[type(v)])))] if type(v) in _WRONG else None, 'whole', False
+    c, k, path = spots[int(rng.integers(len(spots)))]; x, name = c[k], '.'.join(map(str, path)); kind = int(rng.integers(4))
+    if kind == 1 and isinstance(c, dict): c.pop(k); return v, f'{name} deleted', False
+    if kind == 2 and isinstance(c, dict) and k:
+        b = bytearray(k.encode()); b[int(rng.integers(len(b)))] ^= 1 << int(rng.integers(7)); c[b.decode('latin-1')] = c.pop(k)
+        return v, f'{name}: a bit of its key flipped', False
+    if kind == 3 and type(x) in (int, float, str, bool):
+        if isinstance(x, bool): c[k] = not x
+        elif isinstance(x, int): c[k] = [x + 1, x - 1, 0, -1, 2*x, 10**12][int(rng.integers(6))]
+        elif isinstance(x, float): c[k] = [1.5*x, -x, 0., 2., 1e308][int(rng.integers(5))]
+        else: c[k] = ['', x + 'x', x[:-1], '../' + x][int(rng.integers(4))]
+        return v, f'{name} = {repr(c[k])[:30]}', True
+    w = _WRONG[type(x)]; c[k] = w[int(rng.integers(len(w)))]
+    return v, f'{name} = {repr(c[k])[:30]} (a {type(x).__name__} before)', False
+
+def _ivf_spots(ix)->list: # (list number, size) of the non-empty lists
+    il = faiss.downcast_InvertedLists(faiss.extract_index_ivf(ix).invlists); return [(l, il.list_size(l)) for l in range(il.nlist) if il.list_size(l)]
+
+def faiss_mutant(blob:bytes, x:np.ndarray, rng)->tuple: # (blob, what)
+    "A crafted version of a serialised faiss index over the unit vectors `x`: wrapped in an id map past the references, another metric, another kind, a vector short, ids outside the references / twice / swapped, codes or stored vectors changed, HNSW links or entry point outside the graph."
+    ix = faiss.deserialize_index(np.frombuffer(blob, np.uint8)); n, d = ix.ntotal, ix.d; name = type(ix).__name__
+    x = x if x is not None and len(x) == n else np.random.default_rng(0).standard_normal((n, d)).astype(np.float32)
+    x = np.ascontiguousarray(x/np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12), dtype=np.float32)
+    ivf = 'IVF' in name; hnsw = 'HNSW' in name
+    kinds = ['idmap', 'l2', 'short', 'other'] + (['past', 'negative', 'twice', 'swap', 'codes'] if ivf else ['vector']) + (['link', 'entry'] if hnsw else [])
+    kind = kinds[int(rng.integers(len(kinds)))]; out = ix
+    if kind == 'idmap': out = faiss.IndexIDMap(faiss.IndexFlatIP(d)); out.add_with_ids(x, np.arange(n) + n)
+    elif kind == 'l2': out = faiss.IndexFlatL2(d); out.add(x)
+    elif kind == 'short': out = faiss.IndexFlatIP(d); out.add(x[:-1])
+    elif kind == 'other':
+        if ivf or hnsw: out = faiss.IndexFlatIP(d); out.add(x)
+        else: out = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, 1, faiss.METRIC_INNER_PRODUCT); out.train(x); out.add(x)
+    elif ivf:
+        il = faiss.downcast_InvertedLists(faiss.extract_index_ivf(ix).invlists); spots = _ivf_spots(ix); l, m = spots[int(rng.integers(len(spots)))]
+        ids = faiss.rev_swig_ptr(il.get_ids(l), m); j = int(rng.integers(m))
+        if kind == 'past': ids[j] = n + int(rng.integers(1, 1000))
+        elif kind == 'negative': ids[j] = -int(rng.integers(2, 1000))
+        elif kind == 'twice': l2, m2 = spots[int(rng.integers(len(spots)))]; ids[j] = faiss.rev_swig_ptr(il.get_ids(l2), m2)[int(rng.integers(m2))]
+        elif kind == 'swap':
+            l2, m2 = spots[int(rng.integers(len(spots)))]; ids2 = faiss.rev_swig_ptr(il.get_ids(l2), m2); j2 = int(rng.integers(m2))
+            if (l2, j2) == (l, j): j2 = (j + 1) % m if m > 1 else j
+            ids[j], ids2[j2] = int(ids2[j2]), int(ids[j])
+        else: c = faiss.rev_swig_ptr(il.get_codes(l), m*il.code_size); c[j*il.code_size:(j + 1)*il.code_size] = rng.integers(0, 256, il.code_size, dtype=np.uint8)
+    elif kind == 'vector':
+        st = faiss.downcast_index(ix.storage) if hnsw else ix; faiss.rev_swig_ptr(st.get_xb(), n*d)[int(rng.integers(n*d))] += .5
+    elif kind == 'link': nb = faiss.rev_swig_ptr(ix.hnsw.neighbors.data(), ix.hnsw.neighbors.size()); nb[int(rng.integers(len(nb)))] = n + 7
+    elif kind == 'entry': ix.hnsw.entry_point = n + 3
+    return faiss.serialize_index(out).tobytes(), f'faiss {name}: {kind}'
+
+# %% ../nbs/19_bench.ipynb #746cb2cc
+def _cli_run(argv:list)->tuple: # (exit code, stdout, stderr)
+    "`retailklip ARGV` in this process, its output captured: what a user's shell would see."
+    from retailklip.cli import main
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err): code = main([str(a) for a in argv])
+    return code, out.getvalue(), err.getvalue()
+
+def _predictions(index)->list:
+    "What a product index answers: its size, products and the top product of fixed queries (its own first vectors, nudged)."
+    from retailklip.knn import KNNClassifier
+    k = KNNClassifier.load(index); q = k._vectors(np.arange(min(len(k), 24))) + .05
+    return [len(k), k.products, k.predict(q)['product'].tolist()]
+
+def count_mutant(raw:bytes, count:int=10**12)->bytes:
+    "`.npy` bytes whose header claims `count` rows over the same data."
+    f = io.BytesIO(raw); v = np.lib.format.read_magic(f); shape, fortran, dtype = np.lib.format.read_array_header_1_0(f) if v == (1, 0) else np.lib.format.read_array_header_2_0(f)
+    h = io.BytesIO(); np.lib.format.write_array_header_1_0(h, dict(descr=np.lib.format.dtype_to_descr(dtype), fortran_order=fortran, shape=(count,) + tuple(shape[1:])))
+    return h.getvalue() + raw[f.tell():]
+
+def member_mutant(raw:dict, rng, marker)->bytes:
+    "An `.npz` of raw members with its member list changed: one dropped, one more, one compressed, or one a pickled object."
+    raw, k = dict(raw), list(raw)[int(rng.integers(len(raw)))]; kind = int(rng.integers(4))
+    if kind == 0: raw.pop(k)
+    elif kind == 1: raw['extra'] = _npy(np.zeros(3, np.float32))
+    elif kind == 3: raw[k] = _npy(np.array([_Evil(marker)], dtype=object))
+    else:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, 'w', zipfile.ZIP_STORED) as zf:
+            for n, b in raw.items(): zf.writestr(n + '.npy', b, zipfile.ZIP_DEFLATED if n == k else zipfile.ZIP_STORED)
+        return buf.getvalue()
+    return _npz_bytes(raw)
+
+def _fifo(p:Path):
+    "Replace file `p` by a FIFO (a reader that opens it without care waits for ever)."
+    p.unlink(missing_ok=True); os.mkfifo(p)
+
+def _rk_case(fx:dict, work:Path, marker, seed:int):
+    "Case i of the product index: one of its kinds (flat, ivf, hnsw, ivfpq) with one structured fault (a header character, an info field, a crafted faiss index, references, vectors, bytes, a FIFO), through `classify` (read) or `remove` (read and write)."
+    kinds = list(fx['rk'])
+    def make(i):
+        rng, kind, p = np.random.default_rng([seed, 1, i]), kinds[i % len(kinds)], work/'case.rk'; _drop(p)
+        raw, m, value = _npz_raw(fx['rk'][kind]), int(rng.integers(9)), False
+        x = np.load(fx['rk'][kind])['emb']
+        if m == 0: k = list(raw)[int(rng.integers(len(raw)))]; raw[k] = header_mutant(raw[k], rng); what = f'{k} header'
+        elif m == 1:
+            info, what, value = json_field_mutant(json.loads(np.load(io.BytesIO(raw['info'])).tobytes()), rng)
+            raw['info'] = _npy(np.frombuffer(json.dumps(info).encode(), np.uint8)); what = f'info: {what}'
+        elif m == 2: b, what = faiss_mutant(np.load(io.BytesIO(raw['faiss'])).tobytes(), x, rng); raw['faiss'] = _npy(np.frombuffer(b, np.uint8))
+        elif m == 3 and np.load(io.BytesIO(raw['refs'])).dtype == np.uint8:  # references as JSON records (products with paths)
+            recs, what, value = json_field_mutant(json.loads(np.load(io.BytesIO(raw['refs'])).tobytes()), rng)
+            raw['refs'] = _npy(np.frombuffer(json.dumps(recs).encode(), np.uint8)); what = f'refs: {what}'
+        elif m == 3:
+            r = np.load(io.BytesIO(raw['refs'])).copy(); j = int(rng.integers(4)); what = ['refs: a code past the names', 'refs: a code below 0', 'refs: a row short', 'refs: float64'][j]
+            if j == 0: r[int(rng.integers(len(r)))] = r.max() + 3
+            elif j == 1: r[int(rng.integers(len(r)))] = -1
+            raw['refs'] = _npy(r[:-1] if j == 2 else r.astype(np.float64) if j == 3 else r)
+        elif m == 4:
+            e = x.copy(); j = int(rng.integers(4)); what = ['emb x 1e30', 'emb: a NaN', 'emb: a value changed', 'emb: float64'][j]
+            if j == 0: e *= 1e30
+            elif j == 1: e[int(rng.integers(len(e))), 0] = np.nan
+            elif j == 2: r = int(rng.integers(len(e))); e[r] += .01; e[r] /= np.linalg.norm(e[r]); value = kind == 'ivfpq'  # IVF-PQ keeps codes: its embeddings are the data
+            raw['emb'] = _npy(e.astype(np.float64) if j == 3 else e)
+        if m <= 4: p.write_bytes(_npz_bytes(raw))
+        elif m == 5: p.write_bytes(byte_mutant(fx['rk'][kind].read_bytes(), rng)); what = 'bytes'
+        elif m == 6: p.write_bytes(member_mutant(raw, rng, marker)); what = 'members'
+        elif m == 7: k = ['emb', 'refs', 'faiss'][int(rng.integers(3))]; raw[k] = count_mutant(raw[k]); p.write_bytes(_npz_bytes(raw)); what = f'{k}: a count of 10^12'
+        else: _fifo(p); what = 'a FIFO'
+        read = i % 2 == 0
+        argv = ['classify', '--index', p, '--run', fx['run'], '--top-k', 3, *fx['images']] if read else ['remove', '--index', p, '--products', fx['drop']]
+        return dict(path=p, argv=argv, value=value, what=f'{kind}: {what}', key=(kind, read),
+                    answer=(lambda out: out) if read else (lambda out: _predictions(p)), good=lambda: shutil.copy(fx['rk'][kind], p))
+    return make
+
+def _npz_case_structured(fx:dict, work:Path, marker, seed:int):
+    "Case i of the retrieval index (plain, or compressed: IVF-PQ codes re-scored from shards) with one structured fault, through `search`."
+    kinds = list(fx['npz'])
+    def make(i):
+        rng, kind, p = np.random.default_rng([seed, 2, i]), kinds[i % len(kinds)], work/'case.npz'; _drop(p)
+        good = fx['npz'][kind]; raw, m, value = _npz_raw(good), int(rng.integers(9)), False
+        if m == 0: k = list(raw)[int(rng.integers(len(raw)))]; raw[k] = header_mutant(raw[k], rng); what = f'{k} header'
+        elif m == 1:
+            meta, what, value = json_field_mutant(json.loads(str(np.load(io.BytesIO(raw['meta'])))), rng)
+            raw['meta'] = _npy(np.array(json.dumps(meta))); what = f'meta: {what}'
+        elif m == 2 and 'faiss' in raw:
+            b, what = faiss_mutant(np.load(io.BytesIO(raw['faiss'])).tobytes(), None, rng); raw['faiss'] = _npy(np.frombuffer(b, np.uint8))
+        elif m == 2:
+            e = np.load(io.BytesIO(raw['emb'])).copy(); j = int(rng.integers(4)); what = ['emb x 1e30', 'emb: a NaN', 'emb: a vector nudged', 'emb: float64'][j]
+            if j == 0: e *= 1e30
+            elif j == 1: e[int(rng.integers(len(e))), 0] = np.nan
+            elif j == 2: r = int(rng.integers(len(e))); e[r] += .01; e[r] /= np.linalg.norm(e[r]); value = True  # the vectors are the data: a nudge is a value
+            raw['emb'] = _npy(e.astype(np.float64) if j == 3 else e)
+        elif m == 3:
+            o = np.load(io.BytesIO(raw['owner'])).copy(); j = int(rng.integers(4)); what = ['owner past the images', 'owner below 0', 'owner a row short', 'owner int32'][j]
+            if j == 0: o[int(rng.integers(len(o)))] = o.max() + 5
+            elif j == 1: o[int(rng.integers(len(o)))] = -2
+            raw['owner'] = _npy(o[:-1] if j == 2 else o.astype(np.int32) if j == 3 else o)
+        elif m == 4 and 'info' in raw:
+            info, what, value = json_field_mutant(json.loads(np.load(io.BytesIO(raw['info'])).tobytes()), rng)
+            raw['info'] = _npy(np.frombuffer(json.dumps(info).encode(), np.uint8)); what = f'info: {what}'
+        elif m == 4: k = list(raw)[int(rng.integers(len(raw)))]; raw[k] = count_mutant(raw[k]); what = f'{k}: a count of 10^12'
+        if m <= 4: p.write_bytes(_npz_bytes(raw))
+        elif m == 5: p.write_bytes(byte_mutant(good.read_bytes(), rng)); what = 'bytes'
+        elif m == 6: p.write_bytes(member_mutant(raw, rng, marker)); what = 'members'
+        elif m == 7: k = list(raw)[int(rng.integers(len(raw)))]; raw[k] = count_mutant(raw[k]); p.write_bytes(_npz_bytes(raw)); what = f'{k}: a count of 10^12'
+        else: _fifo(p); what = 'a FIFO'
+        return dict(path=p, argv=['search', '--index', p, 'red can', '-k', 5], value=value, what=f'{kind}: {what}', key=('npz', kind),
+                    answer=lambda out: out, good=lambda: shutil.copy(good, p))
+    return make
+
+def _shards_case(fx:dict, work:Path, marker, seed:int):
+    "Case i of an embedding shards folder (embed.json, img_emb/*.npy, metadata/*.parquet) with one structured fault, through `index --from-embeddings`, exact or within `--max-memory` (IVF-PQ): the index it writes must load and answer as the untouched folder's."
+    from retailklip.shards import shard_files
+    def make(i):
+        rng, p, out = np.random.default_rng([seed, 3, i]), work/'case_shards', work/'out.rk'
+        shutil.rmtree(p, ignore_errors=True); shutil.copytree(fx['shards'], p); out.unlink(missing_ok=True)
+        meta = json.loads((p/'embed.json').read_text()); n_sh = -(-meta['n']//meta['shard_size'])
+        j = int(rng.integers(n_sh)); npy, pq = p/'img_emb'/f'img_emb_{j}.npy', p/'metadata'/f'metadata_{j}.parquet'
+        m, value = int(rng.integers(10)), False
+        if m == 0: meta, what, value = json_field_mutant(meta, rng); (p/'embed.json').write_text(json.dumps(meta)); what = f'embed.json: {what}'
+        elif m == 1: (p/'embed.json').write_bytes(byte_mutant((p/'embed.json').read_bytes(), rng)); what = 'embed.json bytes'
+        elif m == 2: npy.write_bytes(header_mutant(npy.read_bytes(), rng)); what = f'{npy.name} header'
+        elif m == 3:
+            b = bytearray(npy.read_bytes()); h = len(b) - np.load(npy).nbytes
+            for _ in range(int(rng.integers(1, 4))): q = int(rng.integers(h, len(b))); b[q] ^= 1 << int(rng.integers(8))
+            npy.write_bytes(b); what, value = f'{npy.name}: bits of vectors flipped', True
+        elif m == 4:
+            v = np.load(npy); k = int(rng.integers(7)); what = f'{npy.name}: ' + ['x 1e30', 'a NaN', 'a vector nudged', 'float64', 'Fortran order', 'a row short', 'cut short'][k]
+            if k == 0: v = v*1e30
+            elif k == 1: v = v.copy(); v[int(rng.integers(len(v))), 0] = np.nan
+            elif k == 2: v = v.copy(); r = int(rng.integers(len(v))); v[r] += .01; v[r] /= np.linalg.norm(v[r]); value = True
+            elif k == 3: v = v.astype(np.float64)
+            elif k == 4: v = np.asfortranarray(v)
+            elif k == 5: v = v[:-1]
+            if k == 6: npy.write_bytes(npy.read_bytes()[:-int(rng.integers(1, 200))])
+            else: np.save(npy, v)
+        elif m == 5:
+            t = pd.read_parquet(pq); k = int(rng.integers(6)); what = f'{pq.name}: ' + ['a row short', 'a product missing', 'no product column', 'paths as numbers', 'products as numbers', 'bytes'][k]
+            if k == 0: t = t.iloc[:-1]
+            elif k == 1: t = t.assign(product=[None] + t['product'].tolist()[1:])
+            elif k == 2: t = t.drop(columns='product')
+            elif k == 3: t = t.assign(path=np.arange(len(t)))
+            elif k == 4: t = t.assign(product=np.arange(len(t)))
+            if k == 5: pq.write_bytes(byte_mutant(pq.read_bytes(), rng)); value = True  # parquet pages carry no checksum: a flipped byte of a name is a value
+            else: t.to_parquet(pq, index=False)
+        elif m == 6:
+            k = int(rng.integers(3)); what = ['a shard more than embed.json counts', 'a shard missing its vectors', 'a shard missing its metadata'][k]
+            if k == 0: a, b = shard_files(p, n_sh - 1); c, e = shard_files(p, n_sh); shutil.copy(a, c); shutil.copy(b, e)
+            else: (npy if k == 1 else pq).unlink()
+        elif m == 7:
+            k = int(rng.integers(4)); what = ['embed.json: n = 10^12', 'embed.json: shard_size 1', 'embed.json: n a shard smaller', 'embed.json: n a shard larger'][k]
+            meta = dict(meta, **[dict(n=10**12), dict(shard_size=1), dict(n=max(0, meta['n'] - meta['shard_size'])), dict(n=meta['n'] + meta['shard_size'])][k])
+            (p/'embed.json').write_text(json.dumps(meta))
+        elif m == 8: f = [npy, pq, p/'embed.json'][int(rng.integers(3))]; _fifo(f); what = f'{f.name} a FIFO'
+        else: np.save(npy, np.array([_Evil(marker)], dtype=object), allow_pickle=True); what = f'{npy.name}: a pickled object'
+        budget = i % 2 == 1
+        argv = ['index', '--from-embeddings', p, '--out', out, '--overwrite'] + (['--max-memory', fx['budget']] if budget else [])
+        def good(): shutil.rmtree(p, ignore_errors=True); shutil.copytree(fx['shards'], p); out.unlink(missing_ok=True)
+        return dict(path=p, argv=argv, value=value, what=what, key=('shards', budget), answer=lambda o: _predictions(out), good=good)
+    return make
+
+def _run_case_structured(fx:dict, work:Path, marker, seed:int, kind:str):
+    "Case i of a run folder ('for': a FOR run, read by `search` through the index that records it; 'finetune': a RetailKLIP run, read by `classify --run`) with one structured fault in config.json, the weights or the head."
+    def make(i):
+        rng = np.random.default_rng([seed, 4 if kind == 'for' else 5, i])
+        good, p = (fx['for_good'], fx['for_case']) if kind == 'for' else (fx['run'], work/'case_run')
+        shutil.rmtree(p, ignore_errors=True); shutil.copytree(good, p); cfg = p/'config.json'
+        files = ['model.pt'] + (['head.pt'] if kind == 'for' else [])
+        m, value = int(rng.integers(6)), False
+        if m == 0: c, what, value = json_field_mutant(json.loads(cfg.read_text()), rng); cfg.write_text(json.dumps(c)); what = f'config.json: {what}'
+        elif m == 1: cfg.write_bytes(byte_mutant(cfg.read_bytes(), rng)); what = 'config.json bytes'
+        elif m in (2, 3):
+            f = p/files[int(rng.integers(len(files)))]; k = int(rng.integers(4)); what = f'{f.name}: ' + ['bytes', 'a pickled object', 'not a dict', 'a tensor of another shape'][k]
+            if k == 0: f.write_bytes(byte_mutant(f.read_bytes(), rng))
+            elif k == 1: torch.save({'state_dict': {'x': _Evil(marker)}}, f)
+            elif k == 2: torch.save([torch.zeros(2)], f)
+            else:
+                sd = torch.load(f, weights_only=True); t = sd['state_dict']; name = list(t)[int(rng.integers(len(t)))]
+                t[name] = t[name].reshape(-1)[:max(1, t[name].numel() - 1)].clone(); torch.save(sd, f)
+        elif m == 4: f = [cfg, *(p/x for x in files)][int(rng.integers(1 + len(files)))]; _fifo(f); what = f'{f.name} a FIFO'
+        else: f = p/files[int(rng.integers(len(files)))]; f.unlink(); what = f'{f.name} missing'
+        argv = ['search', '--index', fx['for_index'], 'red can', '-k', 5] if kind == 'for' else ['classify', '--index', fx['rk']['flat'], '--run', p, '--top-k', 3, *fx['images']]
+        def restore(): shutil.rmtree(p, ignore_errors=True); shutil.copytree(good, p)
+        return dict(path=p, argv=argv, value=value, what=what, key=('run', kind), answer=lambda out: out, good=restore)
+    return make
+
+# %% ../nbs/19_bench.ipynb #12a84cb7
+_EXPECTED = {}  # (format, variant) -> what the untouched case answers, per process
+
+def _aside(p:Path)->Path:
+    "Move case `p` (a file, FIFO or folder) out of the way; the new place."
+    a = p.with_name(p.name + '.aside'); _drop(a)
+    if os.path.lexists(p): os.rename(p, a)
+    return a
+
+def _drop(p:Path):
+    "Remove a file, FIFO, link or folder tree, if there."
+    if p.is_dir() and not p.is_symlink(): shutil.rmtree(p, ignore_errors=True)
+    elif os.path.lexists(p): p.unlink()
+
+def cli_case(case:dict)->tuple: # (outcome, message)
+    "Run one structured case (from a `make` of the structured formats) through the CLI and judge it: `refused` (exit 2, one line naming the case), `loaded` (exit 0, the answers of the untouched case), `changed` (exit 0, other answers after a change of a value no check can see), `unclear` (exit 2, a line that does not name the case), `unloadable` (exit 0, and what it wrote does not load), `different` (exit 0, other answers after a change a check could see)."
+    p, key = case['path'], case['key']
+    if key not in _EXPECTED:  # the untouched case through the same command, once per process
+        a = _aside(p); case['good']()
+        code, out, err = _cli_run(case['argv']); _EXPECTED[key] = (code, case['answer'](out) if code == 0 else err[-300:])
+        _drop(p); os.rename(a, p)
+    code, out, err = _cli_run(case['argv']); last = (err.strip().splitlines() or [''])[-1]
+    msg = f"{case['what']}: {last[:240]}"
+    if code == 2: return ('refused' if str(p) in last and ': error: ' in last else 'unclear', msg)
+    if code != 0: return ('traceback', f"{case['what']}: exit {code}: {err[-240:]}")
+    try: got = case['answer'](out)
+    except (ValueError, OSError, RuntimeError) as e: return ('unloadable', f"{case['what']}: {str(e)[:240]}")
+    want = _EXPECTED[key]
+    if want[0] != 0: return ('unclear', f"the untouched case failed: {want[1]}")
+    return ('loaded' if got == want[1] else 'changed' if case['value'] else 'different', case['what'])
+
+def fuzz_fixtures(d:Path, seed:int=5)->dict:
+    "The untouched files the structured fuzzer starts from, made with the library's smallest model: a run, 72 reference JPEGs, product indexes of each kind, a shards folder, plain and compressed retrieval indexes, a FOR run and an index that records it."
+    from retailklip.backbone import load_backbone
+    from retailklip.train import save_run
+    from retailklip.synth import make_world
+    from retailklip.api import Recognizer, ImageSearch
+    from retailklip.shards import embed_to_shards, exact_index_bytes
+    from retailklip.decoder import SumClipHead, ForConfig, save_for_run
+    bb = load_backbone('rk-vit-tiny'); save_run(bb, d/'run'); refs = _jpeg_tree(make_world(12, heldout_frac=0., seed=seed, size=32), 72, d/'refs')
+    rec, rk = Recognizer.from_run(d/'run'), {}
+    for kind in ('flat', 'ivf', 'hnsw', 'ivfpq'): rk[kind] = rec.index(d/'refs', kind).save(d/f'good_{kind}.rk')
+    embed_to_shards(d/'run', d/'refs', d/'shards', shard_size=16, engine='local', precision='fp32')
+    budget = exact_index_bytes(len(refs), bb.embed_dim)//4  # within it, an IVF-PQ index re-scored from the shards
+    ImageSearch.from_run(d/'run', 'clip').add_images([d/'refs']).save(d/'good_plain.npz')
+    c = ImageSearch.from_run(d/'run', 'clip').add_embeddings(d/'shards', max_memory=budget); assert c.index.compressed; c.save(d/'good_compressed.npz')
+    save_for_run(bb, SumClipHead(bb.model.visual, 4), d/'good_for', ForConfig(steps=1, n_queries=4), ['can', 'box'])
+    shutil.copytree(d/'good_for', d/'case_for'); ImageSearch.from_run(d/'case_for', 'for').add_images([d/'refs']).save(d/'for.npz')
+    return dict(run=d/'run', rk=rk, npz=dict(plain=d/'good_plain.npz', compressed=d/'good_compressed.npz'), shards=d/'shards', budget=budget,
+                for_good=d/'good_for', for_case=d/'case_for', for_index=d/'for.npz', images=sorted(refs.path)[:2], drop=sorted(refs['product'])[0])
+
+STRUCTURED = {'product index (.rk)': lambda fx, w, mk, s: _rk_case(fx, w, mk, s), 'retrieval index (.npz)': lambda fx, w, mk, s: _npz_case_structured(fx, w, mk, s),
+              'embedding shards': lambda fx, w, mk, s: _shards_case(fx, w, mk, s), 'FOR run folder': lambda fx, w, mk, s: _run_case_structured(fx, w, mk, s, 'for'),
+              'finetune run folder': lambda fx, w, mk, s: _run_case_structured(fx, w, mk, s, 'finetune')}  # format -> its case maker
 
 # %% ../nbs/19_bench.ipynb #2fcf21a6
 def _cli(*args)->list: return [sys.executable, '-c', 'import sys; from retailklip.cli import main; sys.exit(main())', *map(str, args)]
@@ -801,6 +1189,8 @@ def concurrent_adds(index:Path, # a product index (copied afresh for each trial)
     return dict(trials=trials, processes=len(products), all_products_landed=good, seconds_per_trial=(time.time() - t)/trials)
 
 # %% ../nbs/19_bench.ipynb #6eb84da4
+BENCH_TOKEN = 'retailklip-bench-token'  # the service refuses tokens under 16 characters
+
 def serve_load(clients:int=16, requests:int=200, adds:int=16, # load per configuration
                products:int=24, images:int=1024, # index size (SKUs of the synthetic world); JPEGs for the engine comparison
                work:str|Path|None=None)->dict:
@@ -819,9 +1209,9 @@ def serve_load(clients:int=16, requests:int=200, adds:int=16, # load per configu
         runs = {}
         for name, mb in (('micro_batched', 32), ('batch_size_1', 1)):
             shutil.copy(d/'base.rk', d/f'{name}.rk')
-            with running_server(d/f'{name}.rk', max_batch=mb, token='bench') as url:
+            with running_server(d/f'{name}.rk', max_batch=mb, token=BENCH_TOKEN) as url:
                 load_test(url, photo, clients, 2)  # warm-up
-                runs[name] = dict(max_batch=mb, **load_test(url, photo, clients, requests, token='bench',
+                runs[name] = dict(max_batch=mb, **load_test(url, photo, clients, requests, token=BENCH_TOKEN,
                                                             adds=[(f'{name}-{i}', png(files[i % len(files)])) for i in range(adds)]))
         export_onnx(rec.bb, d/'m.onnx'); enc = OnnxEncoder(d/'m.onnx'); jpgs = [files[i % len(files)] for i in range(images)]
         torch_ips = best_rate(lambda: embed_images(rec.encoder, jpgs, rec.bb), images)
@@ -871,19 +1261,21 @@ def scale_out(n_images:int=600, size:int=64, steps:int=20, warm:int=4, batch_siz
                                             and ray_row['max_diff_ray_vs_local'] <= 1e-5))
 
 # %% ../nbs/19_bench.ipynb #4765db9e
-SECTIONS = ('accuracy_retailklip', 'accuracy_for', 'throughput', 'knn', 'for_scale', 'training', 'onboarding', 'memory', 'user_path', 'reliability', 'kills', 'serve', 'big_index', 'scale_out')
+SECTIONS = ('accuracy_retailklip', 'accuracy_for', 'throughput', 'knn', 'for_scale', 'training', 'onboarding', 'memory', 'user_path', 'reliability', 'kills', 'serve', 'big_index', 'scale_out', 'threads')
 SIZES = dict(quick=dict(accuracy_retailklip=dict(seeds=(3,), n_products=24, steps=3, full_steps=3),
                         accuracy_for=dict(seeds=(5,), n_train=40, n_test=30, steps=2, fractions=(1., .1)),
                         throughput=64, knn=(10_000,), knn_queries=1000, knn_matched_queries=1000, for_images=10_000, existing=1000, new=100,
                         rendered=1200, knn_rendered=(1000,), knn_matched=(), big_index=dict(n=40_000, n_subset=20_000, dim=64, budget='8M', subset_budget='4M', n_queries=200, shard_size=5000),
                         scale_out=dict(n_images=64, steps=4, warm=2, batch_size=8, ray_images=40, shard_size=10),
-                        memory=dict(n=24, factor=2, for_steps=2, vitb=(), commands=('index', 'for-train')), user_path=dict(n=96, n_naive=16, batch_size=16, steps=4, warm=1), reliability=dict(n=12), kills=dict(n=1, concurrent=2),
-                        serve=dict(clients=4, requests=4, adds=2, products=6, images=32)),
+                        memory=dict(n=24, factor=2, for_steps=2, vitb=(), commands=('index', 'for-train')), user_path=dict(n=96, n_naive=16, batch_size=16, steps=4, warm=1), reliability=dict(n=12, structured=12), kills=dict(n=1, concurrent=2),
+                        serve=dict(clients=4, requests=4, adds=2, products=6, images=32),
+                        threads=dict(steps=2, warm=1, batch_size=16, n_index=64, products=12)),
              full=dict(accuracy_retailklip=dict(seeds=(2024, 7, 99), n_products=334),
                        accuracy_for=dict(seeds=(11, 22, 33), n_train=3000, n_test=1000),
                        throughput=1024, knn=(10_000, 100_000, 1_000_000), knn_queries=5000, knn_matched_queries=20_000, for_images=100_000, existing=10_000, new=1000,
                        rendered=105_000, knn_rendered=(10_000, 100_000), knn_matched=(1_000_000,), big_index=dict(), scale_out=dict(),
-                       memory=dict(n=2000, factor=10), user_path=dict(n=2000), reliability=dict(n=500), kills=dict(n=20), serve=dict()))
+                       memory=dict(n=2000, factor=10), user_path=dict(n=2000), reliability=dict(n=500, structured=1000), kills=dict(n=20), serve=dict(),
+                       threads=dict()))
 
 def _md(df:pd.DataFrame)->str:
     "A markdown table (3 significant digits for floats), without extra dependencies."
@@ -934,6 +1326,8 @@ def run_bench(quick:bool=False, out:str|Path='bench_out', progress:bool=True, se
         elif s == 'serve': res[s] = serve_load(**size['serve'])
         elif s == 'big_index': res[s] = big_index(_real(), work=work, **size['big_index'])
         elif s == 'scale_out': res[s] = scale_out(work=work, **size['scale_out'])
+        elif s == 'threads':
+            df = threads(**size[s]); res[s] = dict(rows=df.to_dict('records'), **threads_verdict(df))
         res['section_seconds'][s] = time.time() - ts
     if tmp is not None: tmp.cleanup()
     res['seconds'] = sum(res['section_seconds'].values())
@@ -991,10 +1385,11 @@ def headline_markdown(res:dict)->str:
               + (f"; with workers at most {max(r['tree_growth_mb'] for r in v):+.0f} MB" if all('tree_growth_mb' in r for r in v) else '')
               + f" | <= 150 MB + index vectors | {_met(all(r['met'] for r in v))} |"]
     if 'reliability' in res:
-        f = res['reliability']['files']; bad = sum(v[k] for v in f.values() for k in OUTCOMES[2:])
+        f = res['reliability']['files']; bad = sum(v.get(k, 0) for v in f.values() for k in OUTCOMES[3:])
         what = ', '.join(f"{v['cases']} {k}" for k, v in f.items())
-        L += [f"| corrupted / crafted files through the loaders ({what}): refused or still valid | "
-              f"{sum(v['refused'] + v['loaded'] for v in f.values())} of {sum(v['cases'] for v in f.values())} ({bad} traceback, crash, hang or code run) | all | {_met(res['reliability']['met'])} |"]
+        L += [f"| corrupted / crafted files through the loaders and the CLI ({what}): refused or still valid | "
+              f"{sum(v.get(k, 0) for v in f.values() for k in OUTCOMES[:3])} of {sum(v['cases'] for v in f.values())} ({bad} unclear, traceback, crash, hang, code run, "
+              f"unloadable index written or silently different answer) | all | {_met(res['reliability']['met'])} |"]
     if 'kills' in res:
         c = res['kills']['commands']; killed = [k for k, v in c.items() if 'kills' in v]
         conc = [(k, v) for k, v in c.items() if 'trials' in v]
@@ -1016,6 +1411,11 @@ def headline_markdown(res:dict)->str:
               f"within {big['budget_mb']/1024:.1f} GiB, recall@1 >= 0.95 | {_met(b['met'])} |"]
     L += ['', f"{res['mode'].capitalize()} run of {res['date']} on {m['cpu']}, {m['cores']} cores, CUDA: {m['cuda'] or 'none'} ({res['seconds']/60:.0f} min)."]
     L += [f"Sections {', '.join(ss)} last re-run on {d} on {m}." for ss, d, m in last_reruns(res)]
+    if 'threads' in res:
+        t = res['threads']
+        L += [f"| finetune / index images/s, OMP_WAIT_POLICY=PASSIVE over ACTIVE: beside a CPU-bound neighbour (alone) | "
+              f"{t['finetune_beside_neighbour']:.2f}x / {t['index_beside_neighbour']:.2f}x ({t['finetune_alone']:.2f}x / {t['index_alone']:.2f}x) | "
+              f"> 1 beside, >= 0.9 alone | {_met(t['met'])} |"]
     return '\n'.join(L)
 
 # %% ../nbs/19_bench.ipynb #8609659f
@@ -1070,11 +1470,14 @@ def bench_markdown(res:dict)->str:
               f"Python start-up and model loading: {u['cli_index_images_per_s_with_startup']:.0f} img/s. Finetune streaming from the files "
               f"vs from the same images decoded in memory: {u['streaming_over_in_memory']:.2f}x, target >= 0.9x: {_verdict(u['met_finetune'])}.", '']
     if 'reliability' in res:
-        r = res['reliability']; df = pd.DataFrame(r['files']).T.drop(columns='examples').reset_index(names='file')
-        L += ['## 10. Reliability: corrupted and crafted files through the loaders', '', _md(df), '',
+        r = res['reliability']; df = pd.DataFrame(r['files']).T.drop(columns=['examples', 'faults'], errors='ignore').fillna(0).reset_index(names='file')
+        faults = [f"- {k}: `{m[:200]}`" for k, v in r['files'].items() for m in v.get('faults', [])[:3]]
+        L += ['## 10. Reliability: corrupted and crafted files through the loaders and the CLI', '', _md(df), '',
+              *((['Cases that broke the promise (at most three per kind of file):', ''] + faults + ['']) if faults else []),
               'One refusal of each kind of file, as the CLI prints it:', ''] + [f"- {k}: `{v['examples'].get('refused', '')[:160]}`" for k, v in r['files'].items()] + [
-              '', 'Target: every case refused with a one-line error naming the file, or still a valid file; no traceback, crash, hang or '
-              'code run: ' + _verdict(r['met']) + '.', '']
+              '', 'Target: every case refused with a one-line error naming the file, or still a valid file (the same answers, or other '
+              'answers only where a value changed that no check can see); no traceback, crash, hang, code run, unloadable index written or '
+              'silently different answer: ' + _verdict(r['met']) + '.', '']
     if 'kills' in res:
         k = res['kills']
         L += ['## 11. Reliability: kill -9 while writing', '', _md(pd.DataFrame(k['commands']).T.reset_index(names='command').fillna('')), '',
@@ -1100,4 +1503,11 @@ def bench_markdown(res:dict)->str:
               f"{r['shards_re_embedded']}, max difference from the in-process embeddings {r['max_diff_ray_vs_local']:.1e}. "
               f"Target: loss within 1e-3, only the lost shards re-embedded, equal to in-process within 1e-5: {_verdict(o['met'])}. "
               + ('' if res['machine']['cuda'] else 'No GPU on this machine: the multi-GPU rows were not run.'), '']
+    if 'threads' in res:
+        t = res['threads']
+        L += ['## 15. Threads on a shared machine', '', _md(pd.DataFrame(t['rows'])), '',
+              f"Fresh processes, {res['machine']['cores']} cores, each finetuning and indexing under one OpenMP wait policy, alone and "
+              f"beside a `while True: pass` neighbour. The CLI's PASSIVE over ACTIVE: finetune {t['finetune_beside_neighbour']:.2f}x and "
+              f"index {t['index_beside_neighbour']:.2f}x beside the neighbour, {t['finetune_alone']:.2f}x and {t['index_alone']:.2f}x "
+              f"alone. Target: faster beside a neighbour, >= 0.9x alone: {_verdict(t['met'])}.", '']
     return '\n'.join(L)

@@ -4,28 +4,155 @@
 
 # %% ../nbs/01_core.ipynb #ece84c33
 from __future__ import annotations
-import atexit, contextlib, hashlib, json, math, os, pickle, re, subprocess, sys, tempfile, zipfile
+import atexit, contextlib, glob, hashlib, json, math, os, pickle, re, socket, stat, subprocess, sys, tempfile, time, tokenize, zipfile
 from pathlib import Path
-import numpy as np, torch, torch.nn as nn
+import numpy as np  # torch is imported by the functions that use it: `retailklip --help` needs none
 
 # %% auto #0
-__all__ = ['NPZ_KINDS', 'atomic_file', 'atomic_save', 'atomic_write_text', 'load_tensors', 'atomic_dir', 'locked', 'npz_members',
-           'NpzMember', 'read_npz', 'default_device', 'fingerprint', 'warmup_cosine', 'local_cores', 'dist_info',
-           'init_distributed', 'all_sum', 'barrier', 'ddp', 'blank_batch', 'torchrun', 'parse_size']
+__all__ = ['STALE_AGE', 'NPZ_KINDS', 'open_regular', 'read_json', 'check_fields', 'temp_owner', 'remove_stale', 'temp_beside',
+           'atomic_file', 'atomic_save', 'atomic_write_text', 'load_tensors', 'atomic_dir', 'locked', 'npz_members',
+           'npy_header', 'NpzMember', 'read_npz', 'default_device', 'fingerprint', 'warmup_cosine', 'local_cores',
+           'dist_info', 'init_distributed', 'all_sum', 'barrier', 'ddp', 'blank_batch', 'torchrun', 'parse_size']
+
+# %% ../nbs/01_core.ipynb #39c44983
+def open_regular(path:str|Path, # the file to read
+                 what:str='file' # what it should be, for messages
+                ):
+    "`path` opened for binary reading once it is known to be a regular file: a FIFO, device, socket or folder is refused in one line, without blocking."
+    path = Path(path)
+    try: fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, 'O_CLOEXEC', 0))  # O_NONBLOCK: opening a FIFO does not wait for a writer
+    except FileNotFoundError: raise FileNotFoundError(f"{what} not found: {path}") from None
+    except OSError as e: raise ValueError(f"{path} cannot be opened as {what} ({e.strerror})") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd); kind = 'a folder' if stat.S_ISDIR(mode) else 'a FIFO' if stat.S_ISFIFO(mode) else 'a device or socket'
+        raise ValueError(f"{path} is {kind}, not {what} (a regular file)")
+    os.set_blocking(fd, True); return os.fdopen(fd, 'rb')
+
+def read_json(path:str|Path, what:str='a JSON file',
+              max_bytes:int=64 << 20 # larger files are refused before they are read
+             ):
+    "The parsed JSON of a regular file `path`; unreadable, oversized or invalid JSON is refused with a one-line `ValueError` naming it."
+    with open_regular(path, what) as f:
+        if os.fstat(f.fileno()).st_size > max_bytes: raise ValueError(f"{path} is not {what}: over {max_bytes} bytes")
+        raw = f.read(max_bytes + 1)
+    try: return json.loads(raw.decode())
+    except (ValueError, RecursionError) as e: raise ValueError(f"{path} is not {what}: invalid JSON ({type(e).__name__}: {str(e)[:80]})") from None
+
+# %% ../nbs/01_core.ipynb #036dad63
+def _describe(t)->str:
+    "Words for a `check_fields` type."
+    if isinstance(t, (set, frozenset)): return 'one of ' + ', '.join(map(repr, sorted(t, key=str)))
+    if isinstance(t, list): return f'a list of {_describe(t[0])}'
+    if isinstance(t, dict): return 'an object'
+    if isinstance(t, tuple): return ' or '.join(_describe(x) for x in t)
+    return {int: 'an integer', float: 'a number', str: 'a string', bool: 'true or false', type(None): 'null'}.get(t, t.__name__)
+
+def _is(v, t)->bool:
+    "Whether JSON value `v` has `check_fields` type `t` (ints are not bools; numbers are finite)."
+    if isinstance(t, tuple): return any(_is(v, x) for x in t)
+    if isinstance(t, (set, frozenset)): return isinstance(v, (str, int, float, type(None))) and not isinstance(v, bool) and v in t
+    if isinstance(t, list): return isinstance(v, list) and all(_is(x, t[0]) for x in v)
+    if isinstance(t, dict): return isinstance(v, dict)
+    if t is int: return isinstance(v, int) and not isinstance(v, bool)
+    if t is float: return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    return isinstance(v, t)
+
+_NEEDED = object()
+
+def check_fields(d, # parsed JSON: must be an object
+                 spec:dict, # key -> (type, low, high, default): type is int, float, str, bool, dict, a tuple of those (`type(None)`: null allowed), a set of allowed values, [type] (a list of them) or a spec dict (an object checked the same way); low / high bound numbers (None: unbounded); a missing key takes `default`, or is refused without one
+                 where:str, # the start of each message: the file and what it should be
+                 extra:bool=True # other keys allowed (ignored); False: refused (in nested objects too)
+                )->dict: # the spec's keys, checked (missing ones at their default), plus the other keys when allowed
+    "Check every field a loader will read (type, range) before it is used: the first bad one is refused in one line, `where: key = value, expected ...`."
+    if not isinstance(d, dict): raise ValueError(f"{where}: a {type(d).__name__} where a JSON object was expected")
+    if not extra and (odd := sorted(set(d) - set(spec), key=str)): raise ValueError(f"{where}: unknown field {str(odd[0])[:40]!r}")
+    out = dict(d) if extra else {}
+    for k, s in spec.items():
+        t, lo, hi, default = s + (None, None, _NEEDED)[len(s) - 1:] if isinstance(s, tuple) else (s, None, None, _NEEDED)
+        if k not in d:
+            if default is _NEEDED: raise ValueError(f"{where}: field {k!r} is missing")
+            out[k] = default; continue
+        v = d[k]; ok = _is(v, t)
+        if ok and isinstance(v, (int, float)) and not isinstance(v, bool):
+            ok = (lo is None or v >= lo) and (hi is None or v <= hi)
+        if not ok:
+            rng = f" in [{lo}, {hi}]" if lo is not None or hi is not None else ''
+            raise ValueError(f"{where}: {k} = {repr(v)[:60]}, expected {_describe(t)}{rng}")
+        sub = next((x for x in (t if isinstance(t, tuple) else (t,)) if isinstance(x, dict)), None)
+        out[k] = check_fields(v, sub, f"{where}: {k}", extra) if sub is not None and isinstance(v, dict) else v
+    return out
+
+# %% ../nbs/01_core.ipynb #8fa73054
+STALE_AGE = 86400  # seconds: a leftover temporary that names no process of this host (an older naming, another host) is removed once this old
+
+def _host()->str:
+    "This machine's name as it appears in temporary names (letters, digits, '_' and '-'; at most 24 characters)."
+    return re.sub(r'[^A-Za-z0-9_-]', '_', socket.gethostname())[:24] or 'host'
+
+def _temp_prefix(path:Path)->str:
+    "The start of every temporary name of `path`: '.NAME.' (NAME cut at 180 characters, so a full name stays under 255)."
+    return f'.{path.name[:180]}.'
+
+def temp_owner(name:str, prefix:str)->tuple|None: # (host, pid), or None for a name that records no writer
+    "The writer recorded in temporary name `name` (`.NAME.HOST-PID.RANDOM.tmp` / `.old`), or None."
+    m = re.fullmatch(re.escape(prefix) + r'([A-Za-z0-9_-]+)-(\d+)\.[A-Za-z0-9_]+\.(?:tmp|old)', name)
+    return (m[1], int(m[2])) if m else None
+
+def _alive(pid:int)->bool:
+    "Whether process `pid` of this host exists (a process of another user counts)."
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    except OverflowError: return False
+    return True
+
+def _remove(p:Path):
+    "Delete a file or folder tree; one already gone is fine."
+    import shutil
+    if p.is_dir() and not p.is_symlink(): shutil.rmtree(p, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError): p.unlink()
+
+def remove_stale(path:str|Path, # the file or folder about to be written
+                 max_age:float=STALE_AGE # seconds after which a leftover that names no live writer of this host goes
+                )->list: # the names removed
+    "Remove the temporaries that dead writers left beside `path`: those naming a process of this host that no longer runs, and those naming none (older naming, another host) once `max_age` old. A live writer's are kept."
+    path = Path(path); prefix, host, now, gone = _temp_prefix(path), _host(), time.time(), []
+    try: entries = [e for e in os.scandir(path.parent) if e.name.startswith(prefix) and e.name.endswith(('.tmp', '.old'))]
+    except OSError: return gone
+    for e in entries:
+        owner = temp_owner(e.name, prefix)
+        try: age = now - e.stat(follow_symlinks=False).st_mtime
+        except OSError: continue
+        dead = (owner[0] == host and not _alive(owner[1])) if owner else False
+        if dead or ((owner is None or owner[0] != host) and age > max_age): _remove(Path(e.path)); gone.append(e.name)
+    return gone
+
+def temp_beside(path:str|Path, # the file or folder a temporary is made for
+                folder:bool=False, # a folder instead of a file
+                suffix:str='.tmp')->Path:
+    "A new empty temporary file (or folder) beside `path`, named `.NAME.HOST-PID.RANDOM.tmp` so that a later writer can tell whether its writer still runs; the caller removes it."
+    path = Path(path); kw = dict(prefix=f'{_temp_prefix(path)}{_host()}-{os.getpid()}.', suffix=suffix, dir=path.parent)
+    if folder: return Path(tempfile.mkdtemp(**kw))
+    fd, p = tempfile.mkstemp(**kw); os.close(fd); return Path(p)
 
 # %% ../nbs/01_core.ipynb #50db5ae4
 @contextlib.contextmanager
-def atomic_file(path:str|Path # the file to (re)place
+def atomic_file(path:str|Path, # the file to (re)place
+                check=None # called with the temporary's path once it is written and fsynced (e.g. a loader): what it raises leaves `path` unchanged
                ):
-    "Context manager yielding a binary file object; on success the data replaces `path` atomically (fsynced), on error nothing changes."
+    "Context manager yielding a binary file object; on success (and once `check` passes) the data replaces `path` atomically (fsynced), on error nothing changes. Temporaries that killed writers left beside `path` are removed first."
     path = Path(path)
     if path.is_dir(): raise IsADirectoryError(f"{path} is a folder, not a file")
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+    remove_stale(path); tmp = temp_beside(path)
     try:
         mask = os.umask(0); os.umask(mask); os.chmod(tmp, 0o666 & ~mask)  # the mode a plain open() gives, not mkstemp's 0600
-        with os.fdopen(fd, 'wb') as f:
+        with open(tmp, 'wb') as f:
             yield f
             f.flush(); os.fsync(f.fileno())
+        if check is not None: check(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
@@ -37,6 +164,7 @@ def atomic_file(path:str|Path # the file to (re)place
 
 def atomic_save(obj, path:str|Path):
     "`torch.save(obj)` to `path` through `atomic_file`."
+    import torch
     with atomic_file(path) as f: torch.save(obj, f)
 
 def atomic_write_text(path:str|Path, text:str):
@@ -46,12 +174,16 @@ def atomic_write_text(path:str|Path, text:str):
 # %% ../nbs/01_core.ipynb #d65c068a
 def load_tensors(path:str|Path, # a checkpoint written by `atomic_save`
                  map_location='cpu'):
-    "`torch.load` restricted to tensors and plain types; anything else is refused with a one-line `ValueError` and never executed."
+    "`torch.load` restricted to tensors and plain types, from a regular file (`open_regular`); anything else is refused with a one-line `ValueError` and never executed."
+    import torch
     path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"checkpoint not found: {path}")
-    try: return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError: raise ValueError(f"{path} holds Python objects, not only tensors: refused (loading it could run code)") from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as e: raise ValueError(f"{path} is not a readable checkpoint ({type(e).__name__})") from None
+    try: f = open_regular(path, 'a checkpoint')
+    except FileNotFoundError: raise FileNotFoundError(f"checkpoint not found: {path}") from None
+    with f:
+        try: return torch.load(f, map_location=map_location, weights_only=True)
+        except pickle.UnpicklingError: raise ValueError(f"{path} holds Python objects, not only tensors: refused (loading it could run code)") from None
+        except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError, IndexError, TypeError, AttributeError, UnicodeDecodeError, OverflowError, MemoryError) as e:
+            raise ValueError(f"{path} is not a readable checkpoint ({type(e).__name__})") from None
 
 # %% ../nbs/01_core.ipynb #newdir2
 def _fsync_path(p:Path):
@@ -72,15 +204,22 @@ def _exchange(a:Path, b:Path)->bool:
     if e in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP): return False
     raise OSError(e, os.strerror(e), str(b))
 
+def _restore_old(path:Path):
+    "Where a writer died between the two renames of `atomic_dir` (`path` gone, the previous folder at `.NAME....old`), put the previous folder back."
+    if path.exists(): return
+    pre = _temp_prefix(path)
+    olds = [p for p in path.parent.glob(glob.escape(pre) + '*.old') if (o := temp_owner(p.name, pre)) and o[0] == _host() and not _alive(o[1])]
+    if olds: os.rename(max(olds, key=lambda p: p.stat().st_mtime), path)
+
 @contextlib.contextmanager
 def atomic_dir(path:str|Path # the folder to (re)place
               ):
-    "Context manager yielding an empty staging folder; on success it replaces `path` in one step (old content removed), on error nothing changes."
+    "Context manager yielding an empty staging folder; on success it replaces `path` in one step (old content removed), on error nothing changes. Temporaries that killed writers left beside `path` are removed first."
     import shutil
     path = Path(path)
     if path.exists() and not path.is_dir(): raise NotADirectoryError(f"{path} is a file, not a folder")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent))
+    _restore_old(path); remove_stale(path); tmp = temp_beside(path, folder=True)
     mask = os.umask(0); os.umask(mask); os.chmod(tmp, 0o777 & ~mask)  # a plain mkdir's mode, not mkdtemp's 0700
     try:
         yield tmp
@@ -89,7 +228,7 @@ def atomic_dir(path:str|Path # the folder to (re)place
         if not path.exists(): os.rename(tmp, path); old = None
         elif _exchange(tmp, path): old = tmp
         else:
-            old = Path(tempfile.mkdtemp(prefix=f'.{path.name}.', suffix='.old', dir=path.parent)); os.rmdir(old)
+            old = temp_beside(path, folder=True, suffix='.old'); os.rmdir(old)
             os.rename(path, old); os.rename(tmp, path)
         _fsync_path(path.parent)
         if old is not None: shutil.rmtree(old, ignore_errors=True)
@@ -119,18 +258,35 @@ NPZ_KINDS = {frozenset({'emb', 'faiss', 'info', 'refs'}): 'a product index (`ret
 def npz_members(path:str|Path)->frozenset:
     "The array names of an `.npz` (empty for anything that is not a readable zip): which kind of file `path` is, before `read_npz` checks it."
     try:
-        with zipfile.ZipFile(path) as zf: return frozenset(n[:-4] for n in zf.namelist() if n.endswith('.npy'))
-    except (zipfile.BadZipFile, OSError, ValueError): return frozenset()
+        with open_regular(path) as fh, zipfile.ZipFile(fh) as zf: return frozenset(n[:-4] for n in zf.namelist() if n.endswith('.npy'))
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError): return frozenset()
 
-def _npy_header(f)->tuple: # (shape, dtype) of an .npy stream
-    v = np.lib.format.read_magic(f)
-    shape, _, dtype = (np.lib.format.read_array_header_1_0 if v == (1, 0) else np.lib.format.read_array_header_2_0)(f)
-    return shape, dtype
+def npy_header(f, # a binary stream at the start of an .npy file or member
+               name:str # the file (or member) for messages
+              )->tuple: # (shape, fortran_order, dtype); the stream is left at the first data byte
+    "The header of an `.npy` stream: anything the library does not write (another version, a damaged header, objects, odd shapes) is refused with a one-line `ValueError` naming `name`."
+    try:
+        v = np.lib.format.read_magic(f)
+        if v not in ((1, 0), (2, 0)): raise ValueError(f"format version {v}")
+        shape, fortran, dtype = (np.lib.format.read_array_header_1_0 if v == (1, 0) else np.lib.format.read_array_header_2_0)(f)
+    except (ValueError, SyntaxError, TypeError, EOFError, OverflowError, KeyError, IndexError, MemoryError, RecursionError, UnicodeError, tokenize.TokenError) as e:
+        raise ValueError(f"{name}: unreadable .npy header ({type(e).__name__}: {' '.join(str(e).split())[:80]})") from None
+    if not all(isinstance(s, int) and s >= 0 for s in shape): raise ValueError(f"{name}: .npy header declares shape {shape}")
+    if dtype.hasobject: raise ValueError(f"{name} holds Python objects")
+    return shape, fortran, dtype
+
+def _npy_header(f, name:str='.npy member')->tuple: # (shape, dtype)
+    shape, _, dtype = npy_header(f, name); return shape, dtype
 
 class NpzMember:
     "An array of an `.npz` left on disk by `read_npz(..., stream=...)`: its `shape`, `dtype`, and `open()`, a stream of its data to read piece by piece (from the file `read_npz` opened, even if that path has been replaced since)."
     def __init__(self, fh, name:str, shape:tuple, dtype): self.fh, self.name, self.shape, self.dtype = fh, name, shape, dtype
     def __len__(self): return self.shape[0] if self.shape else 1
+    def check_crc(self):
+        "Read the member through, in pieces, so that zipfile checks its CRC (a damaged member raises `zipfile.BadZipFile`); the archive stays open."
+        self.fh.seek(0)
+        with zipfile.ZipFile(self.fh) as zf, zf.open(self.name) as f:
+            while f.read(16 << 20): pass
     @contextlib.contextmanager
     def open(self):
         "The member's data bytes, as a file object, once its CRC has been checked (a damaged member raises `zipfile.BadZipFile` before a byte is used); the archive is closed afterwards."
@@ -138,7 +294,7 @@ class NpzMember:
             with zipfile.ZipFile(self.fh) as zf:
                 with zf.open(self.name) as f:
                     while f.read(16 << 20): pass  # zipfile checks the CRC at the end
-                with zf.open(self.name) as f: _npy_header(f); yield f
+                with zf.open(self.name) as f: _npy_header(f, self.name); yield f
         finally: self.fh.close()
 
 def read_npz(path:str|Path, # the file to read
@@ -147,11 +303,11 @@ def read_npz(path:str|Path, # the file to read
              stream:tuple=() # keys left on disk: an `NpzMember` each instead of an array (a large blob is then read once, into its final place)
             )->dict: # key -> numpy array (or NpzMember)
     "The arrays `keys` of an `.npz` written by this library; anything else is refused with a one-line `ValueError` before its data is read."
-    path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"file not found: {path}")
-    if path.is_dir(): raise ValueError(f"{path} is a folder, not {what}")
-    bad = lambda why: ValueError(f"{path} is not {what}: {why}")
-    fh = open(path, 'rb'); heads, keep = {}, False
+    path = Path(path); bad = lambda why: ValueError(f"{path} is not {what}: {why}")
+    try: fh = open_regular(path, what)
+    except FileNotFoundError: raise FileNotFoundError(f"file not found: {path}") from None
+    except ValueError as e: raise ValueError(str(e).replace(' (a regular file)', '')) from None
+    heads, keep = {}, False
     try:
         with zipfile.ZipFile(fh) as zf:
             infos = zf.infolist(); names = {i.filename[:-4] for i in infos if i.filename.endswith('.npy')}
@@ -160,8 +316,7 @@ def read_npz(path:str|Path, # the file to read
                 raise bad(f"it is {kind}" if kind else f"it holds {sorted(i.filename for i in infos)}, expected {sorted(k + '.npy' for k in keys)}")
             for i in infos:
                 if i.compress_type != zipfile.ZIP_STORED: raise bad(f"{i.filename} is compressed (the library writes plain arrays)")
-                with zf.open(i) as f: shape, dtype = heads[i.filename[:-4]] = _npy_header(f)
-                if dtype.hasobject: raise bad(f"{i.filename} holds Python objects")
+                with zf.open(i) as f: shape, dtype = heads[i.filename[:-4]] = _npy_header(f, i.filename)
                 if math.prod(shape)*dtype.itemsize > i.file_size: raise bad(f"{i.filename} declares {shape} {dtype}, more than its {i.file_size} bytes")
         fh.seek(0)
         with np.load(fh, allow_pickle=False) as z:
@@ -169,8 +324,8 @@ def read_npz(path:str|Path, # the file to read
         keep = bool(stream); return out  # an NpzMember keeps the file open
     except ValueError as e:
         if str(e).startswith(str(path)): raise
-        raise bad(f"{type(e).__name__}: {str(e)[:120]}") from None
-    except (zipfile.BadZipFile, OSError, EOFError, KeyError, RuntimeError, zipfile.LargeZipFile) as e:
+        raise bad(' '.join(str(e).split())[:160]) from None
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError, RuntimeError, zipfile.LargeZipFile, OverflowError) as e:
         raise bad(f"not a readable .npz archive ({type(e).__name__}: {str(e)[:80]})") from None
     finally:
         if not keep: fh.close()
@@ -178,9 +333,10 @@ def read_npz(path:str|Path, # the file to read
 # %% ../nbs/01_core.ipynb #e3398b38
 def default_device(device:str|None=None)->str:
     "`device` if given, else 'cuda' when a GPU is visible, else 'cpu'."
+    import torch
     return device or ('cuda' if torch.cuda.is_available() else 'cpu')
 
-def fingerprint(module:nn.Module)->str:
+def fingerprint(module:'torch.nn.Module')->str:
     "A short hash of a module's weights: indexes refuse embeddings from a model with another fingerprint."
     h = hashlib.sha1()
     for n, t in sorted(module.state_dict().items()):
@@ -208,7 +364,7 @@ def init_distributed(device:str|None=None # 'cpu', 'cuda' (this process's GPU) o
     "Join the process group that torchrun describes (nccl on GPUs, gloo on CPUs), once; alone, just pick the device."
     device = default_device(device)
     if int(os.environ.get('WORLD_SIZE', '1')) < 2: return device
-    import torch.distributed as dist
+    import torch, torch.distributed as dist
     if device == 'cuda': device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
     cuda = torch.device(device).type == 'cuda'
     if cuda: torch.cuda.set_device(torch.device(device))
@@ -218,21 +374,25 @@ def init_distributed(device:str|None=None # 'cpu', 'cuda' (this process's GPU) o
         atexit.register(lambda: dist.destroy_process_group() if dist.is_initialized() else None)
     return device
 
-def all_sum(t:torch.Tensor)->torch.Tensor:
+def all_sum(t:'torch.Tensor')->'torch.Tensor':
     "`t` summed over the processes of the group, in place (on this process's device); `t` unchanged when alone."
+    import torch.distributed
     if dist_info()[1] > 1: torch.distributed.all_reduce(t)
     return t
 
 def barrier():
     "Wait until every process of the group gets here (nothing to wait for when alone)."
+    import torch.distributed
     if dist_info()[1] > 1: torch.distributed.barrier()
 
-def ddp(model:nn.Module, device:str)->nn.Module:
+def ddp(model:'torch.nn.Module', device:str)->'torch.nn.Module':
     "`model` in DistributedDataParallel, on this process's GPU when `device` is CUDA (gloo on CPU)."
+    import torch, torch.nn as nn
     return nn.parallel.DistributedDataParallel(model, device_ids=[torch.device(device)] if torch.device(device).type == 'cuda' else None)
 
-def blank_batch(size:int)->torch.Tensor:
+def blank_batch(size:int)->'torch.Tensor':
     "One black image, (1, size, size, 3) uint8: what a process feeds when its share of a batch holds no readable image, so that every process runs the same collective steps."
+    import torch
     return torch.zeros((1, size, size, 3), dtype=torch.uint8)
 
 # %% ../nbs/01_core.ipynb #4383d395

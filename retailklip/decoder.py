@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_decoder.ipynb #3e612626
 from __future__ import annotations
-import copy, hashlib, json, math, os, time
+import copy, dataclasses, hashlib, json, math, os, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn as nn, torch.nn.functional as F
@@ -14,13 +14,13 @@ from .backbone import Backbone
 from .losses import multilabel_loss, guidance_loss, alignment_loss
 from .retrieval import (SceneFeatures, TextBank, scene_features, cluster_clip_embeddings, relevance_matrix, _vit)
 from .imagefolder import ImageDataset, ScanReport, as_dataset, iter_batches, list_images, progress_bar
-from .core import atomic_dir, atomic_file, atomic_save, atomic_write_text, fingerprint, warmup_cosine, load_tensors, init_distributed, dist_info, all_sum, barrier, ddp, blank_batch
-from .train import save_run, load_run
+from .core import atomic_dir, atomic_file, atomic_save, atomic_write_text, fingerprint, warmup_cosine, load_tensors, init_distributed, dist_info, all_sum, barrier, ddp, blank_batch, check_fields, read_json, open_regular, npy_header
+from .train import save_run, load_run, run_config
 
 # %% auto #0
-__all__ = ['FULL_LABEL_STEPS', 'FEW_LABEL_STEPS', 'FEW_LABEL_W_SUP', 'PARTS', 'FOR_HEAD', 'SumClipHead', 'ForConfig',
-           'labelled_subset', 'batch_features', 'FeatureCache', 'train_for', 'for_embeddings', 'save_for_run',
-           'load_for_run']
+__all__ = ['FULL_LABEL_STEPS', 'FEW_LABEL_STEPS', 'FEW_LABEL_W_SUP', 'CACHE_SPEC', 'PARTS', 'FOR_HEAD', 'FOR_CONFIG_SPEC',
+           'FOR_RUN_SPEC', 'SumClipHead', 'ForConfig', 'labelled_subset', 'batch_features', 'FeatureCache', 'train_for',
+           'for_embeddings', 'save_for_run', 'load_for_run']
 
 # %% ../nbs/13_decoder.ipynb #f0184e64
 class SumClipHead(nn.Module):
@@ -103,23 +103,34 @@ def batch_features(bb:Backbone, # frozen backbone (a ViT)
     return f.tokens, f.global_emb, cluster_clip_embeddings(_vit(bb), f, k=k)[:, :k].float()
 
 # %% ../nbs/13_decoder.ipynb #74839bd5
+CACHE_SPEC = dict(n=(int, 0, 1 << 40), names=(str,), model=(str,), depth=(int, 1, 1024), k=(int, 1, 1024), shard_size=(int, 1, 1 << 31))  # the fields of cache.json
+
 class FeatureCache:
     "Frozen-backbone training features of a list of images, as fp16 / fp32 `.npy` shards read memory-mapped."
     def __init__(self, path:str|Path # a folder written by `FeatureCache.build`
                 ):
         self.path = Path(path); m = self.path/'cache.json'
-        if not m.exists(): raise FileNotFoundError(f"no feature cache at {self.path} (no cache.json); build one with FeatureCache.build")
-        self.meta = json.loads(m.read_text()); self.shard_size, self.n = self.meta['shard_size'], self.meta['n']
-        missing = [s for s in range(self._n_shards) if not self._file('ok', s).exists()]
-        if missing: raise ValueError(f"the feature cache at {self.path} is incomplete (shards {missing[:5]} missing): build it again to finish it")
+        if not (m.exists() or m.is_symlink()): raise FileNotFoundError(f"no feature cache at {self.path} (no cache.json); build one with FeatureCache.build")
+        self.meta = check_fields(read_json(m, "a feature cache's cache.json"), CACHE_SPEC, f"{m} is not a feature cache's cache.json", extra=False)
+        self.shard_size, self.n = self.meta['shard_size'], self.meta['n']
+        done = {int(f[3:-4]) for f in os.listdir(self.path) if f.startswith('ok_') and f.endswith('.npy') and f[3:-4].isdigit()}  # one listing: no loop over what cache.json claims
+        if len(missing := sorted(set(range(min(self._n_shards, len(done) + 5))) - done)):
+            raise ValueError(f"the feature cache at {self.path} is incomplete (shards {missing[:5]} missing): build it again to finish it")
         self._maps, self.rows = {}, np.arange(self.n)
-        self.ok = np.concatenate([np.load(self._file('ok', s)) for s in range(self._n_shards)])
+        self.ok = np.concatenate([self._npy('ok', s, None) for s in range(self._n_shards)])
+        if self.ok.dtype != bool or len(self.ok) != self.n: raise ValueError(f"{self.path}: its ok_*.npy files hold {len(self.ok)} {self.ok.dtype} flags for {self.n} images")
 
     @property
     def _n_shards(self): return max(1, -(-self.n//self.shard_size))
     def _file(self, what, s): return self.path/f'{what}_{s:05d}.npy'
+    def _npy(self, what, s, mmap='r'):
+        "Shard `s` of array `what`, once its file is known to be a regular `.npy` file with a readable header (memory-mapped unless `mmap` is None)."
+        f = self._file(what, s)
+        with open_regular(f, 'a feature cache shard') as fh: npy_header(fh, f)
+        try: return np.load(f, mmap_mode=mmap, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as e: raise ValueError(f"{f} is not a feature cache shard ({type(e).__name__}: {str(e)[:80]})") from None
     def _map(self, what, s):
-        if (what, s) not in self._maps: self._maps[what, s] = np.load(self._file(what, s), mmap_mode='r')
+        if (what, s) not in self._maps: self._maps[what, s] = self._npy(what, s)
         return self._maps[what, s]
     def __len__(self): return len(self.rows)
     @property
@@ -163,7 +174,7 @@ def build(cls:FeatureCache, bb:Backbone, # frozen backbone (a ViT)
     names = hashlib.sha1('\n'.join(map(str, items)).encode()).hexdigest()[:16]
     meta = dict(n=len(items), names=names, model=fingerprint(_vit(bb)), depth=int(depth), k=int(k), shard_size=int(shard_size))
     if (path/'cache.json').exists():
-        old = json.loads((path/'cache.json').read_text())
+        old = read_json(path/'cache.json', "a feature cache's cache.json")
         if old != meta: raise ValueError(f"{path} holds a feature cache of other images or another model; choose another folder")
     path.mkdir(parents=True, exist_ok=True); rank, world = dist_info()
     if rank == 0: atomic_write_text(path/'cache.json', json.dumps(meta))
@@ -309,15 +320,32 @@ def save_for_run(bb:Backbone, head:SumClipHead, out:str|Path, cfg:ForConfig, bas
         save_run(bb, tmp, dict(task='for', for_config=asdict(cfg), base_classes=list(base_classes), head_fingerprint=fingerprint(head)))
     return Path(out)
 
+_FOR_RANGES = dict(n_queries=(int, 1, 1024), steps=((int, type(None)), 1, 10**9), batch_size=(int, 1, 1 << 16), lr=(float, 0, 10), weight_decay=(float, 0, 10),
+                   warmup=(int, 0, 10**9), w_sup=((float, type(None)), 0, 1e6), w_guide=(float, 0, 1e6), w_align=(float, 0, 1e6), sup_loss=({'bce', 'focal'},),
+                   matching=({'nearest', 'hungarian'},), align=({'mean', 'first'},), k=(int, 1, 1024), label_fraction=(float, 1e-9, 1),
+                   sup_batch=((int, type(None)), 1, 1 << 16), train_blocks=(int, 0, 1024), block_lr_decay=(float, 0, 10), logit_scale=(float, -1e6, 1e6),
+                   logit_bias=(float, -1e6, 1e6), query_noise=(float, 0, 100), seed=(int, 0, 2**63 - 1))
+FOR_CONFIG_SPEC = {f.name: (*(_FOR_RANGES[f.name] + (None, None))[:3], f.default) for f in dataclasses.fields(ForConfig)}  # type and range of each field, its default when missing
+FOR_RUN_SPEC = dict(task=({'for'},), base_classes=([str],), head_fingerprint=(str,), for_config=(dict,))  # the fields of a FOR run's config.json that `load_for_run` reads
+
 def load_for_run(run:str|Path, device:str='cpu')->tuple: # (Backbone, SumClipHead, config dict)
-    "Load a FOR run folder written by `save_for_run`."
-    bb, _, meta = load_run(run, device)
-    if meta.get('task') != 'for' or not (Path(run)/FOR_HEAD).exists():
+    "Load a FOR run folder written by `save_for_run`; its config (every field `FOR_CONFIG_SPEC` names, no other) and its head are checked first, each fault one line naming the file."
+    run = Path(run); cfg, hp = run/'config.json', run/FOR_HEAD
+    if run.is_dir() and (cfg.exists() or cfg.is_symlink()): open_regular(cfg, "a run's config.json").close()  # a FIFO would block the read below
+    meta = run_config(run)  # checked before any weights load
+    if meta.get('task') != 'for' or not (hp.exists() or hp.is_symlink()):
         raise ValueError(f"{run} is not a FOR run folder (no {FOR_HEAD}); train one with `retailklip for-train`")
-    c = ForConfig(**meta['for_config'])
-    head = SumClipHead(_vit(bb), c.n_queries, c.query_noise, c.train_blocks).to(device)
-    sd = load_tensors(Path(run)/FOR_HEAD, device)
-    head.load_state_dict(sd['state_dict']); head.eval().requires_grad_(False)
-    if fingerprint(head) != meta.get('head_fingerprint'):
-        raise ValueError(f"{Path(run)/FOR_HEAD} does not match the head fingerprint in {Path(run)/'config.json'}")
-    return bb, head, meta
+    where = f"{cfg} is not a FOR run's config"
+    meta = check_fields(meta, FOR_RUN_SPEC, where); fc = check_fields(meta['for_config'], FOR_CONFIG_SPEC, f"{where}: for_config", extra=False)
+    bb, _, meta = load_run(run, device); meta = check_fields(meta, FOR_RUN_SPEC, where)
+    try: c = ForConfig(**fc); head = SumClipHead(_vit(bb), c.n_queries, c.query_noise, c.train_blocks).to(device)
+    except ValueError as e: raise ValueError(f"{where}: for_config: {e}") from None
+    sd = load_tensors(hp, device)
+    if not (isinstance(sd, dict) and isinstance(sd.get('state_dict'), dict) and all(isinstance(v, torch.Tensor) for v in sd['state_dict'].values())):
+        raise ValueError(f"{hp} is not a FOR head (a dict with a 'state_dict' of tensors)")
+    try: head.load_state_dict(sd['state_dict'])
+    except RuntimeError as e: raise ValueError(f"{hp} does not fit the head its config describes ({' '.join(str(e).split())[:160]})") from None
+    head.eval().requires_grad_(False)
+    if fingerprint(head) != meta['head_fingerprint']:
+        raise ValueError(f"{hp} does not match the head fingerprint in {cfg}")
+    return bb, head, dict(meta, for_config=fc)

@@ -14,9 +14,9 @@ from .core import local_cores
 
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'ImageError', 'to_rgb', 'load_image', 'ScanReport', 'walk_images', 'scan_imagefolder', 'one_thread',
-           'ImageDataset', 'list_images', 'shelf_augment', 'progress_bar', 'default_workers', 'as_dataset', 'prefetch',
-           'iter_batches', 'native_bf16', 'bf16_twin', 'embed_processes', 'release_memory', 'EmbedBatches',
-           'embed_images']
+           'ImageDataset', 'list_images', 'check_given', 'shelf_augment', 'progress_bar', 'default_workers',
+           'as_dataset', 'prefetch', 'iter_batches', 'native_bf16', 'bf16_twin', 'embed_processes', 'release_memory',
+           'EmbedBatches', 'embed_images']
 
 # %% ../nbs/06_imagefolder.ipynb #dccb01b3
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp')
@@ -67,16 +67,25 @@ class ScanReport:
     skipped: list = field(default_factory=list)  # (path, reason)
     empty_products: list = field(default_factory=list)
     ignored_files: int = 0  # files that are not images
-    hidden: int = 0  # hidden files and folders (names starting with '.'), not read
+    hidden: list = field(default_factory=list)  # hidden files and folders (names starting with '.'), not read
     _seen: set = field(default_factory=set, repr=False)
 
     def add(self, path, reason):
         "Record that `path` was skipped, and why (once per path, however often it is read)."
         if str(path) not in self._seen: self._seen.add(str(path)); self.skipped.append((str(path), reason))
 
+    def __bool__(self):
+        "Whether anything was skipped or left out: then the user should hear of it."
+        return bool(self.skipped or self.empty_products or self.ignored_files or self.hidden)
+
+    def merge(self, other:ScanReport):
+        "Count what `other` skipped here too."
+        for p, r in other.skipped: self.add(p, r)
+        self.empty_products += other.empty_products; self.ignored_files += other.ignored_files; self.hidden += other.hidden
+
     def __str__(self):
         s = (f"{len(self.skipped)} file(s) skipped, {len(self.empty_products)} empty product folder(s), {self.ignored_files} non-image file(s) ignored"
-             + (f", {self.hidden} hidden file(s) or folder(s) ignored" if self.hidden else ''))
+             + (f", {len(self.hidden)} hidden file(s) or folder(s) ignored ({', '.join(self.hidden[:5])})" if self.hidden else ''))
         for p, r in self.skipped[:10]: s += f"\n  skipped {r}"
         if len(self.skipped) > 10: s += f"\n  ... and {len(self.skipped) - 10} more"
         if self.empty_products: s += f"\n  empty: {', '.join(self.empty_products[:10])}"
@@ -93,7 +102,7 @@ def walk_images(root:str|Path, # folder to search recursively
         if (st.st_dev, st.st_ino) in seen: rep.add(d, f"{d}: a link to a folder that is already scanned (a loop or a duplicate)"); return
         seen.add((st.st_dev, st.st_ino)); dirs.append(d)
         for e in sorted(d.iterdir()):
-            if e.name.startswith('.'): rep.hidden += 1; continue
+            if e.name.startswith('.'): rep.hidden.append(str(e)); continue
             try: r = e.resolve(strict=True)
             except (OSError, RuntimeError): rep.add(e, f"{e}: a broken or looping link"); continue
             if not r.is_relative_to(top): rep.add(e, f"{e}: a link out of {root} (to {r}), not followed"); continue
@@ -176,6 +185,17 @@ def list_images(images, # a folder (searched recursively), an image file, or a l
         if isinstance(it, (str, os.PathLike)) and Path(it).is_dir(): out += sorted(str(f) for f in walk_images(it, exts)[0])
         else: out.append(str(it) if isinstance(it, (str, os.PathLike)) else it)
     return out
+
+# %% ../nbs/06_imagefolder.ipynb #e53b9f4a
+def check_given(images # what `list_images` takes
+               ):
+    "`images`, once every file or folder it names by path exists: a mistyped name stops the work before it starts."
+    items = [images] if isinstance(images, (str, os.PathLike)) else images
+    if isinstance(items, (list, tuple)):
+        for it in items:
+            if isinstance(it, (str, os.PathLike)) and not os.path.lexists(it):
+                raise FileNotFoundError(f"not found: {it} (no such file or folder)")
+    return images
 
 # %% ../nbs/06_imagefolder.ipynb #2837e99c
 def shelf_augment(size:int, # output side

@@ -8,12 +8,12 @@ import io, json, math, os, shutil, tempfile, time, zipfile
 from pathlib import Path
 import numpy as np, pandas as pd, faiss
 from fastcore.basics import patch
-from .core import atomic_file, read_npz
+from .core import atomic_file, read_npz, open_regular, npy_header, check_fields, temp_beside
 
 # %% auto #0
-__all__ = ['INDEX_TYPES', 'AUTO_IVF_MIN', 'MIN_HELD_OUT', 'CAL_QUERIES', 'CAL_PAIRS', 'AUTO_HNSW_WORK', 'default_index_type',
-           'KNNClassifier', 'VectorFiles', 'unit_rows', 'clears', 'calibration_size', 'calibrate_nprobe',
-           'calibrate_ef', 'ivfpq_layout', 'race']
+__all__ = ['INDEX_TYPES', 'AUTO_IVF_MIN', 'MIN_HELD_OUT', 'CAL_QUERIES', 'CAL_PAIRS', 'AUTO_HNSW_WORK', 'SOURCE_SPEC',
+           'BUILT_SPEC', 'INFO_SPEC', 'FAISS_KINDS', 'default_index_type', 'KNNClassifier', 'VectorFiles', 'unit_rows',
+           'clears', 'calibration_size', 'calibrate_nprobe', 'calibrate_ef', 'ivfpq_layout', 'race', 'check_faiss']
 
 # %% ../nbs/08_knn.ipynb #6e717d72
 INDEX_TYPES = ('auto', 'flat', 'ivf', 'hnsw', 'ivfpq')
@@ -82,11 +82,13 @@ class VectorFiles:
                 ):
         self.files, self.shapes, self.heads = [os.path.abspath(f) for f in files], [], []  # absolute: an index built from a relative path loads from anywhere
         for f in self.files:
-            if not Path(f).exists(): raise FileNotFoundError(f"embedding file not found: {f} (a compressed index re-scores with the shards it was built from)")
-            with open(f, 'rb') as fh:
-                v = np.lib.format.read_magic(fh)
-                shape, fortran, dtype = (np.lib.format.read_array_header_1_0 if v == (1, 0) else np.lib.format.read_array_header_2_0)(fh)
+            try: fh = open_regular(f, 'an embedding file')
+            except FileNotFoundError: raise FileNotFoundError(f"embedding file not found: {f} (a compressed index re-scores with the shards it was built from)") from None
+            with fh:
+                shape, fortran, dtype = npy_header(fh, f)
                 if len(shape) != 2 or fortran or dtype != np.float32: raise ValueError(f"{f} holds {shape} {dtype}, not (n, dim) float32 rows")
+                size = os.fstat(fh.fileno()).st_size
+                if fh.tell() + shape[0]*shape[1]*4 != size: raise ValueError(f"{f} declares {shape} float32 rows, but holds {size - fh.tell()} bytes of data")
                 self.shapes.append(shape); self.heads.append(fh.tell())
         self.stamps = [[os.stat(f).st_size, os.stat(f).st_mtime_ns] for f in self.files]  # an index records them: a shard changed since is refused
         self.offsets = np.cumsum([0] + self.sizes)
@@ -98,7 +100,7 @@ class VectorFiles:
         r = np.asarray(rows).ravel(); f = np.searchsorted(self.offsets, r, 'right') - 1
         d = self.shapes[0][1]; nb = 4*d; out = np.empty((len(r), d), np.float32)
         for j in np.unique(f):
-            idx = np.flatnonzero(f == j); fd = os.open(self.files[j], os.O_RDONLY)
+            idx = np.flatnonzero(f == j); fd = os.open(self.files[j], os.O_RDONLY | os.O_NONBLOCK)  # a file swapped for a FIFO since: an error, not a wait
             try:
                 for i in idx: out[i] = np.frombuffer(os.pread(fd, nb, self.heads[j] + int(r[i] - self.offsets[j])*nb), np.float32)
             finally: os.close(fd)
@@ -330,6 +332,7 @@ def _check(self:KNNClassifier, emb, product_ids, meta):
     if emb.shape[1] != self.dim: raise ValueError(f"embeddings have dimension {emb.shape[1]}, this index holds {self.dim}")
     ids = np.asarray(product_ids).astype(str)
     if len(ids) != len(emb): raise ValueError(f"{len(emb)} embeddings but {len(ids)} product ids")
+    if (empty := ids == '').any(): raise ValueError(f"{int(empty.sum())} product ids are empty (first: row {int(empty.argmax())}): every reference needs its product")
     m = pd.DataFrame(meta).reset_index(drop=True) if meta is not None else pd.DataFrame(index=range(len(ids)))
     if len(m) != len(ids): raise ValueError(f"{len(ids)} product ids but {len(m)} metadata rows")
     m = m.drop(columns='product', errors='ignore'); m.insert(0, 'product', ids)
@@ -425,7 +428,7 @@ def predict(self:KNNClassifier, q, # (n, dim) query embeddings
         top = sorted(agg.items(), key=lambda t: -t[1])[:k]
         best = float(s[0])
         unknown = self.threshold is not None and best < self.threshold
-        rows.append(dict(product=None if unknown else top[0][0], score=best, unknown=unknown, topk=top))
+        rows.append(dict(product=top[0][0], score=best, unknown=unknown, topk=top))  # the best guess stays; `unknown` flags it
     return pd.DataFrame(rows)
 
 # %% ../nbs/08_knn.ipynb #c389aef3
@@ -442,9 +445,10 @@ def calibrate_threshold(self:KNNClassifier, q_known, # embeddings of queries who
 # %% ../nbs/08_knn.ipynb #bb7746ae
 @patch
 def save(self:KNNClassifier, path:str|Path,
-         extra:dict|None=None # more arrays for the file (name -> array, no objects): a `RetrievalIndex` keeps its image map there
+         extra:dict|None=None, # more arrays for the file (name -> array, no objects): a `RetrievalIndex` keeps its image map there
+         check=None # called with the written temporary file before it replaces `path` (None: `_loads_as`, as `load`); what it raises leaves `path` as it was
         )->Path:
-    "Write the index to `path` atomically."
+    "Write the index to `path` atomically; the new file is loaded back and checked (as `load` checks it) before it replaces the old one."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     info = dict(format='retailklip-knn-1', dim=self.dim, index_type=self.index_type, fingerprint=self.fingerprint, model=self.model,
                 k=self.k, n_neighbors=self.n_neighbors, nlist=self.nlist, nprobe=self.nprobe, hnsw_m=self.hnsw_m, threshold=self.threshold, source=getattr(self, 'source', None),
@@ -453,33 +457,156 @@ def save(self:KNNClassifier, path:str|Path,
     if list(self.refs.columns) == ['product']:  # product ids only: int32 codes + the names (compact at millions of references)
         codes, names = pd.factorize(self.refs['product'], sort=True); refs = codes.astype(np.int32); info['products'] = names.tolist()
     else: refs = np.frombuffer(self.refs.to_json(orient='records').encode(), np.uint8)
-    with atomic_file(path) as f, zipfile.ZipFile(f, 'w', zipfile.ZIP_STORED) as zf:  # an .npz, written member by member
+    with atomic_file(path, _loads_back(path, check or self._loads_as)) as f, zipfile.ZipFile(f, 'w', zipfile.ZIP_STORED) as zf:  # an .npz, written member by member
         for name, a in (('emb', self.emb), ('info', np.frombuffer(json.dumps(info).encode(), np.uint8)), ('refs', refs), *(extra or {}).items()):
             with zf.open(f'{name}.npy', 'w', force_zip64=True) as w: np.lib.format.write_array(w, np.require(a, requirements='C'), allow_pickle=False)  # C order, 0-d kept
-        with tempfile.TemporaryDirectory(dir=path.parent) as d:  # faiss writes its file; it is copied in 16 MB pieces, never held twice in memory
-            if self.index is not None: faiss.write_index(self.index, f'{d}/index')
-            else: open(f'{d}/index', 'wb').close()
-            with zf.open('faiss.npy', 'w', force_zip64=True) as w, open(f'{d}/index', 'rb') as r:
-                np.lib.format.write_array_header_1_0(w, dict(descr='|u1', fortran_order=False, shape=(os.path.getsize(f'{d}/index'),)))
+        blob = temp_beside(path)  # faiss writes its file; it is copied in 16 MB pieces, never held twice in memory
+        try:
+            if self.index is not None: faiss.write_index(self.index, str(blob))
+            with zf.open('faiss.npy', 'w', force_zip64=True) as w, open(blob, 'rb') as r:
+                np.lib.format.write_array_header_1_0(w, dict(descr='|u1', fortran_order=False, shape=(os.path.getsize(blob),)))
                 shutil.copyfileobj(r, w, 16 << 20)
+        finally: blob.unlink(missing_ok=True)
     return path
 
-def _check_info(info, n:int, bad)->None:
-    "Raise `bad(reason)` unless `info` is a sane header for `n` references."
-    if not isinstance(info, dict) or info.get('format') != 'retailklip-knn-1':
-        raise bad(f"unknown format {info.get('format') if isinstance(info, dict) else type(info).__name__!r}")
-    is_int = lambda v: isinstance(v, int) and not isinstance(v, bool)
-    for key in ('dim', 'k', 'n_neighbors', 'hnsw_m', 'nlist', 'nprobe'):
-        v = info.get(key)
-        if not ((v is None and key in ('nlist', 'nprobe')) or (is_int(v) and 1 <= v <= 1 << 20)): raise bad(f"{key} = {v!r}")
-    if info.get('index_type') not in INDEX_TYPES: raise bad(f"index_type = {info.get('index_type')!r}")
-    t = info.get('threshold'); built = info.get('built')
-    if t is not None and not (isinstance(t, (int, float)) and math.isfinite(t)): raise bad(f"threshold = {t!r}")
-    for key in ('fingerprint', 'model'):
-        if not isinstance(info.get(key), (str, type(None))): raise bad(f"{key} = {info.get(key)!r}")
-    if not isinstance(info.get('source'), (dict, type(None))): raise bad(f"source = {info.get('source')!r}")
-    if built is not None and not (isinstance(built, dict) and all(built.get(key) is None or is_int(built[key]) for key in ('nprobe', 'ef'))): raise bad(f"built = {built!r}")
+@patch
+def _loads_as(self:KNNClassifier, path:Path, what:str='a product index (.rk)', labelled:bool=True, extra:tuple=())->KNNClassifier:
+    "`load` of a file this index just wrote, without a second copy of its embeddings: the file's `emb` must match `self.emb` in shape and type and pass its CRC check (so its bytes are the ones written from `self.emb`); the checks then read `self.emb`. The faiss index and everything else are read back from the file."
+    z = read_npz(path, ('emb', 'faiss', 'info', 'refs', *extra), what, stream=('faiss', 'emb'))
+    try:
+        e = z['emb']
+        if (tuple(e.shape), e.dtype) != (self.emb.shape, self.emb.dtype): raise ValueError(f"{path} is not {what}: embeddings {e.shape} {e.dtype} written for {self.emb.shape} {self.emb.dtype}")
+        try: e.check_crc()
+        except zipfile.BadZipFile as err: raise ValueError(f"{path} is not {what}: {err}") from None
+        return KNNClassifier._from_npz(dict(z, emb=self.emb), path, what, None, labelled)
+    finally: z['faiss'].fh.close()
 
+def _loads_back(path:Path, load):
+    "A `check` for `atomic_file`: `load` the written temporary (then let it go: the copy is freed before the file replaces `path`); a failure is one line naming `path`."
+    def check(tmp:Path):
+        try: load(tmp)
+        except (ValueError, FileNotFoundError) as e:
+            raise ValueError(f"{path} was not written: the new file does not load back ({str(e).replace(str(tmp), 'it')[:300]})") from None
+    return check
+
+# %% ../nbs/08_knn.ipynb #659729f4
+SOURCE_SPEC = dict(run=((str, type(None)), None, None, None), model=((str, type(None)), None, None, None),
+                   pretrained=((str, type(None)), None, None, None), checkpoint=((str, type(None)), None, None, None))  # how an index names its model (`api`)
+_OPT_INT = lambda lo, hi: ((int, type(None)), lo, hi, None)
+BUILT_SPEC = dict(kind=({'flat', 'ivf', 'hnsw', 'ivfpq'},), n=(int, 0, 1 << 40, 0), nprobe=_OPT_INT(1, 1 << 20), ef=_OPT_INT(1, 1 << 16),
+                  nlist=_OPT_INT(1, 1 << 20), m=_OPT_INT(1, 1 << 16), nbits=_OPT_INT(1, 16), rerank=_OPT_INT(1, 1 << 16),
+                  calibrated_recall=((float, type(None)), 0, 1, None), calibration_queries=_OPT_INT(0, 1 << 40), considered=((dict, type(None)), None, None, None))
+INFO_SPEC = dict(format=({'retailklip-knn-1'},), dim=(int, 1, 1 << 16), index_type=(set(INDEX_TYPES),),
+                 fingerprint=((str, type(None)), None, None, None), model=((str, type(None)), None, None, None),
+                 k=(int, 1, 1 << 20), n_neighbors=(int, 1, 1 << 20), nlist=_OPT_INT(1, 1 << 20), nprobe=_OPT_INT(1, 1 << 20),
+                 hnsw_m=(int, 2, 1024), threshold=((float, type(None)), -1.01, 1.01, None),  # a threshold on cosine scores
+                 source=((SOURCE_SPEC, type(None)), None, None, None), target_recall=(float, 1e-6, 1, .99),
+                 built=((BUILT_SPEC, type(None)), None, None, None), pq_m=_OPT_INT(1, 1 << 16), rerank=(int, 1, 1 << 16, 64),
+                 files=(([str], type(None)), None, None, None), file_stamps=(([[int]], type(None)), None, None, None),
+                 products=(([str], type(None)), None, None, None))  # every field `save` writes and `load` reads: its type and range; no other is accepted
+
+def _check_info(info, n:int, bad)->dict:
+    "`info` with its fields checked against `INFO_SPEC` (missing optional ones at their defaults); else `bad(reason)` is raised."
+    try: return check_fields(info, INFO_SPEC, 'header', extra=False)  # a field of another name (one flipped bit) is refused, not ignored
+    except ValueError as e: raise bad(str(e)) from None
+
+# %% ../nbs/08_knn.ipynb #442515f5
+FAISS_KINDS = dict(flat=('IndexFlat', faiss.METRIC_INNER_PRODUCT), ivf=('IndexIVFFlat', faiss.METRIC_INNER_PRODUCT),
+                   hnsw=('IndexHNSWFlat', faiss.METRIC_INNER_PRODUCT), ivfpq=('IndexIVFPQ', faiss.METRIC_L2))  # what `save` writes: faiss class, metric
+
+def _view(ptr, n:int, dtype)->np.ndarray:
+    "A numpy view (no copy) of `n` items at a faiss pointer."
+    return faiss.rev_swig_ptr(ptr, n).view(dtype) if n else np.zeros(0, dtype)
+
+def _ivf_lists(index)->list: # [(list number, ids, codes (n, code_size) uint8)], views of the index's memory
+    il = faiss.downcast_InvertedLists(index.invlists)
+    if type(il).__name__ != 'ArrayInvertedLists' or il.nlist != index.nlist or il.code_size != index.code_size:
+        raise ValueError(f"its faiss index keeps its lists as {type(il).__name__} ({il.nlist} lists of {il.code_size}-byte codes), not as the library writes them")
+    out = []
+    for l in range(index.nlist):
+        m = il.list_size(l)
+        if m: out.append((l, _view(il.get_ids(l), m, np.int64), _view(il.get_codes(l), m*il.code_size, np.uint8).reshape(m, il.code_size)))
+    return out
+
+def _check_ids(lists:list, n:int):
+    "Every id of the IVF lists is a reference row in [0, n), and each row is in exactly one list once."
+    seen, total = np.zeros(n, bool), 0
+    for _, ids, _ in lists:
+        if len(ids) and (ids.min() < 0 or ids.max() >= n): raise ValueError(f"its faiss index holds ids outside 0..{n - 1}")
+        seen[ids] = True; total += len(ids)
+    if total != n or not seen.all(): raise ValueError(f"its faiss index lists {total} ids for {n} references, not each once")
+
+def _check_lists(index, lists:list, n:int, rows:np.ndarray, x:np.ndarray)->tuple: # (list of each row, its codes)
+    "The sampled references `rows` (sorted; vectors `x`) sit in a list whose centroid is (one of) their nearest, as faiss's `add` puts them."
+    sel = np.zeros(n, bool); sel[rows] = True
+    lst, codes = np.empty(len(rows), np.int64), np.empty((len(rows), lists[0][2].shape[1]), np.uint8)
+    for l, ids, c in lists:
+        hit = np.flatnonzero(sel[ids])
+        if len(hit): k = np.searchsorted(rows, ids[hit]); lst[k], codes[k] = l, c[hit]
+    q = faiss.downcast_index(index.quantizer); C = _view(q.get_xb(), q.ntotal*q.d, np.float32).reshape(q.ntotal, q.d)
+    best = q.search(x, 1)[0][:, 0]; ip = index.metric_type == faiss.METRIC_INNER_PRODUCT
+    at = (x*C[lst]).sum(1) if ip else ((x - C[lst])**2).sum(1)
+    ok = at >= best - 1e-4 if ip else at <= best + 1e-4
+    if not ok.all(): raise ValueError(f"its faiss index files reference {int(rows[~ok][0])} under a list that is not its nearest")
+    return lst, codes
+
+def check_faiss(index, # a faiss index read from a file
+                kind:str, # the kind the file's header says it is: 'flat', 'ivf', 'hnsw' or 'ivfpq'
+                n:int, dim:int, # references and dimension it must hold
+                vectors, # the references' exact vectors: an (n, dim) array, or a function of row numbers
+                sample:int=1000, # references whose list and code are re-computed ('ivf', 'ivfpq')
+                seed:int=0):
+    "Check a faiss index read from a file against what `save` writes: its class and metric, size and dimension, every id a reference row once (IVF), a graph whose links stay inside it (HNSW), and its stored vectors equal to the references' (flat storage: all; IVF-PQ codes: a sample re-encoded). A `ValueError` names the first fault."
+    cls_name, metric = FAISS_KINDS[kind]
+    if type(index).__name__ not in (cls_name, cls_name + 'IP') or index.metric_type != metric:
+        raise ValueError(f"its faiss index is a {type(index).__name__} (metric {index.metric_type}), not what a {kind!r} index is ({cls_name}, metric {metric})")
+    if index.ntotal != n or index.d != dim: raise ValueError(f"its faiss index holds {index.ntotal} vectors of dimension {index.d}, its embeddings {n} of {dim}")
+    take = vectors if callable(vectors) else (lambda r: vectors[r])
+    rows = np.sort(np.random.default_rng(seed).choice(n, min(n, sample), replace=False)) if n else np.zeros(0, np.int64)
+    if kind in ('flat', 'hnsw'):
+        st = index if kind == 'flat' else faiss.downcast_index(index.storage)
+        if type(st).__name__ not in ('IndexFlat', 'IndexFlatIP') or st.metric_type != metric or st.ntotal != n or st.d != dim:
+            raise ValueError(f"its faiss index stores its vectors in a {type(st).__name__} of {st.ntotal}, not a flat inner-product store of {n}")
+        xb = _view(st.get_xb(), n*dim, np.float32).reshape(n, dim)
+        if not callable(vectors) and not np.array_equal(xb, vectors): raise ValueError("its faiss index holds other vectors than its embeddings")
+        if kind == 'hnsw': _check_hnsw(index.hnsw, n)
+        return
+    q = faiss.downcast_index(index.quantizer)
+    if type(q).__name__ not in ('IndexFlat', 'IndexFlatIP', 'IndexFlatL2') or q.metric_type != metric or q.d != dim or q.ntotal != index.nlist or not index.direct_map.no():
+        raise ValueError(f"its faiss index has a {type(q).__name__} of {q.ntotal} centroids for {index.nlist} lists, not a flat quantizer of each list")
+    if not np.isfinite(_view(q.get_xb(), q.ntotal*q.d, np.float32)).all(): raise ValueError("its faiss index has centroids that are not finite")
+    lists = _ivf_lists(index); _check_ids(lists, n)
+    if kind == 'ivf':
+        if index.code_size != 4*dim: raise ValueError(f"its faiss index stores {index.code_size}-byte codes, not {dim} floats")
+        ref = vectors if not callable(vectors) else None
+        for _, ids, codes in lists:
+            if ref is not None and not np.array_equal(codes.view(np.float32), ref[ids]): raise ValueError("its faiss index holds other vectors than its embeddings")
+        if len(rows): _check_lists(index, lists, n, rows, np.ascontiguousarray(take(rows), dtype=np.float32))
+        return
+    pq = index.pq
+    if not index.by_residual or pq.code_size != index.code_size or pq.M*pq.dsub != dim or pq.nbits > 16 or pq.centroids.size() != pq.M*pq.ksub*pq.dsub:
+        raise ValueError(f"its faiss index has a product quantizer ({pq.M} x {pq.nbits} bits) that does not fit its {index.code_size}-byte codes")
+    if not np.isfinite(faiss.vector_to_array(pq.centroids)).all(): raise ValueError("its faiss index has codebooks that are not finite")
+    if not len(rows): return
+    x = np.ascontiguousarray(take(rows), dtype=np.float32); lst, stored = _check_lists(index, lists, n, rows, x)
+    q = faiss.downcast_index(index.quantizer); res = x - _view(q.get_xb(), q.ntotal*dim, np.float32).reshape(-1, dim)[lst]  # what faiss encodes
+    err = lambda c: ((res - pq.decode(c))**2).reshape(len(res), pq.M, pq.dsub).sum(2)  # per sub-quantizer
+    far = (err(stored) > err(pq.compute_codes(res)) + 1e-5).any(1)  # a stored code no nearer than the best one (ties allowed)
+    if far.any(): raise ValueError(f"its faiss index holds codes that are not its references' (reference {int(rows[far][0])})")
+
+def _check_hnsw(h, n:int):
+    "An HNSW graph whose arrays agree (levels, offsets, links per level) and whose links all point inside its `n` nodes."
+    lv, off, nb = (_view(v.data(), v.size(), t) for v, t in ((h.levels, np.int32), (h.offsets, np.uint64), (h.neighbors, np.int32)))
+    cum = faiss.vector_to_array(h.cum_nneighbor_per_level)
+    if len(lv) != n or len(off) != n + 1 or (n and (lv.min() < 1 or lv.max() >= len(cum))):
+        raise ValueError(f"its HNSW graph has {len(lv)} levels and {len(off)} offsets for {n} vectors")
+    if n and (off[0] != 0 or not np.array_equal(np.diff(off.astype(np.int64)), cum[lv]) or int(off[-1]) != len(nb)):
+        raise ValueError("its HNSW graph's link lists do not match its levels")
+    if len(nb) and (nb.min() < -1 or nb.max() >= n): raise ValueError(f"its HNSW graph links to nodes outside 0..{n - 1} (neighbors out of range)")
+    if n and not (0 <= h.entry_point < n and h.max_level == lv.max() - 1): raise ValueError(f"its HNSW graph enters at node {h.entry_point} (level {h.max_level})")
+    if not 1 <= h.efConstruction <= 1 << 16: raise ValueError(f"its HNSW graph has efConstruction {h.efConstruction}")
+
+# %% ../nbs/08_knn.ipynb #8c9d6b4b
 @patch(cls_method=True)
 def load(cls:KNNClassifier, path:str|Path, fingerprint:str|None=None # expected model fingerprint (None: not checked)
         )->'KNNClassifier':
@@ -487,62 +614,73 @@ def load(cls:KNNClassifier, path:str|Path, fingerprint:str|None=None # expected 
     path = Path(path); what = 'a product index (.rk)'
     if not path.exists(): raise FileNotFoundError(f"index file not found: {path}")
     z = read_npz(path, ('emb', 'faiss', 'info', 'refs'), what, stream=('faiss',))  # the faiss index is read once, into the index
-    try: return cls._from_npz(z, path, what, fingerprint)
+    try: return cls._from_npz(z, path, what, fingerprint, labelled=True)
     finally: z['faiss'].fh.close()
 
 @patch(cls_method=True)
-def _from_npz(cls:KNNClassifier, z:dict, path:Path, what:str, fingerprint:str|None)->KNNClassifier:
+def _from_npz(cls:KNNClassifier, z:dict, path:Path, what:str, fingerprint:str|None,
+              labelled:bool=False # every reference must name its product (a product index; a compressed image store's have none)
+             )->KNNClassifier:
     "`load`, from the arrays that `read_npz` checked."
     emb, blob = z['emb'], z['faiss']; bad = lambda why: ValueError(f"{path} is not {what}: {why}")
-    try:
-        info = json.loads(z['info'].tobytes().decode())
-        refs = _read_refs(z['refs'], info, bad) if isinstance(info, dict) else None
-    except (ValueError, UnicodeDecodeError, TypeError) as e:
+    try: raw = json.loads(z['info'].tobytes().decode())
+    except (ValueError, UnicodeDecodeError, TypeError, RecursionError) as e: raise bad(f"unreadable header ({type(e).__name__})") from None
+    info = _check_info(raw, len(emb), bad); dim = info['dim']
+    try: refs = _read_refs(z['refs'], info, bad, labelled)
+    except (ValueError, UnicodeDecodeError, TypeError, RecursionError, AttributeError, KeyError) as e:
         if str(e).startswith(str(path)): raise
-        raise bad(f"unreadable header ({type(e).__name__})") from None
-    _check_info(info, len(emb), bad); dim = info['dim']
-    if emb.ndim != 2 or emb.shape[1] != dim or emb.dtype.kind != 'f': raise bad(f"embeddings of shape {emb.shape} ({emb.dtype}), expected (n, {dim}) floats")
-    if not np.isfinite(emb).all(): raise bad("the embeddings hold NaN or infinite values")
-    files = info.get('files')
-    if files is not None and not (isinstance(files, list) and all(isinstance(f, str) for f in files)): raise bad(f"files = {str(files)[:80]}")
+        raise bad(f"unreadable references ({type(e).__name__})") from None
+    if emb.ndim != 2 or emb.shape[1] != dim or emb.dtype != np.float32: raise bad(f"embeddings of shape {emb.shape} ({emb.dtype}), expected (n, {dim}) float32")
+    if len(emb) and not _unit(emb): raise bad("the embeddings are not unit vectors (or hold NaN or infinite values)")
+    files = info['files']
     try: vf = VectorFiles(files) if files else None
     except ValueError as e: raise bad(f"its embedding shards: {e}") from None
     except FileNotFoundError as e: raise FileNotFoundError(f"{path} re-scores with the embedding shards it was built from, but {str(e).split(': ')[1].split(' (')[0]} is missing: restore the shards folder or rebuild the index") from None
-    stamps = info.get('file_stamps')
+    stamps = info['file_stamps']
     if vf is not None and stamps is not None:
-        if not (isinstance(stamps, list) and len(stamps) == len(vf.files)): raise bad(f"file_stamps = {str(stamps)[:80]}")
+        if len(stamps) != len(vf.files) or any(len(s) != 2 for s in stamps): raise bad(f"file_stamps = {str(stamps)[:80]}")
         changed = [f for f, now, then in zip(vf.files, vf.stamps, stamps) if list(now) != list(then)]
         if changed: raise ValueError(f"{path} re-scores with the embedding shards it was built from, but {changed[0]} has changed since (size or modification time): rebuild the index from the shards")
     n_vec = len(emb) + (len(vf) if vf is not None else 0)
     if vf is not None and any(sh[1] != dim for sh in vf.shapes): raise bad(f"its embedding shards are not (n, {dim}) float32")
     if len(refs) != n_vec or (len(refs) and 'product' not in refs.columns): raise bad(f"{len(refs)} reference rows for {n_vec} embeddings")
-    if blob.dtype != np.uint8 or len(blob.shape) != 1 or (len(emb) and not len(blob)): raise bad("no usable faiss index")
-    tr = info.get('target_recall', .99)
-    if not (isinstance(tr, (int, float)) and 0 < tr <= 1): raise bad(f"target_recall = {tr!r}")
-    pq_m, rerank = info.get('pq_m'), info.get('rerank', 64)
-    if not (pq_m is None or (isinstance(pq_m, int) and 1 <= pq_m <= dim)) or not (isinstance(rerank, int) and 1 <= rerank <= 1 << 16): raise bad(f"pq_m = {pq_m!r}, rerank = {rerank!r}")
-    self = cls(dim, info['index_type'], info.get('fingerprint'), info.get('model'), info['k'], info['n_neighbors'],
-               info.get('nlist'), info.get('nprobe'), info['hnsw_m'], tr, pq_m, rerank)
+    if blob.dtype != np.uint8 or len(blob.shape) != 1 or (n_vec and not len(blob)): raise bad("no usable faiss index")
+    pq_m = info['pq_m']
+    if pq_m is not None and (pq_m > dim or dim % pq_m): raise bad(f"pq_m = {pq_m} does not divide the dimension {dim}")
+    self = cls(dim, info['index_type'], info['fingerprint'], info['model'], info['k'], info['n_neighbors'],
+               info['nlist'], info['nprobe'], info['hnsw_m'], info['target_recall'], pq_m, info['rerank'])
     self._check_model(fingerprint)
-    self.threshold, self.emb, self.source, self.files = info.get('threshold'), emb.astype(np.float32), info.get('source'), vf
+    self.threshold, self.emb, self.source, self.files = info['threshold'], emb, raw.get('source'), vf
     self.refs = refs if len(refs) else pd.DataFrame(columns=['product'])
     if not isinstance(self.refs['product'].dtype, pd.CategoricalDtype): self.refs['product'] = self.refs['product'].astype(str)
     try:
         with blob.open() as f: self.index = faiss.read_index(faiss.PyCallbackIOReader(f.read)) if len(blob) else None  # 1 MB pieces
     except RuntimeError as e: raise bad(f"unreadable faiss index ({str(e).strip().split('Error: ')[-1][:80]})") from None
-    except zipfile.BadZipFile as e: raise bad(f"its faiss index is damaged ({e})") from None
-    if self.index is not None and (self.index.ntotal != n_vec or self.index.d != dim):
-        raise bad(f"its faiss index holds {self.index.ntotal} vectors of dimension {self.index.d}, its embeddings {n_vec} of {dim}")
-    self.built = info.get('built') or dict(kind=info['index_type'], n=len(emb), nprobe=info.get('nprobe'))
-    if (self.built.get('kind') == 'ivfpq') != isinstance(self.index, faiss.IndexIVFPQ): raise bad(f"built = {self.built!r} for a {type(self.index).__name__}")
-    if self.index is not None and self.built.get('nprobe') and hasattr(self.index, 'nlist'): self.index.nprobe = min(self.built['nprobe'], self.index.nlist)
-    if self.index is not None and self.built.get('ef') and hasattr(self.index, 'hnsw'): self.index.hnsw.efSearch = self.built['ef']
+    except (zipfile.BadZipFile, ValueError) as e: raise bad(f"its faiss index is damaged ({e})") from None
+    self.built = info['built'] or dict(kind=info['index_type'] if info['index_type'] != 'auto' else 'flat', n=len(emb), nprobe=info['nprobe'])
+    if self.index is not None:
+        try: check_faiss(self.index, self.built['kind'], n_vec, dim, self.emb if vf is None else self._vectors)
+        except ValueError as e: raise bad(str(e)) from None
+        if self.built.get('nprobe') and hasattr(self.index, 'nlist'): self.index.nprobe = min(self.built['nprobe'], self.index.nlist)
+        if self.built.get('ef') and hasattr(self.index, 'hnsw'): self.index.hnsw.efSearch = self.built['ef']
+    elif n_vec: raise bad(f"no faiss index for {n_vec} embeddings")
     return self
 
-def _read_refs(a:np.ndarray, info:dict, bad)->pd.DataFrame:
-    "The reference table saved as JSON records (uint8), or as int32 product codes with `info['products']` naming them."
-    if a.dtype == np.uint8: return pd.read_json(io.StringIO(a.tobytes().decode()), orient='records', dtype=False)
+def _unit(x:np.ndarray, tol:float=1e-3, chunk:int=1 << 16)->bool:
+    "Whether every row of float32 `x` is finite and of unit length within `tol` (read in chunks: no copy of a large `x`)."
+    s = np.empty(min(len(x), chunk), np.float32)
+    for i in range(0, len(x), chunk):
+        c = np.ascontiguousarray(x[i:i + chunk]); faiss.fvec_norms_L2sqr(faiss.swig_ptr(s), faiss.swig_ptr(c), x.shape[1], len(c))
+        if not (np.abs(s[:len(c)] - 1) <= 2*tol).all(): return False  # NaN fails too
+    return True
+
+def _read_refs(a:np.ndarray, info:dict, bad, labelled:bool=True)->pd.DataFrame:
+    "The reference table saved as JSON records (uint8), or as int32 product codes with `info['products']` naming them; with `labelled`, no product name is empty."
+    if a.dtype == np.uint8 and a.ndim == 1:
+        rec = json.loads(a.tobytes().decode())
+        if not (isinstance(rec, list) and all(isinstance(r, dict) and isinstance(r.get('product'), str) and (r['product'] or not labelled) for r in rec)): raise bad("references without a product name each")
+        return pd.DataFrame.from_records(rec) if rec else pd.DataFrame(columns=['product'])
     names = info.get('products')
-    if a.dtype != np.int32 or a.ndim != 1 or not isinstance(names, list) or not all(isinstance(v, str) for v in names): raise bad(f"references of type {a.dtype} without product names")
+    if a.dtype != np.int32 or a.ndim != 1 or names is None or (labelled and not all(names)): raise bad(f"references of type {a.dtype} without product names (products = {str(names)[:40]})")
     if len(a) and (a.min() < 0 or a.max() >= len(names)): raise bad(f"product codes outside 0..{len(names) - 1}")
     return pd.DataFrame(dict(product=pd.Categorical.from_codes(a, names)))

@@ -4,21 +4,21 @@
 
 # %% ../nbs/12_retrieval.ipynb #05a15a0f
 from __future__ import annotations
-import json, os, time
+import json, os, time, zipfile
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn.functional as F
 import faiss
 from tqdm.auto import tqdm
 from .backbone import Backbone, to_model_input
-from .core import atomic_file, read_npz, npz_members
-from .knn import KNNClassifier
+from .core import atomic_file, read_npz, npz_members, check_fields
+from .knn import KNNClassifier, SOURCE_SPEC, _loads_back, _unit
 from .scenes import _article
 
 # %% auto #0
-__all__ = ['PROMPTS', 'TextBank', 'SceneFeatures', 'scene_features', 'last_block_input', 'dense_features', 'spherical_kmeans',
-           'clip_embeddings', 'cluster_clip_embeddings', 'precision_at_k', 'ap_at_k', 'image_scores',
-           'relevance_matrix', 'map_at_k', 'evaluate_retrieval', 'RetrievalIndex']
+__all__ = ['PROMPTS', 'RETRIEVAL_SPEC', 'TextBank', 'SceneFeatures', 'scene_features', 'last_block_input', 'dense_features',
+           'spherical_kmeans', 'clip_embeddings', 'cluster_clip_embeddings', 'precision_at_k', 'ap_at_k',
+           'image_scores', 'relevance_matrix', 'map_at_k', 'evaluate_retrieval', 'RetrievalIndex']
 
 # %% ../nbs/12_retrieval.ipynb #f59bfe83
 PROMPTS = ('a photo of {a} {c}', 'a photo of a shelf with {a} {c}', 'a photo of a checkout counter with {a} {c}',
@@ -204,6 +204,10 @@ def evaluate_retrieval(emb:torch.Tensor, # (n, M, d) image embeddings
     return map_at_k(image_scores(emb, text(classes)), relevance_matrix(labels, classes), base, novel, k)
 
 # %% ../nbs/12_retrieval.ipynb #48e021e1
+RETRIEVAL_SPEC = dict(format=({'retailklip-retrieval-1'},), dim=(int, 1, 1 << 16), method=({'', 'clip', 'cluster', 'for'},),
+                      fingerprint=((str, type(None)), None, None, None), paths=([str],),
+                      info=((dict(SOURCE_SPEC, k=((int, type(None)), 1, 1024, None)), type(None)), None, None, None))  # every field `load` (and `api.ImageSearch.load`) reads
+
 class RetrievalIndex:
     "faiss index over all embeddings of all images; an image's score is the max over its embeddings."
     def __init__(self, dim:int, # embedding dimension
@@ -285,14 +289,25 @@ class RetrievalIndex:
         return out
 
     def save(self, path:str|Path)->Path:
-        "Write the index to one `.npz` file atomically (a crash leaves the previous file intact)."
+        "Write the index to one `.npz` file atomically (a crash leaves the previous file intact); the new file is loaded back and checked before it replaces the old one."
         path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
         meta = dict(dim=self.dim, method=self.method, fingerprint=self.fingerprint, paths=self.paths, info=self.info,
                     format='retailklip-retrieval-1')
-        if self.compressed: return self.index.save(path, extra=dict(owner=self.owner, meta=np.array(json.dumps(meta))))
+        if self.compressed: return self.index.save(path, extra=dict(owner=self.owner, meta=np.array(json.dumps(meta))), check=RetrievalIndex.load)
         emb = self.vectors()
-        with atomic_file(path) as f: np.savez(f, emb=emb, owner=self.owner, meta=np.array(json.dumps(meta)))
+        with atomic_file(path, _loads_back(path, lambda p: self._loads_as(p, emb))) as f: np.savez(f, emb=emb, owner=self.owner, meta=np.array(json.dumps(meta)))
         return path
+
+    def _loads_as(self, path:Path, emb:np.ndarray)->'RetrievalIndex':
+        "`load` of a file this index just wrote from `emb`, without a second copy of the vectors: the file's `emb` must match `emb` in shape and type and pass its CRC check; the checks then read `emb` (no faiss index is built)."
+        what = 'a retrieval index'; z = read_npz(path, ('emb', 'owner', 'meta'), what, stream=('emb',))
+        try:
+            e = z['emb']
+            if (tuple(e.shape), e.dtype) != (emb.shape, emb.dtype): raise ValueError(f"{path} is not {what}: embeddings {e.shape} {e.dtype} written for {emb.shape} {emb.dtype}")
+            try: e.check_crc()
+            except zipfile.BadZipFile as err: raise ValueError(f"{path} is not {what}: {err}") from None
+            return RetrievalIndex._from_npz(dict(z, emb=emb), path, what, False, build=False)
+        finally: z['emb'].fh.close()
 
     @classmethod
     def load(cls, path:str|Path)->'RetrievalIndex':
@@ -306,29 +321,30 @@ class RetrievalIndex:
             if compressed: z['faiss'].fh.close()
 
     @classmethod
-    def _from_npz(cls, z:dict, path:Path, what:str, compressed:bool)->'RetrievalIndex':
+    def _from_npz(cls, z:dict, path:Path, what:str, compressed:bool,
+                  build:bool=True # fill the faiss index (False: only check)
+                 )->'RetrievalIndex':
         "`load`, from the arrays that `read_npz` checked."
         emb, owner = z['emb'], z['owner']; bad = lambda why: ValueError(f"{path} is not {what}: {why}")
-        try: meta = json.loads(str(z['meta']))
-        except (ValueError, TypeError) as e: raise bad(f"unreadable header ({type(e).__name__})") from None
-        if not isinstance(meta, dict) or meta.get('format') != 'retailklip-retrieval-1': raise bad("unknown format")
-        dim, paths = meta.get('dim'), meta.get('paths')
-        if not (isinstance(dim, int) and 1 <= dim <= 1 << 16): raise bad(f"dim = {dim!r}")
-        if not (isinstance(paths, list) and all(isinstance(p, str) for p in paths)): raise bad("paths is not a list of strings")
-        if not all(isinstance(meta.get(k), t) for k, t in (('method', str), ('fingerprint', (str, type(None))), ('info', (dict, type(None))))): raise bad("method, fingerprint or info has the wrong type")
+        if z['meta'].dtype.kind != 'U' or z['meta'].ndim != 0: raise bad(f"meta of type {z['meta'].dtype}, not text")
+        try: raw = json.loads(str(z['meta']))
+        except (ValueError, TypeError, RecursionError) as e: raise bad(f"unreadable header ({type(e).__name__})") from None
+        try: meta = check_fields(raw, RETRIEVAL_SPEC, 'header', extra=False)  # a field of another name (one flipped bit) is refused, not ignored
+        except ValueError as e: raise bad(str(e)) from None
+        dim, paths = meta['dim'], meta['paths']
         if compressed:
             store = KNNClassifier._from_npz(z, path, what, None)  # checks its own fields and shard files
             if store.dim != dim or store.built['kind'] != 'ivfpq': raise bad(f"a {store.built['kind']} store of dimension {store.dim}")
             n = len(store)
         else:
-            if emb.ndim != 2 or emb.shape[1] != dim or emb.dtype.kind != 'f': raise bad(f"embeddings of shape {emb.shape} ({emb.dtype}), expected (n, {dim}) floats")
-            if not np.isfinite(emb).all(): raise bad("the embeddings hold NaN or infinite values")
+            if emb.ndim != 2 or emb.shape[1] != dim or emb.dtype != np.float32: raise bad(f"embeddings of shape {emb.shape} ({emb.dtype}), expected (n, {dim}) float32")
+            if len(emb) and not _unit(emb): raise bad("the embeddings are not unit vectors (or hold NaN or infinite values)")
             n = len(emb)
-        if owner.ndim != 1 or len(owner) != n or owner.dtype.kind not in 'iu': raise bad(f"{len(owner)} owners for {n} embeddings")
+        if owner.ndim != 1 or len(owner) != n or owner.dtype != np.int64: raise bad(f"{len(owner)} owners for {n} embeddings")
         if len(owner) and (owner.min() < 0 or owner.max() >= len(paths)): raise bad(f"owners point outside the {len(paths)} images")
-        r = cls(dim, meta['method'], meta.get('fingerprint'), meta.get('info'))
+        r = cls(dim, meta['method'], meta['fingerprint'], raw.get('info'))  # the info as written
         if compressed: r.index = store
-        else: r.index.add(np.ascontiguousarray(emb, dtype=np.float32))
+        elif build: r.index.add(np.ascontiguousarray(emb, dtype=np.float32))
         r.owner, r.paths = owner.astype(np.int64), paths
         r.max_per_image = int(np.bincount(r.owner).max()) if len(r.owner) else 0
         return r

@@ -4,20 +4,30 @@
 
 # %% ../nbs/18_serve.ipynb #40baa37f
 from __future__ import annotations
-import asyncio, contextlib, copy, hashlib, hmac, io, ipaddress, json, os, re, shutil, socket, subprocess, sys, time, uuid, warnings
+import asyncio, contextlib, copy, functools, hashlib, hmac, io, ipaddress, json, logging, os, re, shutil
+import socket, subprocess, sys, tempfile, threading, time, uuid, warnings
 from dataclasses import dataclass, asdict
 from pathlib import Path
+from urllib.parse import quote, urlsplit
 import numpy as np
 from PIL import Image
+from pydantic import BaseModel
 from fastapi import FastAPI, File, UploadFile, Query, Request, Depends, HTTPException
+from fastapi.exceptions import RequestValidationError
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.responses import JSONResponse, Response, HTMLResponse, PlainTextResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from .core import locked
 from .imagefolder import release_memory
 
+logger = logging.getLogger('retailklip.serve')  # the service's lines; one per request: `retailklip.serve.access`
+
 # %% auto #0
-__all__ = ['PRODUCT_ID', 'PAGE', 'PAGE_HEADERS', 'CHROMIUM_ARGS', 'ServeLimits', 'UploadError', 'read_upload', 'Batcher',
-           'Metrics', 'valid_product_id', 'upload_folder', 'make_app', 'serve', 'running_server', 'load_test',
-           'find_chromium']
+__all__ = ['logger', 'ERRORS', 'PRODUCT_ID', 'PAGE', 'PAGE_HEADERS', 'MIN_TOKEN', 'CHROMIUM_ARGS', 'ServeLimits', 'UploadError',
+           'read_upload', 'Batcher', 'Metrics', 'AccessLog', 'HostCheck', 'same_origin', 'Detail', 'error_responses',
+           'invalid', 'upload_error', 'allowed_methods', 'http_error', 'valid_product_id', 'upload_folder',
+           'common_root', 'relative_path', 'image_response', 'reload_index', 'current_index', 'make_app', 'serve',
+           'allowed_hosts_for', 'running_server', 'load_test', 'find_chromium']
 
 # %% ../nbs/18_serve.ipynb #53200ae5
 @dataclass
@@ -113,9 +123,14 @@ class Metrics:
         from prometheus_client import generate_latest
         return generate_latest(self.registry)
 
-class _Measure:
-    "ASGI middleware: counts each HTTP request by route and status and observes its latency (a plain ASGI wrapper: no per-request task)."
-    def __init__(self, app, metrics:Metrics): self.app, self.metrics = app, metrics
+
+# %% ../nbs/18_serve.ipynb #15317d85
+class AccessLog:
+    "ASGI middleware: per HTTP request, one line (method, path, status, ms) on `logger` at INFO and the `metrics`."
+    def __init__(self, app, logger:logging.Logger=logging.getLogger('retailklip.serve.access'),
+                 metrics:Metrics|None=None): # requests by route and status, latency per route
+        self.app, self.logger, self.metrics = app, logger, metrics
+
     async def __call__(self, scope, receive, send):
         if scope['type'] != 'http': return await self.app(scope, receive, send)
         t, status = time.perf_counter(), [500]
@@ -123,9 +138,86 @@ class _Measure:
             if msg['type'] == 'http.response.start': status[0] = msg['status']
             await send(msg)
         try: await self.app(scope, receive, send_status)
-        finally:
-            name = getattr(scope.get('route'), 'path', 'unmatched')
-            self.metrics.requests.labels(name, str(status[0])).inc(); self.metrics.latency.labels(name).observe(time.perf_counter() - t)
+        finally: self.record(scope, status[0], time.perf_counter() - t)
+
+    def record(self, scope:dict, status:int, seconds:float):
+        "Count one finished request in the metrics and log its line."
+        if self.metrics is not None:
+            route = getattr(scope.get('route'), 'path', 'unmatched')
+            self.metrics.requests.labels(route, str(status)).inc()
+            self.metrics.latency.labels(route).observe(seconds)
+        if self.logger.isEnabledFor(logging.INFO):
+            self.logger.info('%s %s %d %.1f ms', scope['method'], quote(scope['path']), status, seconds*1e3)
+
+
+# %% ../nbs/18_serve.ipynb #e8f19e84
+def _host_port(value:str|None)->tuple|None:
+    "(lower-case name, port or None) of a `Host` header or an origin's host part; None when it is not one."
+    if not value or any(c in value for c in '/?#@\\ \t'): return None
+    try: u = urlsplit('//' + value); return (u.hostname, u.port) if u.hostname else None
+    except ValueError: return None  # a port that is not a number
+
+class HostCheck:
+    "ASGI middleware: a 400 to an HTTP request whose `Host` names none of `hosts` (any port): DNS rebinding is refused."
+    def __init__(self, app, hosts:list): self.app, self.hosts = app, {h.strip('[]').lower() for h in hosts}
+
+    async def __call__(self, scope, receive, send):
+        if scope['type'] == 'http':
+            host = dict(scope['headers']).get(b'host', b'').decode('latin-1')
+            if (_host_port(host) or ('',))[0] not in self.hosts:
+                msg = f"Host {host[:80]!r} is not a name of this service ({', '.join(sorted(self.hosts))})"
+                return await JSONResponse({'detail': msg}, 400)(scope, receive, send)
+        await self.app(scope, receive, send)
+
+def _same_host(origin:str, host:str|None)->bool:
+    "Whether the origin `origin` (`scheme://name[:port]`) names the same server as the `Host` header `host`."
+    o = urlsplit(origin)
+    if o.scheme not in ('http', 'https'): return False  # includes `null` (a sandboxed or local page)
+    a, b, default = _host_port(o.netloc), _host_port(host), 443 if o.scheme == 'https' else 80
+    return a is not None and b is not None and a[0] == b[0] and (a[1] or default) == (b[1] or default)
+
+def same_origin(request:Request):
+    "Refuse (403) a change from another site: `Origin` must name this `Host`, `Sec-Fetch-Site` be same-origin or none."
+    site, origin = request.headers.get('sec-fetch-site'), request.headers.get('origin')
+    if site is not None and site not in ('same-origin', 'none'):
+        raise HTTPException(403, f"a change from another site is refused (Sec-Fetch-Site: {site[:40]})")
+    if origin is not None and not _same_host(origin, request.headers.get('host')):
+        raise HTTPException(403, f"a change from another origin is refused (Origin: {origin[:80]})")
+
+# %% ../nbs/18_serve.ipynb #aeede711
+class Detail(BaseModel):
+    "The body of every error answer but 422: what was wrong, in one line."
+    detail: str
+
+ERRORS = {400: 'the `Host` header names another server', 401: 'a change without `Authorization: Bearer <token>`',
+          403: "a change sent from another site's page", 404: 'no such image or product, or no index for this endpoint',
+          409: 'a change the index refuses (its only product; an index file that does not load)',
+          413: 'an upload over the limits (bytes, pixels, files)', 500: 'a fault of the service (see its log)'}
+
+def error_responses(*codes:int)->dict:
+    "OpenAPI `responses` of FastAPI documenting the error answers `codes`, each with a `Detail` body."
+    return {c: dict(model=Detail, description=ERRORS[c]) for c in codes}
+
+def invalid(loc:tuple, # where: ('query', 'q'), ('path', 'product'), ('body', 'files')
+            msg:str)->RequestValidationError:
+    "A 422 in the shape of FastAPI's validation errors, which the schema documents."
+    return RequestValidationError([dict(loc=list(loc), msg=msg, type='value_error')])
+
+async def upload_error(request:Request, e:UploadError)->JSONResponse:
+    "The answer to a refused upload: 413 with its reason, or a 422 in the validation shape."
+    if e.status == 422: return await request_validation_exception_handler(request, invalid(('body', 'files'), str(e)))
+    return JSONResponse({'detail': str(e)}, e.status)
+
+def allowed_methods(routes:list, scope:dict)->list:
+    "Every method that one of `routes` serves at the path of the request `scope`: the `Allow` of a 405."
+    from starlette.routing import Match
+    return sorted({m for r in routes if r.matches(scope)[0] != Match.NONE for m in getattr(r, 'methods', None) or ()})
+
+async def http_error(request:Request, e:StarletteHTTPException):
+    "FastAPI's answer to an `HTTPException`; a 405's `Allow` names every method of the path."
+    if e.status_code == 405:
+        e.headers = {**(e.headers or {}), 'Allow': ', '.join(allowed_methods(request.app.routes, request.scope))}
+    return await http_exception_handler(request, e)
 
 # %% ../nbs/18_serve.ipynb #052ceba7
 PRODUCT_ID = re.compile(r'[^\x00-\x1f\x7f/\\]{1,128}')  # no control characters or slashes; used whole (`fullmatch`)
@@ -141,9 +233,10 @@ PAGE = Path(__import__('retailklip').__file__).parent/'static'/'index.html'
 PAGE_HEADERS = {'Content-Security-Policy': "default-src 'self'; img-src 'self' blob:; style-src 'unsafe-inline'; script-src 'unsafe-inline'",
                 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer'}
 
-def _hits(S, N)->list:
-    "Search results of one query as image ids (`s<n>`) and scores."
-    return [dict(id=f's{i}', score=round(float(v), 4)) for v, i in zip(S[0], N[0]) if i >= 0]
+def _hits(S, N, paths:list, root:str)->list:
+    "Search results of one query: image id (`s<n>`), score, and the photo's path relative to the indexed folder `root`."
+    return [dict(id=f's{i}', score=round(float(v), 4), path=relative_path(paths[i], root))
+            for v, i in zip(S[0], N[0]) if i >= 0]
 
 def _file_key(path)->tuple:
     st = os.stat(path); return (st.st_mtime_ns, st.st_size, st.st_ino)
@@ -160,6 +253,60 @@ def _thumb(path:str, side:int=256)->bytes:
     with Image.open(path) as im: im.draft('RGB', (side, side)); im = im.convert('RGB'); im.thumbnail((side, side))
     b = io.BytesIO(); im.save(b, 'JPEG', quality=85); return b.getvalue()
 
+# %% ../nbs/18_serve.ipynb #066a2374
+def common_root(paths:list)->str:
+    "The folder that holds every path of `paths` (the indexed folder); '' when they share none."
+    folders = {os.path.dirname(p) for p in paths}
+    try: return os.path.commonpath(list(folders)) if folders else ''
+    except ValueError: return ''  # absolute and relative paths mixed
+
+def relative_path(path:str, root:str)->str:
+    "`path` relative to the folder `root`, or its file name when it lies elsewhere: never an absolute path."
+    rel = os.path.relpath(path, root) if root else path
+    return os.path.basename(path) if os.path.isabs(rel) or rel.split(os.sep)[0] == '..' else rel
+
+# %% ../nbs/18_serve.ipynb #633fef6f
+def image_response(paths, # the index's image paths by position (list or array); a value that is not text is no image
+                   i:int, image_id:str, size:int)->Response:
+    "The JPEG thumbnail of image `i` of `paths`; a 404 when there is none, its path is not text or its file unreadable."
+    p = paths[i] if i < len(paths) else None
+    if not isinstance(p, str) or not p: raise HTTPException(404, f"no image {image_id}")
+    try: data = _thumb(p, size)
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
+        raise HTTPException(404, f"image {image_id} is no longer readable") from None
+    return Response(data, media_type='image/jpeg', headers={'Cache-Control': 'no-cache'})  # ids are positions: ids move
+
+# %% ../nbs/18_serve.ipynb #156c98d1
+def reload_index(state, # `app.state`: `rec`, `first`, `key` are replaced
+                 index:str|Path, fn=None): # with `fn(recognizer)`: apply it to the reloaded index and save
+    "Reload the index file under its lock (and apply `fn` and save) and serve the result from the next request on."
+    from retailklip.knn import KNNClassifier
+    with locked(index):
+        r = copy.copy(state.rec)  # same model; requests in flight keep the old index
+        try: r.knn = KNNClassifier.load(index)
+        except (ValueError, OSError) as e:
+            if fn is None: raise
+            raise HTTPException(409, f"{e}; the index cannot be changed until its file loads") from None
+        if fn is not None: fn(r); r.save(index)
+        key = _file_key(index)
+    state.rec, state.first, state.key = r, _first_refs(r), key
+    return r
+
+_reloading = threading.Lock()  # one reload at a time: the requests waiting for it find it done (or logged) after
+
+def current_index(state, index:str|Path):
+    "The recognizer over the index file as it is now; a file that does not load is logged once and the last one kept."
+    try: key = _file_key(index)
+    except OSError: key = 'missing'
+    if key in (state.key, getattr(state, 'bad_key', None)): return state.rec
+    with _reloading:
+        if key in (state.key, getattr(state, 'bad_key', None)): return state.rec
+        try: return reload_index(state, index)
+        except (ValueError, OSError) as e:
+            state.bad_key = key
+            logger.error('%s; the service answers from the last good index until the file changes', e)
+            return state.rec
+
 # %% ../nbs/18_serve.ipynb #9e26d8b6
 def make_app(index:str|Path|None=None, # product index (`.rk`) for /classify and /products
              search:str|Path|None=None, # retrieval index (`.npz`) for /search
@@ -167,10 +314,10 @@ def make_app(index:str|Path|None=None, # product index (`.rk`) for /classify and
              limits:ServeLimits=ServeLimits(), max_batch:int=32, max_wait:float=0.005, # micro-batching
              device:str|None=None,
              engine:str='torch', # 'torch', or 'onnxruntime' to run /classify's model from `onnx`
-             onnx:str|Path|None=None): # a graph from `retailklip export --onnx`, exported from the index's model
+             onnx:str|Path|None=None, # a graph from `retailklip export --onnx`, exported from the index's model
+             allowed_hosts:list|None=None): # the names a request's `Host` may give (any port); None: any
     "A FastAPI app over a product index and/or a retrieval index, with the web page at `/`."
     from retailklip.api import Recognizer, ImageSearch
-    from retailklip.knn import KNNClassifier
     from retailklip.imagefolder import embed_images
     if index is None and search is None: raise ValueError("give a product index (--index) or a search index (--search), or both")
     if engine not in ('torch', 'onnxruntime'): raise ValueError(f"--engine must be 'torch' or 'onnxruntime', got {engine!r}")
@@ -178,23 +325,14 @@ def make_app(index:str|Path|None=None, # product index (`.rk`) for /classify and
     if engine == 'torch' and onnx is not None: raise ValueError("--onnx is used by --engine onnxruntime only: add --engine onnxruntime")
     rec = Recognizer.load(index, device) if index is not None else None
     srch = ImageSearch.load(search, device) if search is not None else None
-    app, metrics = FastAPI(title='retailklip', version=__import__('retailklip').__version__), Metrics()
+    version = __import__('retailklip').__version__
+    app, metrics = FastAPI(title='retailklip', version=version, responses=error_responses(400, 500)), Metrics()
     app.state.rec, app.state.search, app.state.metrics = rec, srch, metrics
     app.state.first = _first_refs(rec) if rec is not None else {}
     app.state.key = _file_key(index) if rec is not None else None
-
-    def reload(fn=None):
-        "Reload the index file under its lock (with `fn`: apply it and save) and serve the result from the next request on."
-        with locked(index):
-            r = copy.copy(app.state.rec); r.knn = KNNClassifier.load(index)  # same model; requests in flight keep the old index
-            if fn is not None: fn(r); r.save(index)
-            key = _file_key(index)
-        app.state.rec, app.state.first, app.state.key = r, _first_refs(r), key
-        return r
-
-    def current():
-        "The recognizer over the index file as it is now: reloaded when another process changed the file, e.g. `retailklip add`."
-        return app.state.rec if _file_key(index) == app.state.key else reload()
+    app.state.root = common_root(srch.index.paths) if srch is not None else ''
+    reload = functools.partial(reload_index, app.state, index)  # (with a change) under the index lock
+    current = functools.partial(current_index, app.state, index)  # reloaded when the file changed
 
     if engine == 'onnxruntime':
         from retailklip.export import OnnxEncoder, embed_onnx
@@ -209,10 +347,9 @@ def make_app(index:str|Path|None=None, # product index (`.rk`) for /classify and
     app.state.engine = engine
     app.state.batcher = batcher = Batcher(embed, max_batch, max_wait, on_batch=metrics.batch.observe)
 
-    app.add_middleware(_Measure, metrics=metrics)
-
-    @app.exception_handler(UploadError)
-    async def upload_error(request, e:UploadError): return JSONResponse({'detail': str(e)}, e.status)
+    if allowed_hosts: app.add_middleware(HostCheck, hosts=allowed_hosts)
+    app.add_middleware(AccessLog, metrics=metrics)
+    app.add_exception_handler(UploadError, upload_error); app.add_exception_handler(StarletteHTTPException, http_error)
 
     @app.exception_handler(Exception)
     async def server_error(request, e:Exception):  # a fault of the service, not of the request: one JSON line, no traceback
@@ -251,8 +388,8 @@ def make_app(index:str|Path|None=None, # product index (`.rk`) for /classify and
         "Prometheus metrics: requests by route and status, latency per route, images per forward pass."
         return Response(metrics.text(), media_type='text/plain; version=0.0.4')
 
-    @app.post('/classify')
-    async def classify(files:list[UploadFile]=File(...), k:int=Query(5, ge=1, le=limits.max_k)):
+    @app.post('/classify', responses=error_responses(404, 413))
+    async def classify(files:list[UploadFile]=File(..., min_length=1), k:int=Query(5, ge=1, le=limits.max_k)):
         "Top-k products of each uploaded photo (`unknown` when the best score is under the index's threshold)."
         need('product index', rec); arrays = await read_files(files)
         e = np.concatenate(await asyncio.gather(*[batcher([a]) for a in arrays]))
@@ -260,19 +397,22 @@ def make_app(index:str|Path|None=None, # product index (`.rk`) for /classify and
         return [dict(file=f.filename, unknown=bool(u), top=[dict(product=p, score=round(float(s), 4), image=first.get(p)) for p, s in t])
                 for f, t, u in zip(files, pred.topk, pred.unknown)]
 
-    @app.get('/products')
+    @app.get('/products', responses=error_responses(404))
     def products():
         "Every product with its number of reference images and the ids of (up to 8 of) them."
         need('product index', rec); refs = current().knn.refs
         pos = refs.assign(pos=np.arange(len(refs))).groupby('product', sort=True)['pos']
         return [dict(product=p, references=len(g), images=[f'r{i}' for i in g[:8]]) for p, g in pos]
 
-    @app.post('/products/{product}/references', dependencies=[Depends(authorised)])
-    async def add_references(product:str, files:list[UploadFile]=File(...)):
+    changing = dict(dependencies=[Depends(same_origin), Depends(authorised)],
+                    responses=error_responses(401, 403, 404, 409, 413))
+    @app.post('/products/{product}/references', **changing)
+    async def add_references(product:str, files:list[UploadFile]=File(..., min_length=1)):
         "Add reference images of a product (a new one, or more views of one already indexed): no retraining."
         need('product index', rec)
         if not valid_product_id(product):
-            raise HTTPException(422, f"product id {product[:80]!r}: 1-128 characters without control characters, slashes or surrounding spaces")
+            why = '1-128 characters without control characters, slashes or surrounding spaces'
+            raise invalid(('path', 'product'), f"product id {product[:80]!r}: {why}")
         arrays, folder = await read_files(files), upload_folder(index, product)
         folder.mkdir(parents=True, exist_ok=True); paths = []
         for a in arrays:
@@ -281,7 +421,7 @@ def make_app(index:str|Path|None=None, # product index (`.rk`) for /classify and
         await asyncio.to_thread(reload, lambda r: r.add(pd.DataFrame(dict(path=paths, product=product)), extend=True))
         return dict(product=product, added=len(paths), references=int((app.state.rec.knn.refs['product'] == product).sum()))
 
-    @app.delete('/products/{product}', dependencies=[Depends(authorised)])
+    @app.delete('/products/{product}', **changing)
     async def delete_product(product:str):
         "Remove a product and all its references."
         need('product index', rec)
@@ -293,31 +433,34 @@ def make_app(index:str|Path|None=None, # product index (`.rk`) for /classify and
         shutil.rmtree(upload_folder(index, product), ignore_errors=True)  # the images uploaded for it, if any
         return dict(product=product, removed=True)
 
-    @app.get('/search')
-    def text_search(q:str=Query(..., min_length=1, max_length=500), k:int=Query(20, ge=1, le=limits.max_k)):
-        "The k images of the search index that best contain the text `q`."
+    @app.get('/search', responses=error_responses(404))
+    def text_search(q:str=Query(..., min_length=1, max_length=500, pattern=r'\S'), # some text, not only spaces
+                    k:int=Query(20, ge=1, le=limits.max_k)):
+        "The k images of the search index that best contain the text `q` (not only spaces)."
         s = need('search index', srch)
-        return _hits(*s.index.search(s.text([q]), k))
+        if not q.strip(): raise invalid(('query', 'q'), 'the query text is only spaces or control characters')
+        return _hits(*s.index.search(s.text([q]), k), s.index.paths, app.state.root)
 
-    @app.post('/search')
-    async def image_search(files:list[UploadFile]=File(...), k:int=Query(20, ge=1, le=limits.max_k)):
+    @app.post('/search', responses=error_responses(404, 413))
+    async def image_search(files:list[UploadFile]=File(..., min_length=1), k:int=Query(20, ge=1, le=limits.max_k)):
         "The k images of the search index holding an object most like the uploaded photo (one per request)."
         s = need('search index', srch)
         if len(files) != 1: raise UploadError(f"{len(files)} files: POST /search takes one photo", 422)
         [a] = await read_files(files)
-        return _hits(*await asyncio.to_thread(lambda: s.index.search(s.image_query(a), k)))
+        S, N = await asyncio.to_thread(lambda: s.index.search(s.image_query(a), k))
+        return _hits(S, N, s.index.paths, app.state.root)
 
-    @app.get('/images/{image_id}')
+    @app.get('/images/{image_id}', responses=error_responses(404))
     def image(image_id:str, size:int=Query(256, ge=32, le=1024)):
         "A thumbnail of an indexed image, by id (`r<n>`: reference n of the product index; `s<n>`: image n of the search index)."
         m = re.fullmatch(r'([rs])(\d{1,9})', image_id)
         if m is None: raise HTTPException(404, f"no image {image_id[:40]!r}: ids look like r12 or s34")
         kind, i = m.group(1), int(m.group(2))
-        if kind == 'r': need('product index', rec); refs = current().knn.refs; paths = list(refs['path']) if 'path' in refs else []
+        if kind == 'r':
+            need('product index', rec); refs = current().knn.refs
+            paths = refs['path'].array if 'path' in refs else ()
         else: paths = need('search index', srch).index.paths
-        if i >= len(paths): raise HTTPException(404, f"no image {image_id}")
-        try: return Response(_thumb(paths[i], size), media_type='image/jpeg', headers={'Cache-Control': 'no-cache'})  # ids are positions: they move when a product is removed
-        except OSError: raise HTTPException(404, f"image {image_id} is no longer readable") from None
+        return image_response(paths, i, image_id, size)
 
     return app
 
@@ -326,13 +469,28 @@ def _loopback(host:str)->bool:
     try: return ipaddress.ip_address(host).is_loopback
     except ValueError: return host == 'localhost'
 
+def _log_to_stderr(access_log:bool):
+    "Send the service's log lines to stderr: errors always, one line per request when `access_log`."
+    if not logger.handlers:
+        h = logging.StreamHandler(); h.setFormatter(logging.Formatter('%(asctime)s %(message)s')); logger.addHandler(h)
+    logger.setLevel(logging.INFO); logger.propagate = False
+    logging.getLogger('retailklip.serve.access').setLevel(logging.INFO if access_log else logging.WARNING)
+
+MIN_TOKEN = 16  # characters: a shorter token is guessed
+
 def serve(index:str|Path|None=None, search:str|Path|None=None, # the indexes (see `make_app`)
           host:str='127.0.0.1', port:int=8000,
           token:str|None=None, # needed by the changing endpoints; required when `host` is not a loopback address
           limits:ServeLimits=ServeLimits(), max_batch:int=32, max_wait:float=0.005, device:str|None=None,
-          engine:str='torch', onnx:str|Path|None=None):
+          engine:str='torch', onnx:str|Path|None=None,
+          allowed_hosts:list|None=None, # names a request's `Host` may give; default: see `allowed_hosts_for`
+          access_log:bool=True): # one line per request on stderr (method, path, status, ms)
     "Serve `make_app` with uvicorn until interrupted."
     import uvicorn
+    if token is not None and len(token.strip()) < MIN_TOKEN:
+        n = len(token.strip())
+        raise ValueError(f"--token has {n} characters; it needs {MIN_TOKEN} or more (e.g. `openssl rand -hex 16`)")
+    token = token.strip() if token is not None else None
     if not _loopback(host) and not token:
         raise ValueError(f"--host {host} can be reached from other machines: give --token (or set RETAILKLIP_TOKEN) so that only holders of it can change the index")
     if not 0 < int(port) < 65536: raise ValueError(f"--port must be 1-65535, got {port}")
@@ -340,10 +498,19 @@ def serve(index:str|Path|None=None, search:str|Path|None=None, # the indexes (se
         so.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try: so.bind((host, int(port)))
         except OSError as e: raise ValueError(f"--port {port}: cannot listen on {host} ({e.strerror})") from None
-    app = make_app(index, search, token, limits, max_batch, max_wait, device, engine, onnx)
+    hosts = allowed_hosts_for(host, allowed_hosts)
+    app = make_app(index, search, token, limits, max_batch, max_wait, device, engine, onnx, allowed_hosts=hosts)
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     print(f"retailklip serve: the page at {url}/, the API at {url}/docs (Ctrl-C stops)", flush=True)
-    uvicorn.run(app, host=host, port=int(port), log_level='warning')
+    _log_to_stderr(access_log)
+    uvicorn.run(app, host=host, port=int(port), log_level='warning', access_log=False)
+
+# %% ../nbs/18_serve.ipynb #03a9a4fc
+def allowed_hosts_for(host:str, # the address `serve` binds
+                      given:list|None=None)->list|None: # an explicit list, used as it is
+    "The names a request's `Host` may give: `given`, else a loopback address and localhost's names, else any (None)."
+    if given: return list(given)
+    return [host, 'localhost', '127.0.0.1', '::1'] if _loopback(host) else None
 
 # %% ../nbs/18_serve.ipynb #49bc24b0
 def _free_port()->int:
@@ -352,19 +519,23 @@ def _free_port()->int:
 @contextlib.contextmanager
 def running_server(index:str|Path|None=None, search:str|Path|None=None, # see `make_app`
                    timeout:float=120., # seconds to wait for /healthz
+                   log:str|Path|None=None, # a file for the server's log (stderr); default: a temporary file
                    **kwargs): # more arguments of `serve` (token, max_batch, max_wait, engine, onnx, ...)
     "Context manager: `serve` in a child process on a free 127.0.0.1 port; yields its base URL and stops it on exit."
     import httpx
     port = _free_port(); args = dict(kwargs, index=str(index) if index else None, search=str(search) if search else None, port=port)
     args = {k: str(v) if isinstance(v, Path) else v for k, v in args.items()}
     code = f"import json; from retailklip.serve import serve; serve(**json.loads({json.dumps(json.dumps(args))}))"
-    srv = subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    err = open(log, 'w+') if log is not None else tempfile.TemporaryFile('w+')  # a file: a full pipe blocks the server
+    srv = subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.DEVNULL, stderr=err, text=True)
     url, end = f'http://127.0.0.1:{port}', time.time() + timeout
     try:
         while True:
             try: httpx.get(url + '/healthz', timeout=2).raise_for_status(); break
             except httpx.HTTPError:
-                if srv.poll() is not None: raise RuntimeError(f"the server exited: {srv.stderr.read().strip()[-2000:]}") from None
+                if srv.poll() is not None:
+                    err.seek(0)
+                    raise RuntimeError(f"the server exited: {err.read().strip()[-2000:]}") from None
                 if time.time() > end: raise TimeoutError(f"the server did not answer within {timeout:.0f} s") from None
                 time.sleep(.1)
         yield url
@@ -372,7 +543,7 @@ def running_server(index:str|Path|None=None, search:str|Path|None=None, # see `m
         srv.terminate()
         try: srv.wait(10)
         except subprocess.TimeoutExpired: srv.kill(); srv.wait()
-        srv.stderr.close()
+        err.close()
 
 # %% ../nbs/18_serve.ipynb #986b463c
 async def _load(url, photo, clients, requests, adds, token, timeout):

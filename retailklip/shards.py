@@ -4,20 +4,20 @@
 
 # %% ../nbs/15a_shards.ipynb #9f812d9f
 from __future__ import annotations
-import hashlib, json, os, re, time
+import contextlib, hashlib, json, os, re, time
 from pathlib import Path
 import numpy as np, pandas as pd, torch, faiss
-from .core import atomic_file, atomic_write_text, default_device, local_cores, parse_size
+from .core import atomic_file, atomic_write_text, default_device, local_cores, parse_size, open_regular, read_json, npy_header, check_fields
 from .imagefolder import ImageDataset, ScanReport, scan_imagefolder, embed_images, progress_bar
 from .train import load_run, run_config
-from .knn import KNNClassifier, VectorFiles, ivfpq_layout, unit_rows, calibration_size, MIN_HELD_OUT
+from .knn import KNNClassifier, VectorFiles, ivfpq_layout, unit_rows, calibration_size, MIN_HELD_OUT, _as_f32, _unit
 from .retrieval import RetrievalIndex
 from .core import fingerprint
 
 # %% auto #0
-__all__ = ['SHARDS_META', 'image_table', 'shard_files', 'shards_meta', 'finished_shards', 'read_shards', 'embed_to_shards',
-           'shard_sizes', 'exact_index_bytes', 'write_shards', 'index_from_shards', 'model_shards',
-           'retrieval_from_shards']
+__all__ = ['SHARDS_META', 'UNIT_TOL', 'EMBED_SPEC', 'image_table', 'shard_files', 'shards_meta', 'finished_shards',
+           'check_shards', 'shard_vectors', 'shard_table', 'read_shards', 'embed_to_shards', 'shard_sizes',
+           'exact_index_bytes', 'write_shards', 'index_from_shards', 'model_shards', 'retrieval_from_shards']
 
 # %% ../nbs/15a_shards.ipynb #65451ca6
 def image_table(images # an ImageFolder tree `root/<product>/*.jpg`, a .csv (path[, product]) or a .txt (a path per line), or a DataFrame
@@ -44,6 +44,10 @@ def image_table(images # an ImageFolder tree `root/<product>/*.jpg`, a .csv (pat
 
 # %% ../nbs/15a_shards.ipynb #c48e737c
 SHARDS_META = 'embed.json'
+UNIT_TOL = 1e-2  # a shard's vectors are of unit length within this (bf16 embeddings, normalised in fp32 then rounded, measured within 1.7e-3)
+EMBED_SPEC = dict(run=((str, type(None)), None, None, None), model=((str, type(None)), None, None, None), fingerprint=((str, type(None)), None, None, None),
+                  dim=(int, 1, 1 << 16), image_size=((int, type(None)), 1, 1 << 16, None), n=(int, 0, 1 << 40), images=((str, type(None)), None, None, None),
+                  shard_size=(int, 1, 1 << 31), precision=({'auto', 'bf16', 'fp32'},))  # every field the readers use
 
 def shard_files(out:str|Path, i:int)->tuple: # (embeddings .npy, metadata .parquet)
     "The two files of shard `i` in clip-retrieval's layout."
@@ -56,23 +60,85 @@ def _write_shard(out, i:int, emb:np.ndarray, meta:pd.DataFrame):
     with atomic_file(pq) as f: meta.reset_index(drop=True).to_parquet(f, index=False)
 
 def shards_meta(out:str|Path)->dict:
-    "The `embed.json` of a shards folder (what was embedded, with which run and settings)."
+    "The `embed.json` of a shards folder (what was embedded, with which run and settings), every field checked (`EMBED_SPEC`)."
     m = Path(out)/SHARDS_META
-    if not m.exists(): raise FileNotFoundError(f"no embeddings at {out} (no {SHARDS_META}); write them with `retailklip embed`")
-    return json.loads(m.read_text())
+    if not m.exists() and not m.is_symlink(): raise FileNotFoundError(f"no embeddings at {out} (no {SHARDS_META}); write them with `retailklip embed`")
+    return check_fields(read_json(m, f"a shards folder's {SHARDS_META}"), EMBED_SPEC, f"{m} is not a shards folder's {SHARDS_META}", extra=False)
+
+def _on_disk(out:Path)->tuple: # (numbers of the .npy files, numbers of the .parquet files)
+    "The shard numbers whose files are in `out`, from one listing of each folder (no loop over what `embed.json` claims)."
+    got = []
+    for sub, pat in (('img_emb', r'img_emb_(\d+)\.npy'), ('metadata', r'metadata_(\d+)\.parquet')):
+        try: names = os.listdir(Path(out)/sub)
+        except (FileNotFoundError, NotADirectoryError): names = []
+        got.append({int(m[1]) for f in names if (m := re.fullmatch(pat, f))})
+    return tuple(got)
 
 def finished_shards(out:str|Path)->int:
-    "The number of shards of a finished folder; refuses an unfinished one."
-    meta = shards_meta(out); n = -(-meta['n']//meta['shard_size'])
-    missing = [i for i in range(n) if not shard_files(out, i)[1].exists()]
-    if missing: raise ValueError(f"{out} is unfinished: {len(missing)} of {n} shards missing; run `retailklip embed` again to finish it")
+    "The number of shards of a finished folder; refuses an unfinished one, and one whose `embed.json` and shard files disagree."
+    meta = shards_meta(out); n = -(-meta['n']//meta['shard_size']); npys, pqs = _on_disk(out)
+    extra = sorted(i for i in npys | pqs if i >= n)
+    if extra:
+        f = shard_files(out, extra[0])[0 if extra[0] in npys else 1]
+        raise ValueError(f"{f}: {Path(out)/SHARDS_META} counts {n} shards ({meta['n']} images, {meta['shard_size']} a shard), this is shard {extra[0]}: embed.json and the shard files disagree")
+    missing = n - len(pqs)
+    if missing: raise ValueError(f"{out} is unfinished: {missing} of {n} shards missing; run `retailklip embed` again to finish it")
+    if len(npys) < n: raise ValueError(f"{shard_files(out, min(set(range(n)) - npys))[0]} is missing: shard {min(set(range(n)) - npys)} has metadata but no embeddings")
     return n
+
+def _parquet_rows(f:Path, need:tuple=('path', 'product'))->int:
+    "The rows of a shard's metadata file, from its footer, once the file is known to hold text columns `need`."
+    import pyarrow as pa, pyarrow.parquet as pq
+    with open_regular(f, 'a shard metadata file') as fh:
+        try: pf = pq.ParquetFile(fh); schema, rows = pf.schema_arrow, pf.metadata.num_rows
+        except (pa.ArrowException, OSError, ValueError, TypeError, IndexError) as e: raise ValueError(f"{f} is not a shard metadata file ({type(e).__name__}: {' '.join(str(e).split())[:80]})") from None
+    for c in need:
+        if c not in schema.names: raise ValueError(f"{f} has no {c!r} column (it has {schema.names[:8]})")
+        t = schema.field(c).type
+        if not (pa.types.is_string(t) or pa.types.is_large_string(t)): raise ValueError(f"{f}: column {c!r} holds {t}, not text")
+    return rows
+
+def check_shards(out:str|Path # a shards folder
+                )->VectorFiles: # its embedding files, in order
+    "The embedding files of a finished shards folder once every shard agrees with `embed.json` and with itself: float32 rows of its dimension, no more than a shard holds, as many as its metadata file (read from the headers and footers, no data)."
+    meta = shards_meta(out); n = finished_shards(out); S = meta['shard_size']
+    vf = VectorFiles([shard_files(out, i)[0] for i in range(n)])
+    for i, (shape, (npy, pq)) in enumerate(zip(vf.shapes, (shard_files(out, i) for i in range(n)))):
+        cap = min(S, meta['n'] - i*S)
+        if shape[1] != meta['dim']: raise ValueError(f"{npy} holds vectors of dimension {shape[1]}, {Path(out)/SHARDS_META} says {meta['dim']}")
+        if shape[0] > cap: raise ValueError(f"{npy} holds {shape[0]} rows, more than shard {i} can ({cap} of {meta['n']} images, {S} a shard)")
+        if (rows := _parquet_rows(pq)) != shape[0]: raise ValueError(f"{npy} holds {shape[0]} rows, its metadata {pq.name} {rows}: the shard disagrees with itself")
+    return vf
+
+def shard_vectors(out:str|Path, i:int, dim:int)->np.ndarray:
+    "Shard `i`'s embeddings, refused unless they are finite unit vectors (a model writes normalised embeddings: within 1e-2 of unit length, as bf16 outputs are, within about 2e-3)."
+    f = shard_files(out, i)[0]
+    with open_regular(f, 'an embedding shard') as fh:
+        shape, fortran, dtype = npy_header(fh, f)
+        if len(shape) != 2 or fortran or dtype != np.float32 or shape[1] != dim: raise ValueError(f"{f} holds {shape} {dtype}, not (n, {dim}) float32 rows")
+        v = np.empty(shape, np.float32)
+        if fh.readinto(memoryview(v).cast('B')) != v.nbytes: raise ValueError(f"{f} is shorter than its header says")
+    if len(v) and not _unit(v, UNIT_TOL): raise ValueError(f"{f} holds vectors that are not of unit length (or not finite): not a model's embeddings")
+    return v
+
+def shard_table(out:str|Path, i:int, columns:tuple=('path', 'product'))->pd.DataFrame:
+    "Shard `i`'s metadata `columns`, refused unless each is text without a missing value (a null product would become the product 'nan')."
+    f = shard_files(out, i)[1]; _parquet_rows(f, columns)
+    import pyarrow as pa
+    try:
+        with open_regular(f, 'a shard metadata file') as fh: t = pd.read_parquet(fh, columns=list(columns))
+    except (pa.ArrowException, OSError, ValueError, TypeError, IndexError) as e:
+        if str(e).startswith(str(f)): raise
+        raise ValueError(f"{f} is not a shard metadata file ({type(e).__name__}: {' '.join(str(e).split())[:80]})") from None
+    for c in columns:
+        if (nul := t[c].isna().to_numpy()).any(): raise ValueError(f"{f}: column {c!r} has {int(nul.sum())} missing values (first: row {int(nul.argmax())})")
+    return t
 
 def read_shards(out:str|Path # a folder written by `embed_to_shards`
                )->tuple: # (embeddings (n, D) float32, metadata: path, product)
-    "Every shard's embeddings and metadata, in list order, in memory; refuses an unfinished folder (`index_from_shards` streams them instead)."
-    meta, n = shards_meta(out), finished_shards(out)
-    es, ms = zip(*[(np.load(shard_files(out, i)[0]), pd.read_parquet(shard_files(out, i)[1])) for i in range(n)])
+    "Every shard's embeddings and metadata, in list order, in memory; refuses an unfinished folder, and one that disagrees with itself (`index_from_shards` streams them instead)."
+    meta = shards_meta(out); n = len(check_shards(out).files)
+    es, ms = zip(*[(shard_vectors(out, i, meta['dim']), shard_table(out, i)) for i in range(n)]) if n else ((), ())
     if not sum(map(len, es)): raise ValueError(f"{out} holds no embeddings: none of its {meta['n']} images could be read")
     return np.concatenate(es), pd.concat(ms, ignore_index=True)
 
@@ -88,7 +154,7 @@ def embed_to_shards(run:str|Path, # a run folder (`retailklip finetune`): the mo
                     images, # what `image_table` reads: an ImageFolder tree, a .csv / .txt list, or a DataFrame
                     out:str|Path, # the shards folder (created; an unfinished one of the same images and run is completed)
                     shard_size:int=10000, batch_size:int=128,
-                    engine:str='auto', # 'local' (this process), 'ray' (Ray Data), 'auto': ray when installed
+                    engine:str='auto', # 'local' (this process), 'ray' (Ray Data), 'auto': Ray when `address` names a cluster, else this process
                     address:str|None=None, # a Ray cluster ('auto' or 'ray://host:10001'); None: a local Ray
                     workers:int|None=None, # local: decoding processes; ray: embedding actors (default: one per GPU, or per CPU core)
                     precision:str='auto', # 'fp32', 'bf16' or 'auto' (see `embed_images`)
@@ -99,9 +165,7 @@ def embed_to_shards(run:str|Path, # a run folder (`retailklip finetune`): the mo
     if not isinstance(shard_size, int) or shard_size < 1: raise ValueError(f"shard_size must be an integer >= 1, got {shard_size!r}")
     if engine not in ('auto', 'local', 'ray'): raise ValueError(f"engine must be 'auto', 'local' or 'ray', got {engine!r}")
     if precision not in ('auto', 'bf16', 'fp32'): raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {precision!r}")
-    if engine == 'auto':
-        try: import ray; engine = 'ray'
-        except ImportError: engine = 'local'
+    if engine == 'auto': engine = 'local' if address is None else 'ray'  # on one machine Ray only adds start-up time (measured: 29 s against 7.7 s for 28 images)
     if engine == 'ray':
         try: import ray
         except ImportError: raise ValueError("engine 'ray' needs Ray: pip install 'retailklip[ray]' (or use engine 'local')") from None
@@ -149,13 +213,29 @@ class _Embedder:
             emb[ok] = e.numpy()
         return {k: v for k, v in batch.items() if k != 'image'} | dict(emb=emb)
 
+@contextlib.contextmanager
+def _stderr_on_error():
+    "For the body, send what this process and the processes it starts write to file descriptor 2 (Ray's C++ logs, its warnings) to a temporary file: dropped when the body succeeds, written to stderr when it fails."
+    import sys, tempfile
+    sys.stderr.flush(); saved, tmp = os.dup(2), tempfile.TemporaryFile(); os.dup2(tmp.fileno(), 2)
+    try: yield
+    except BaseException:
+        sys.stderr.flush(); os.dup2(saved, 2); tmp.seek(0); sys.stderr.write(tmp.read().decode(errors='replace')); raise
+    finally: sys.stderr.flush(); os.dup2(saved, 2); os.close(saved); tmp.close()
+
 def _ray_shards(run, df, todo, out, meta, batch_size, workers, address, device, progress, report):
     "Embed shards `todo` with Ray Data: parallel decoding tasks, an actor pool of models; each shard written when complete."
     import ray, logging
-    if not progress: os.environ.setdefault('RAY_DATA_LOG_LEVEL', 'WARNING')  # Ray Data's progress lines only with progress=True
+    if not progress: os.environ.setdefault('RAY_DATA_LOG_LEVEL', 'ERROR')  # Ray Data's progress and advice lines only with progress=True
     started = not ray.is_initialized()
+    with contextlib.nullcontext() if progress else _stderr_on_error():  # Ray logs warnings and an error-level line on every successful run (ray-project/ray#57733): shown only if the run fails
+        _ray_run(run, df, todo, out, meta, batch_size, workers, address, device, progress, report, started)
+
+def _ray_run(run, df, todo, out, meta, batch_size, workers, address, device, progress, report, started):
+    "`_ray_shards`' work: start Ray if `started`, embed, write the shards, stop Ray."
+    import ray, logging
     try:
-        if started: ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+        if started: ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     except ConnectionError as e:  # measured with Ray 2.60: `ray start --head` turns token authentication on; a client without it is refused
         raise ConnectionError(f"{e} (a cluster started by `ray start` checks a token: set RAY_AUTH_MODE=token, with the cluster's ~/.ray/auth_token or RAY_AUTH_TOKEN)") from None
     try:
@@ -181,12 +261,8 @@ def _ray_shards(run, df, todo, out, meta, batch_size, workers, address, device, 
 
 # %% ../nbs/15a_shards.ipynb #5010c8fb
 def shard_sizes(out:str|Path)->list:
-    "The number of embeddings in each shard of a finished folder, from the `.npy` headers (no data is read)."
-    return _vector_files(out).sizes
-
-def _vector_files(out:str|Path)->VectorFiles:
-    "The embedding files of a finished shards folder, in order."
-    return VectorFiles([shard_files(out, i)[0] for i in range(finished_shards(out))])
+    "The number of embeddings in each shard of a finished folder, from the `.npy` headers (no data is read; `check_shards` checks them)."
+    return check_shards(out).sizes
 
 def exact_index_bytes(n:int, dim:int)->int:
     "Memory an exact `KNNClassifier` of `n` references needs: the vectors twice (its own copy and faiss's) and about 300 bytes of reference table each."
@@ -197,13 +273,16 @@ def write_shards(out:str|Path, # the shards folder to write (must not hold one)
                  batches, # yields (embeddings (n_i, D), table with path and product), one shard each, all of one size but the last
                  **meta # `embed.json` fields: fingerprint, model, run ...
                 )->Path:
-    "Write embeddings made elsewhere (or drawn for a benchmark) as a shards folder that `read_shards` / `index_from_shards` read."
+    "Write embeddings made elsewhere (or drawn for a benchmark) as a shards folder that `read_shards` / `index_from_shards` read; rows are scaled to unit length, as a model's are (NaN, infinite or all-zero rows are refused)."
     out = Path(out)
     if (out/SHARDS_META).exists(): raise ValueError(f"{out} already holds shards; choose another folder")
+    if odd := sorted(set(meta) - set(EMBED_SPEC)): raise ValueError(f"{odd[0]!r} is not a field of {SHARDS_META} (its fields: {', '.join(EMBED_SPEC)})")
     n = size = dim = 0
     for d in ('img_emb', 'metadata'): (out/d).mkdir(parents=True, exist_ok=True)
     for i, (e, md) in enumerate(batches):
-        _write_shard(out, i, e, md[['path', 'product']]); n += len(e); size, dim = size or len(e), e.shape[1]
+        e = _as_f32(e, f"shard {i}'s embeddings"); size, dim = size or len(e), e.shape[1]
+        if len(e) > size: raise ValueError(f"shard {i} holds {len(e)} rows, more than the first ({size}): every shard but the last holds the same number")
+        _write_shard(out, i, e, md[['path', 'product']].astype(str)); n += len(e)
     atomic_write_text(out/SHARDS_META, json.dumps(dict(dict(run=None, model=None, fingerprint=None, image_size=None, images=None, precision='fp32'),
                                                       **meta, dim=int(dim), n=n, shard_size=size), indent=1))
     return out
@@ -217,9 +296,9 @@ def index_from_shards(path:str|Path, # a shards folder (`retailklip embed`) of l
                       labelled:bool=True, # refuse images without a product (False: an image-search store, whose images need none)
                       **kwargs # more `KNNClassifier` settings (k, n_neighbors, nprobe, target_recall ...)
                      )->KNNClassifier:
-    "A product index of the embeddings in `path`, within `max_memory`: exact when it fits, else IVF-PQ built shard by shard and re-scored from the shard files."
+    "A product index of the embeddings in `path`, within `max_memory`: exact when it fits, else IVF-PQ built shard by shard and re-scored from the shard files. The shards are checked first (`check_shards`), and each one's vectors (finite, unit length) and products (text, none missing) as it is read."
     meta, budget = model_shards(path, fingerprint), parse_size(max_memory)
-    files = _vector_files(path); sizes = files.sizes; n, dim = sum(sizes), int(meta['dim'])
+    files = check_shards(path); sizes = files.sizes; n, dim = sum(sizes), int(meta['dim'])  # every shard agrees with embed.json and itself, before any work
     if not n: raise ValueError(f"{path} holds no embeddings: none of its {meta['n']} images could be read")
     knn = lambda kind: KNNClassifier(dim, kind, meta['fingerprint'], model, pq_m=pq_m, rerank=rerank, **kwargs)
     need = exact_index_bytes(n, dim)
@@ -233,13 +312,13 @@ def index_from_shards(path:str|Path, # a shards folder (`retailklip embed`) of l
     few = n < 5*MIN_HELD_OUT  # too few references to leave calibration queries out of the k-means: they train too
     nq = min(calibration_size(n), n if few else n//5)  # calibration queries, as many as an index in memory gets
     rows = np.random.default_rng(0).choice(n, min(n, lay['train'] + (0 if few else nq)), replace=False)  # else the queries (first) are new to the k-means, as images are
-    q, sample = unit_rows(files.take(np.sort(rows[:nq]))), unit_rows(files.take(np.sort(rows if few else rows[nq:])))
+    q, sample = _take_unit(files, np.sort(rows[:nq])), _take_unit(files, np.sort(rows if few else rows[nq:]))
     index = k._new_ivfpq(sample, n, budget); del sample
     top2, codes, names = np.full((len(q), 2), -np.inf, np.float32), [], {}
     for i in progress_bar(range(len(sizes)), 'index shards', progress=progress):
-        v = unit_rows(np.load(shard_files(path, i)[0])); index.add(v)
+        v = unit_rows(shard_vectors(path, i, dim)); index.add(v)
         top2 = np.sort(np.concatenate([top2, faiss.knn(q, v, min(2, len(v)), metric=faiss.METRIC_INNER_PRODUCT)[0]], 1), 1)[:, -2:]
-        prod = pd.read_parquet(shard_files(path, i)[1], columns=['product'])['product'].astype(str).to_numpy()
+        prod = shard_table(path, i, ('product',))['product'].to_numpy()
         if labelled: _no_empty(prod, path)
         u, inv = np.unique(prod, return_inverse=True)
         codes.append(np.array([names.setdefault(x, len(names)) for x in u], np.int32)[inv])
@@ -247,6 +326,13 @@ def index_from_shards(path:str|Path, # a shards folder (`retailklip embed`) of l
     k.files, k.refs = files, pd.DataFrame(dict(product=pd.Categorical.from_codes(np.concatenate(codes), list(names))))
     k._calibrate(sample=(q, top2[:, 0]))  # each query's nearest other reference (the nearest is itself)
     return k
+
+def _take_unit(files:VectorFiles, rows:np.ndarray)->np.ndarray:
+    "Rows of the shard files as unit float32 vectors, refused (naming the shard) unless they are finite and of unit length within `UNIT_TOL`, as `shard_vectors` checks whole shards."
+    v = files.take(rows); s = np.einsum('ij,ij->i', v, v)
+    if len(bad := np.flatnonzero(~(np.abs(s - 1) <= 2*UNIT_TOL))):  # squared norms; NaN fails too
+        raise ValueError(f"{files.files[np.searchsorted(files.offsets, rows[bad[0]], 'right') - 1]} holds vectors that are not of unit length (or not finite): not a model's embeddings")
+    return unit_rows(v)
 
 def model_shards(path:str|Path, fingerprint:str|None)->dict:
     "The `embed.json` of a shards folder, refused when its embeddings come from another model than `fingerprint`."
@@ -268,11 +354,11 @@ def retrieval_from_shards(path:str|Path, # a shards folder (`retailklip embed`);
                           pq_m:int|None=None, rerank:int=64, progress:bool=False)->RetrievalIndex:
     "An image-search index ('clip') of the embeddings in `path` within `max_memory`: exact when it fits, else IVF-PQ codes re-scored from the shard files (as `index_from_shards`)."
     meta, budget = model_shards(path, fingerprint), parse_size(max_memory)
-    n, dim = len(_vector_files(path)), int(meta['dim']); r = RetrievalIndex(dim, 'clip', meta['fingerprint'], info)
+    n, dim = len(check_shards(path)), int(meta['dim']); r = RetrievalIndex(dim, 'clip', meta['fingerprint'], info)
     if not n: raise ValueError(f"{path} holds no embeddings: none of its {meta['n']} images could be read")
     if budget is None or exact_index_bytes(n, dim) <= budget:
         e, md = read_shards(path); return r.add(torch.from_numpy(e)[:, None], md.path.tolist(), meta['fingerprint'])
     r.index = index_from_shards(path, budget, 'ivfpq', meta['fingerprint'], meta['model'], pq_m, rerank, progress, labelled=False)
-    r.paths = [p for i in range(finished_shards(path)) for p in pd.read_parquet(shard_files(path, i)[1], columns=['path'])['path'].astype(str)]
+    r.paths = [p for i in range(finished_shards(path)) for p in shard_table(path, i, ('path',))['path']]
     r.owner, r.max_per_image = np.arange(n, dtype=np.int64), 1
     return r

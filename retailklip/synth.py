@@ -4,16 +4,17 @@
 
 # %% ../nbs/02_synth.ipynb #30b00be4
 from __future__ import annotations
-import io, json, math, os, zlib
+import io, json, math, os, shutil, zlib
 from dataclasses import dataclass, asdict
 from pathlib import Path
 import numpy as np, pandas as pd
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps, ImageEnhance
 
 # %% auto #0
-__all__ = ['KINDS', 'COLOURS', 'PATTERNS', 'LOGOS', 'VARIANTS', 'FONT_FILES', 'font_path', 'get_font', 'Product', 'rng_for',
-           'brand_name', 'parallel_map', 'make_products', 'draw_logo', 'draw_package', 'catalog_image', 'shelf_image',
-           'product_caption', 'RetailWorld', 'make_world', 'write_imagefolder', 'show_world']
+__all__ = ['KINDS', 'COLOURS', 'PATTERNS', 'LOGOS', 'VARIANTS', 'FONT_FILES', 'WORLD_PARTS', 'font_path', 'get_font', 'Product',
+           'rng_for', 'brand_name', 'parallel_map', 'make_products', 'draw_logo', 'draw_package', 'catalog_image',
+           'shelf_image', 'product_caption', 'RetailWorld', 'make_world', 'clear_world', 'write_imagefolder',
+           'show_world']
 
 # %% ../nbs/02_synth.ipynb #e21b37d9
 KINDS = ('can', 'box', 'bottle', 'pouch', 'jar', 'carton', 'tube', 'tray')
@@ -384,14 +385,34 @@ def make_world(n_products:int=100, # number of SKUs
         rows += [dict(sku=p.sku, view='shelf', k=k, split=split, caption=product_caption(p, 'shelf')) for k in range(n_shelf)]
     return RetailWorld(seed, prods, pd.DataFrame(rows), size)
 
+# %% ../nbs/02_synth.ipynb #db204ddc
+WORLD_PARTS = ('train', 'refs', 'queries', 'scenes', 'products.csv', 'images.csv')  # what a world writes in its folder
+
+def clear_world(root:str|Path, # the folder a world is about to be written to
+                overwrite:bool=False # remove the parts of a world found there (else refuse them)
+               )->Path:
+    "`root`, ready for a new world: created if absent; one holding part of a world is refused unless `overwrite`."
+    root = Path(root)
+    if root.exists() and not root.is_dir(): raise NotADirectoryError(f"{root} is a file, not a folder")
+    found = [p for p in WORLD_PARTS if (root/p).exists() or (root/p).is_symlink()]
+    if found and not overwrite:
+        raise FileExistsError(f"{root} already holds a world ({', '.join(found)}): "
+                              f"add --overwrite to replace it, or choose another --out")
+    for p in found:
+        if (root/p).is_dir() and not (root/p).is_symlink(): shutil.rmtree(root/p)
+        else: (root/p).unlink()
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
 # %% ../nbs/02_synth.ipynb #f19019e7
 def write_imagefolder(world:RetailWorld, # the world to write
-                      root:str|Path, # output folder (created)
+                      root:str|Path, # output folder (created; see `clear_world`)
                       quality:int=92, # JPEG quality
-                      prefix:str='' # put before every SKU folder name (worlds of other seeds reuse the names sku0000 ...)
+                      prefix:str='', # put before every SKU folder name (worlds of other seeds reuse the names sku0000 ...)
+                      overwrite:bool=False # replace a world already in `root`
                      )->pd.DataFrame: # the image table with a `path` column
-    "Render `world` into `root/train/<sku>/` (train SKUs), `root/refs/<sku>/` and `root/queries/<sku>/` (held-out SKUs), plus CSVs."
-    root = Path(root); root.mkdir(parents=True, exist_ok=True)
+    "Render `world` into `root/{train,refs,queries}/<sku>/` (train SKUs; held-out SKUs' catalogue and shelf), plus CSVs."
+    root = clear_world(root, overwrite)
     paths = []
     for i, row in world.images.iterrows():
         sub = 'train' if row.split == 'train' else 'refs' if row.view == 'catalog' else 'queries'

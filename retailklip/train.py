@@ -9,11 +9,11 @@ from dataclasses import dataclass, asdict, field
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn as nn
 from tqdm.auto import tqdm
-from .backbone import load_backbone, Backbone, ImageEncoder, BackboneError
+from .backbone import load_backbone, Backbone, ImageEncoder, BackboneError, check_local
 from .losses import MetricLoss
 from .imagefolder import shelf_augment, ImageDataset, ScanReport, as_dataset, iter_batches, embed_images, progress_bar
 from .backbone import to_model_input
-from .core import atomic_save, atomic_write_text, fingerprint, warmup_cosine, load_tensors, init_distributed, dist_info, all_sum, barrier, ddp, blank_batch
+from .core import read_json, check_fields, atomic_save, atomic_write_text, fingerprint, warmup_cosine, load_tensors, init_distributed, dist_info, all_sum, barrier, ddp, blank_batch
 
 # %% auto #0
 __all__ = ['RUN_CONFIG', 'RUN_WEIGHTS', 'RUN_FILES', 'layer_decay_groups', 'balanced_batches', 'save_run', 'run_config',
@@ -90,27 +90,31 @@ def save_run(bb:Backbone, # the backbone whose visual tower holds the (finetuned
     atomic_write_text(out/RUN_CONFIG, json.dumps(cfg, indent=1, default=str))
     return out
 
+# %% ../nbs/09_train.ipynb #f7bde809
+_RUN_FIELDS = dict(model=str, fingerprint=((str, type(None)), None, None, None), image_size=(int, 1, 1 << 16, None),
+                   embed_dim=(int, 1, 1 << 16, None))  # what readers of a run's config use (`core.check_fields`)
+
 def run_config(run:str|Path # run folder written by `save_run` / `finetune`
               )->dict: # model, fingerprint, embed_dim, image_size ...
     "The checked `config.json` of a run folder, without loading its weights."
-    run = Path(run)
-    if not run.is_dir(): raise FileNotFoundError(f"run folder not found: {run} (create one with `retailklip finetune`)")
-    if not (run/RUN_CONFIG).exists(): raise FileNotFoundError(f"{run/RUN_CONFIG} is missing: {run} is not a retailklip run folder")
-    try: cfg = json.loads((run/RUN_CONFIG).read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ValueError(f"{run/RUN_CONFIG} is not valid JSON: {e}") from None
-    if not isinstance(cfg, dict) or not isinstance(cfg.get('model'), str): raise ValueError(f"{run/RUN_CONFIG} does not name the run's model (a JSON object with a 'model' string)")
-    return cfg
+    run, f = Path(run), Path(run)/RUN_CONFIG
+    if not run.is_dir(): raise FileNotFoundError(f"run folder not found: {run}")
+    if not f.exists(): raise FileNotFoundError(f"{f} is missing: {run} is not a retailklip run folder")
+    cfg = read_json(f, 'a run config')
+    if not isinstance(cfg, dict) or not isinstance(cfg.get('model'), str):
+        raise ValueError(f"{f} does not name the run's model (a JSON object with a 'model' string)")
+    return check_fields(cfg, _RUN_FIELDS, str(f))
 
+
+# %% ../nbs/09_train.ipynb #12447e79
 def load_run(run:str|Path, # run folder written by `save_run` / `finetune`
              device:str='cpu',
-             allow_download:bool|None=None # let a run that names an 'hf-hub:' model fetch it over the network; None: only if RETAILKLIP_ALLOW_DOWNLOAD=1 (CLI --allow-download)
+             allow_download:bool|None=None # let a run that names a Hub model fetch it (None: `backbone.check_local`'s rule)
             )->tuple: # (Backbone, ImageEncoder, config dict)
     "Load a run folder; checks that the weights still match the recorded fingerprint."
-    run = Path(run); cfg = run_config(run)
-    if allow_download is None: allow_download = os.environ.get('RETAILKLIP_ALLOW_DOWNLOAD') == '1'
-    if cfg['model'].startswith('hf-hub:') and not allow_download:
-        raise ValueError(f"{run/RUN_CONFIG} names the Hugging Face model {cfg['model']!r}: a run folder resolves its model locally only "
-                         f"(if you trust it: load_run(..., allow_download=True), CLI --allow-download)")
+    run = Path(run)
+    cfg = run_config(run)
+    check_local(cfg['model'], origin=run/RUN_CONFIG, allow_download=allow_download)
     try: bb = load_backbone(cfg['model'], checkpoint=run/RUN_WEIGHTS, device=device)
     except (BackboneError, ValueError) as e: raise ValueError(f"run folder {run}: {e}") from None
     fp = fingerprint(bb.model.visual)
