@@ -20,7 +20,8 @@ setuptools.setup(
     classifiers=['Development Status :: ' + statuses[int(cfg['status'])], 'Intended Audience :: ' + cfg['audience'].title(),
                  'Natural Language :: ' + cfg['language'].title(), 'Programming Language :: Python :: 3']
                 + (['License :: ' + lic[1]] if lic[1] else []),
-    packages=setuptools.find_packages(include=[cfg['lib_name'], cfg['lib_name'] + '.*']),
+    packages=setuptools.find_packages(include=[cfg['lib_name'], cfg['lib_name'] + '.*'],
+                                      exclude=['bench', 'bench.*']),  # the benchmark and test harness run from a checkout only
     package_data={cfg['lib_name']: cfg.get('package_data', '').split()},
     include_package_data=True,
     install_requires=requirements,

@@ -117,7 +117,9 @@ def serve(port:int=0):
 def check()->int:
     "Open every page of `_docs/` in headless chromium: count broken internal links (page or #anchor) and images that did not load; keep screenshots of the home page and one chapter."
     from playwright.sync_api import sync_playwright
-    exe = next((shutil.which(b) for b in ('chromium', 'chromium-browser', 'google-chrome') if shutil.which(b)), None)
+    sys.path.insert(0, str(root))  # the checkout: the test harness is `bench/harness.py`
+    from bench.harness import find_chromium, CHROMIUM_ARGS
+    exe = find_chromium()
     if exe is None:
         if os.environ.get('RETAILKLIP_BROWSER_TEST') == 'required': print('no chromium found, but the browser check is required'); return 1
         print('no chromium found: the browser check of the site is skipped'); return 0
@@ -135,7 +137,7 @@ def check()->int:
         return html[url]
     t = time.time()
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, args=['--no-sandbox'])
+        b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
         pg = b.new_page(viewport=dict(width=1280, height=900))
         for i, url in enumerate(pages):
             r = pg.goto(url, wait_until='load')

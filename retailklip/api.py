@@ -11,15 +11,17 @@ from fastcore.basics import patch
 from .backbone import load_backbone, ImageEncoder, Backbone, check_local
 from .imagefolder import (IMAGE_EXTS, ScanReport, ImageDataset, scan_imagefolder, list_images, check_given, iter_batches,
                                     embed_images, progress_bar)
-from .core import default_device as _device, fingerprint, locked, init_distributed, dist_info, barrier
-from .train import FinetuneConfig, finetune, save_run, load_run, run_config, _resume_state
+from .core import default_device as _device, fingerprint, locked, edited, init_distributed, dist_info, barrier
+from .train import FinetuneConfig, finetune, save_run, load_run, run_config
+from .fit import run_guard
 from .knn import KNNClassifier
 from .shards import shards_meta, model_shards, read_shards, index_from_shards, retrieval_from_shards
 from .eval import topk_accuracy
 
 # %% auto #0
 __all__ = ['SPLIT_NAMES', 'labelled_images', 'Recognizer', 'shards_run', 'index_shards', 'wide_table', 'writable_target',
-           'ImageSearch']
+           'ImageSearch', 'coco_images', 'class_split', 'build_index', 'build_search_index', 'evaluate_protocol',
+           'embed_shards', 'remove_products', 'evaluation', 'pretrain_clip']
 
 # %% ../nbs/16_api.ipynb #36cf3652
 SPLIT_NAMES = {'train', 'refs', 'queries', 'reference', 'query', 'val', 'test', 'scenes'}
@@ -283,7 +285,7 @@ def load(cls:Recognizer, path:str|Path, # an index written by `Recognizer.save` 
     src = dict(run=str(Path(run).resolve())) if run else (knn.source or legacy)
     if src is None: raise ValueError(f"{path} does not record its model: pass run=RUN (CLI: --run RUN)")
     rec = cls(_load_source(src, _device(device), origin=None if run else path), src, knn, **kwargs)
-    knn._check_model(rec.fingerprint)
+    knn.check_model(rec.fingerprint)
     return rec
 
 @patch(cls_method=True)
@@ -291,8 +293,7 @@ def load(cls:Recognizer, path:str|Path, # an index written by `Recognizer.save` 
 def edit(cls:Recognizer, path:str|Path, # an index file to change in place
          device:str|None=None, run:str|Path|None=None, **kwargs):
     "Load the index at `path` under an exclusive lock (`core.locked`), yield its recognizer, and save it when the body succeeds: concurrent edits take turns and none is lost."
-    with locked(path):
-        rec = cls.load(path, device, run, **kwargs); yield rec; rec.save(path)
+    with edited(path, lambda p: cls.load(p, device, run, **kwargs)) as rec: yield rec
 
 # %% ../nbs/16_api.ipynb #7cf45954
 @patch(cls_method=True)
@@ -313,7 +314,7 @@ def finetune(cls:Recognizer, train, # ImageFolder tree `train/<product_id>/*.jpg
     src = dict(model=model, pretrained=pretrained, checkpoint=str(Path(checkpoint).resolve()) if checkpoint else None)
     bb = _load_source(src, device)
     if cfg.steps == 0:
-        _resume_state(out, device, False, overwrite, {})  # refuses a folder that holds a run, unless overwrite
+        run_guard(out, overwrite=overwrite, device=device)  # refuses a folder that holds a run, unless overwrite
         if dist_info()[0] == 0: save_run(bb, out, dict(finetune=None, classes=classes, note='pretrained weights, not finetuned'))
         barrier()
     else:
@@ -522,3 +523,166 @@ def evaluate(self:ImageSearch, coco, # a COCO / LVIS JSON file (or a loaded `Coc
             'per_class': {r.category: (None if np.isnan(r.ap) else float(r.ap)) for r in m['per_class'].itertuples()},
             'images': int(keep.sum()), 'images_not_in_coco': int((~keep).sum()), 'method': self.index.method,
             'embeddings_per_image': self.index.embeddings_per_image, 'bytes_per_image': self.index.bytes_per_image}
+
+# %% ../nbs/16_api.ipynb #a0eebd6b
+def coco_images(coco, # a COCO / LVIS detection JSON file
+                images=None # the folder its `file_name`s are relative to (None: the annotations only)
+               )->'CocoData':
+    "A detection file and its images under `images`; a file none of whose images is there is refused, naming one."
+    from retailklip.data import load_coco
+    data = load_coco(coco, images)
+    if images is not None and not len(data.images):
+        miss = data.report.missing_files
+        raise ValueError(f"{coco}: none of its images is under {images}" + (f" (the first would be {miss[0]})" if miss else ''))
+    return data
+
+# %% ../nbs/16_api.ipynb #31a88c33
+def class_split(data:'CocoData', # the detection file the classes must exist in
+                protocol:str|None=None, # a published split ('ov-coco', 'ov-lvis'), or None
+                base_classes=None, novel_classes=None, # class files (one name per line) when no protocol
+                novel:bool=True # whether novel classes are needed (evaluation) or not (training)
+               )->tuple: # (base, novel) class names
+    "The base and novel classes: implied by a protocol, or read from class files and checked against `data`."
+    from retailklip.data import read_class_list, check_split, protocol_split
+    if protocol is not None:
+        if base_classes or novel_classes:
+            raise ValueError("--protocol implies the classes: give it or the class files (--base-classes / --novel-classes), not both")
+        return protocol_split(protocol, data)
+    if base_classes is None or (novel and novel_classes is None):
+        raise ValueError(f"give --protocol (ov-coco or ov-lvis) or {'--base-classes and --novel-classes' if novel else '--base-classes'}")
+    b, n = read_class_list(base_classes), read_class_list(novel_classes) if novel else []
+    try: check_split(data, b, n)
+    except ValueError as e:
+        files = f"--base-classes {base_classes}" + (f" / --novel-classes {novel_classes}" if novel else '')
+        raise ValueError(f"{files}: {e}") from None
+    return b, n
+
+# %% ../nbs/16_api.ipynb #9bc69ea4
+def build_index(out, # the index file to write
+                refs=None, # reference images (ImageFolder tree or table), embedded by `run`
+                run=None, # the run that embeds `refs` (with shards: None is the one their `embed.json` records)
+                from_embeddings=None, # a shards folder (`retailklip embed`) instead of `refs`: no model is loaded
+                index_type:str='auto', max_memory=None, # see `KNNClassifier`, `index_from_shards`
+                overwrite:bool=False, # replace `out` if it exists
+                progress:bool=False)->tuple: # (the KNNClassifier written, the ScanReport of `refs`)
+    "Write a product index of reference images or of embedding shards."
+    writable_target(out, overwrite)
+    if (refs is None) == (from_embeddings is None):
+        raise ValueError("give reference images (--refs) or embedding shards (--from-embeddings), one of them")
+    if from_embeddings is not None:
+        knn = index_shards(from_embeddings, run, index_type, max_memory, progress=progress)
+        knn.save(out)
+        return knn, ScanReport()
+    if max_memory is not None:
+        raise ValueError("--max-memory applies to --from-embeddings (an index built from images holds their vectors in memory)")
+    if run is None: raise ValueError("--refs needs --run (the run folder that embeds the references)")
+    rec = Recognizer.from_run(run, progress=progress).index(refs, index_type)
+    rec.save(out, overwrite)
+    return rec.knn, rec.report
+
+# %% ../nbs/16_api.ipynb #84455aaf
+def build_search_index(out, # the retrieval index file to write
+                       images=None, # a folder of photos (searched recursively), or the image folder of `coco`
+                       from_embeddings=None, # a shards folder instead (method 'clip'; no image is read)
+                       coco=None, # index exactly the images this COCO file lists
+                       method:str='for', run=None, k:int=4, # see `ImageSearch`
+                       model:str='rk-vit-mini', pretrained=None, checkpoint=None, device=None, # the model without `run`
+                       max_memory=None, # with shards: memory budget (IVF-PQ codes re-scored from the shards)
+                       overwrite:bool=False, progress:bool=False)->ImageSearch:
+    "Write a retrieval index of photos (CLIP global, Cluster-CLIP or FOR) or of embedding shards (CLIP global)."
+    writable_target(out, overwrite)
+    if method not in ('clip', 'cluster', 'for'): raise ValueError(f"--method must be clip, cluster or for, got {method!r}")
+    if (images is None) == (from_embeddings is None): raise ValueError("give --images or --from-embeddings, one of them")
+    if max_memory is not None and from_embeddings is None:
+        raise ValueError("--max-memory applies to --from-embeddings (an index built from images holds their vectors in memory)")
+    if from_embeddings is not None:
+        if method != 'clip': raise ValueError("--from-embeddings fills a --method clip index (one global embedding per image)")
+        s = ImageSearch.from_run(shards_run(from_embeddings, run), 'clip', device)
+        s.add_embeddings(from_embeddings, max_memory, progress=progress)
+        s.save(out, overwrite)
+        return s
+    if method == 'for' and run is None: raise ValueError("--method for needs --run, a FOR run folder (from `retailklip for-train`)")
+    if not Path(images).is_dir(): raise FileNotFoundError(f"image folder not found: {images}")
+    paths = coco_images(coco, images).images.path.tolist() if coco else [images]
+    s = (ImageSearch.from_run(run, method, device, k=k, progress=progress) if run else
+         ImageSearch.from_pretrained(model, pretrained, checkpoint, method, device, k=k, progress=progress))
+    s.add_images(paths)
+    s.save(out, overwrite)
+    return s
+
+# %% ../nbs/16_api.ipynb #5fb83d2d
+def evaluate_protocol(protocol:str, # a public retail dataset's layout (`eval.RETAIL_PROTOCOLS`): 'grozi-120', 'rp2k'
+                      root, # the dataset's folder, as unpacked
+                      run=None, # the model: a run folder (None: the shipped mini-CLIP)
+                      progress:bool=False)->dict:
+    "accuracy@1/@5 of a model on a public retail dataset: its references are indexed, its shelf queries classified."
+    from retailklip.eval import retail_protocol
+    refs, queries = retail_protocol(protocol, root)  # checked before the model loads
+    rec = Recognizer.from_run(run, progress=progress) if run else Recognizer.from_pretrained(progress=progress)
+    rec.index(refs)
+    res = rec.evaluate(queries)
+    return dict(protocol=protocol, references=len(rec.knn), products=len(rec.knn.products), **res, report=rec.report)
+
+# %% ../nbs/16_api.ipynb #04a79c6a
+def embed_shards(images, run, out, # what to embed, with which run, into which shards folder (see `embed_to_shards`)
+                 shard_size:int=10000, batch_size:int=128, engine:str='auto', address=None, workers=None,
+                 precision:str='auto', device=None,
+                 overwrite:bool=False, # replace the embeddings in `out` (else an unfinished run of the same images resumes)
+                 progress:bool=False)->tuple: # (what `embed_to_shards` returns, the ScanReport)
+    "Embed images into resumable shards; a folder that holds anything but shards is refused."
+    import shutil
+    from retailklip.shards import SHARDS_META, embed_to_shards
+    p = Path(out)
+    if p.is_dir() and any(p.iterdir()) and not (p/SHARDS_META).exists():
+        raise FileExistsError(f"{out} holds files that are not embedding shards: choose another --out")
+    if overwrite and (p/SHARDS_META).exists():
+        for part in ('img_emb', 'metadata'): shutil.rmtree(p/part, ignore_errors=True)
+        (p/SHARDS_META).unlink()
+    rep = ScanReport()
+    r = embed_to_shards(run, images, out, shard_size, batch_size, engine, address, workers, precision, device,
+                        progress=progress, report=rep)
+    return r, rep
+
+# %% ../nbs/16_api.ipynb #27244c1a
+def remove_products(index, # an index file, changed in place under its lock
+                    products:list # product ids to remove (every reference of each)
+                   )->list: # the products left
+    "Remove products from an index file; no model is loaded."
+    with edited(index, KNNClassifier.load) as knn: knn.remove(products)
+    return knn.products
+
+# %% ../nbs/16_api.ipynb #aefd9a3c
+def evaluation(index=None, queries=None, # an index file and labelled queries (ImageFolder: folder name = product)
+               run=None, # the run instead of the index's own (with `protocol`: None is the shipped mini-CLIP)
+               protocol:str|None=None, root=None, # or a public retail dataset's layout and folder (`evaluate_protocol`)
+               progress:bool=False)->dict: # accuracies (see `Recognizer.evaluate`), and the ScanReport under 'report'
+    "accuracy@1/@5 of an index on labelled queries, or of a model on a public retail dataset."
+    if protocol is not None and (index is not None or queries is not None):
+        raise ValueError("--protocol indexes the dataset's own references and queries: drop --index / --queries")
+    if protocol is not None and root is None: raise ValueError(f"--protocol {protocol} needs --root, the dataset's folder")
+    if protocol is not None: return evaluate_protocol(protocol, root, run, progress)
+    if index is None or queries is None: raise ValueError("give --index and --queries, or --protocol and --root")
+    rec = Recognizer.load(index, run=run, progress=progress)
+    return dict(rec.evaluate(queries), report=rec.report)
+
+# %% ../nbs/16_api.ipynb #aaaaf11d
+def pretrain_clip(steps:int=600, batch_size:int=128, lr:float=1e-3, warmup=None, pool_size:int=20000, seed:int=1000,
+                  model:str='rk-vit-mini', device=None, out='runs/pretrain', # see `pretrain.PretrainConfig`
+                  export=None, # also write the open_clip weights file that `load_backbone` reads here
+                  workers=None, resume:bool=False, overwrite:bool=False)->dict: # caption <-> image recall on unseen pairs
+    "Contrastive pretraining of a mini-CLIP on the synthetic stream, its recall on unseen pairs, and its export."
+    from retailklip.pretrain import (PretrainConfig, pretrain, pretrain_state, render_pool, export_weights, embed_pairs,
+                                     retrieval_recall)
+    device = _device(device)
+    cfg = PretrainConfig(model=model, steps=steps, batch_size=batch_size, lr=lr, pool_size=pool_size, seed=seed,
+                         warmup=warmup if warmup is not None else min(500, steps//10))
+    pretrain_state(out, cfg, resume, overwrite)  # a run already in `out`: refused before the pool is rendered
+    pool = render_pool(pool_size, seed, workers=workers)
+    if device.startswith('cuda'): pool = (pool[0].to(device), pool[1])
+    bb, hist = pretrain(cfg, out, device=device, resume=resume, overwrite=overwrite, pool=pool)
+    rec = retrieval_recall(*embed_pairs(bb, *render_pool(600, seed=4242, workers=workers, progress=False)))
+    if export:
+        cmd = (f"retailklip pretrain --steps {steps} --batch-size {batch_size} --lr {lr} --pool-size {pool_size} "
+               f"--seed {seed} --model {model}")
+        export_weights(Path(out)/'last.pt', export, meta=dict(command=cmd, device=str(device), heldout_recall=rec))
+    return rec

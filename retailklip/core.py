@@ -10,9 +10,10 @@ import numpy as np  # torch is imported by the functions that use it: `retailkli
 
 # %% auto #0
 __all__ = ['STALE_AGE', 'NPZ_KINDS', 'open_regular', 'read_json', 'check_fields', 'temp_owner', 'remove_stale', 'temp_beside',
-           'atomic_file', 'atomic_save', 'atomic_write_text', 'load_tensors', 'atomic_dir', 'locked', 'npz_members',
-           'npy_header', 'NpzMember', 'read_npz', 'default_device', 'fingerprint', 'warmup_cosine', 'local_cores',
-           'dist_info', 'init_distributed', 'all_sum', 'barrier', 'ddp', 'blank_batch', 'torchrun', 'parse_size']
+           'atomic_file', 'atomic_save', 'atomic_write_text', 'load_tensors', 'atomic_dir', 'locked', 'edited',
+           'npz_members', 'npy_header', 'NpzMember', 'read_npz', 'default_device', 'fingerprint', 'warmup_cosine',
+           'local_cores', 'dist_info', 'init_distributed', 'all_sum', 'barrier', 'ddp', 'blank_batch', 'torchrun',
+           'parse_size']
 
 # %% ../nbs/01_core.ipynb #39c44983
 def open_regular(path:str|Path, # the file to read
@@ -249,6 +250,18 @@ def locked(path:str|Path, # the file to be read, changed and written back
     except Timeout: raise TimeoutError(f"{path} is being changed by another process (lock {path}.lock held for over {timeout:g} s)") from None
     try: yield path
     finally: lock.release()
+
+# %% ../nbs/01_core.ipynb #e2134b4f
+@contextlib.contextmanager
+def edited(path:str|Path, # the file to change in place
+           load, # path -> an object with `.save(path)`
+           timeout:float=3600 # seconds to wait for another writer (see `locked`)
+          ):
+    "Under the file's lock: yield `load(path)`, then save it back when the body succeeds (an error saves nothing)."
+    with locked(path, timeout):
+        obj = load(path)
+        yield obj
+        obj.save(path)
 
 # %% ../nbs/01_core.ipynb #a3f63216
 NPZ_KINDS = {frozenset({'emb', 'faiss', 'info', 'refs'}): 'a product index (`retailklip index`, .rk)',

@@ -12,7 +12,7 @@ from .core import atomic_file, fingerprint
 from .imagefolder import ScanReport, as_dataset, iter_batches, embed_images
 
 # %% auto #0
-__all__ = ['PixelEncoder', 'export_onnx', 'OnnxEncoder', 'embed_onnx', 'check_onnx']
+__all__ = ['PixelEncoder', 'export_onnx', 'OnnxEncoder', 'embed_onnx', 'check_onnx', 'export_run']
 
 # %% ../nbs/17_export.ipynb #e02994e2
 class PixelEncoder(torch.nn.Module):
@@ -96,3 +96,25 @@ def check_onnx(path:str|Path, # a graph written by `export_onnx`
     cos = (e_pt*e_ox).sum(1)/(e_pt.norm(dim=1)*e_ox.norm(dim=1))
     return dict(images=int(ok.sum()), min_cosine=float(cos.min()), max_abs_diff=float((e_pt - e_ox).abs().max()),
                 ok=bool(cos.min() >= min_cosine))
+
+# %% ../nbs/17_export.ipynb #cc7d2b46
+def export_run(run, # a run folder (`retailklip finetune`)
+               onnx, # the .onnx file to write
+               images=None, # images to check the graph on: a folder or files (None: rendered product photos)
+               n:int=64 # how many images to check on
+              )->dict: # what `check_onnx` returns
+    "Write a run's vision encoder as an ONNX graph; keep it only if it matches PyTorch (`check_onnx`)."
+    from retailklip.train import load_run
+    if images is not None and not Path(images).exists(): raise FileNotFoundError(f"--images not found: {images}")
+    bb = load_run(run, 'cpu')[0]
+    if images is None:
+        from retailklip.synth import make_world
+        w = make_world(max(2, n//6 + 1), heldout_frac=0., seed=0)
+        images = [np.asarray(w.image(i)) for i in range(n)]
+    p = export_onnx(bb, onnx)
+    chk = check_onnx(p, bb, images, n)
+    if not chk['ok']:
+        p.unlink()
+        raise ValueError(f"{onnx}: the graph differs from PyTorch (min cosine {chk['min_cosine']:.6f} < 0.9999 on "
+                         f"{chk['images']} images); not written")
+    return chk

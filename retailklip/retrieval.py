@@ -4,21 +4,21 @@
 
 # %% ../nbs/12_retrieval.ipynb #05a15a0f
 from __future__ import annotations
-import json, os, time, zipfile
+import json, os, time
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn.functional as F
-import faiss
+from fastcore.basics import patch
 from tqdm.auto import tqdm
 from .backbone import Backbone, to_model_input
-from .core import atomic_file, read_npz, npz_members, check_fields
-from .knn import KNNClassifier, SOURCE_SPEC, _loads_back, _unit
+from .core import read_npz, npz_members, check_fields
+from .store import VectorStore, SOURCE_SPEC, STORE_SPEC, check_rows
 from .scenes import _article
 
 # %% auto #0
-__all__ = ['PROMPTS', 'RETRIEVAL_SPEC', 'TextBank', 'SceneFeatures', 'scene_features', 'last_block_input', 'dense_features',
-           'spherical_kmeans', 'clip_embeddings', 'cluster_clip_embeddings', 'precision_at_k', 'ap_at_k',
-           'image_scores', 'relevance_matrix', 'map_at_k', 'evaluate_retrieval', 'RetrievalIndex']
+__all__ = ['PROMPTS', 'RETRIEVAL_SPEC', 'COMPRESSED_SPEC', 'TextBank', 'SceneFeatures', 'scene_features', 'last_block_input',
+           'dense_features', 'spherical_kmeans', 'clip_embeddings', 'cluster_clip_embeddings', 'precision_at_k',
+           'ap_at_k', 'image_scores', 'relevance_matrix', 'map_at_k', 'evaluate_retrieval', 'RetrievalIndex']
 
 # %% ../nbs/12_retrieval.ipynb #f59bfe83
 PROMPTS = ('a photo of {a} {c}', 'a photo of a shelf with {a} {c}', 'a photo of a checkout counter with {a} {c}',
@@ -208,143 +208,181 @@ RETRIEVAL_SPEC = dict(format=({'retailklip-retrieval-1'},), dim=(int, 1, 1 << 16
                       fingerprint=((str, type(None)), None, None, None), paths=([str],),
                       info=((dict(SOURCE_SPEC, k=((int, type(None)), 1, 1024, None)), type(None)), None, None, None))  # every field `load` (and `api.ImageSearch.load`) reads
 
+# %% ../nbs/12_retrieval.ipynb #12e1126e
+COMPRESSED_SPEC = dict(STORE_SPEC, k=(int, 1, 1 << 20, 5), n_neighbors=(int, 1, 1 << 20, 10),
+                       threshold=((float, type(None)), -1.01, 1.01, None), source=((SOURCE_SPEC, type(None)), None, None, None))
+
+# %% ../nbs/12_retrieval.ipynb #a6e4727d
 class RetrievalIndex:
-    "faiss index over all embeddings of all images; an image's score is the max over its embeddings."
+    "Every embedding of every image in a `VectorStore` (row -> image); an image's score is the max over its embeddings."
     def __init__(self, dim:int, # embedding dimension
                  method:str='', # 'clip', 'cluster', 'for' (recorded, shown in reports)
                  fingerprint:str|None=None, # of the model that made the embeddings
-                 info:dict|None=None # how to rebuild the query side (model, run folder ...), saved with the index
+                 info:dict|None=None, # how to rebuild the query side (model, run folder ...), saved with the index
+                 store:VectorStore|None=None # the rows, their table naming each one's `image` (None: an empty exact store)
                 ):
         self.dim, self.method, self.fingerprint, self.info = int(dim), method, fingerprint, dict(info or {})
-        self.index = faiss.IndexFlatIP(self.dim); self.owner = np.zeros(0, np.int64); self.paths, self.max_per_image = [], 0
-
+        self.store = store if store is not None else VectorStore(self.dim, 'flat', refs=pd.DataFrame(dict(image=np.zeros(0, np.int64))))
+        self.paths, own = [], self.owner
+        self.max_per_image = int(np.bincount(own).max()) if len(own) else 0
     def __len__(self): return len(self.paths)
-    def __repr__(self): return f"RetrievalIndex({len(self)} images, {len(self.owner)} embeddings, dim={self.dim}, method={self.method!r}{', compressed' if self.compressed else ''})"
+    def __repr__(self):
+        return f"RetrievalIndex({len(self)} images, {len(self.owner)} embeddings, dim={self.dim}, method={self.method!r}{', compressed' if self.compressed else ''})"
 
-    @property
-    def compressed(self)->bool:
-        "Whether the vectors are PQ codes in a `KNNClassifier`, re-scored from the embedding shards they were built from (`retrieval_from_shards`)."
-        return isinstance(self.index, KNNClassifier)
+# %% ../nbs/12_retrieval.ipynb #48dcb9a5
+@patch(as_prop=True)
+def owner(self:RetrievalIndex)->np.ndarray:
+    "The image of each stored embedding (int64, row order)."
+    return self.store.refs['image'].to_numpy()
 
-    @property
-    def embeddings_per_image(self)->float:
-        "Mean number of stored embeddings per image."
-        return len(self.owner)/max(1, len(self))
+# %% ../nbs/12_retrieval.ipynb #73dffe34
+@patch(as_prop=True)
+def index(self:RetrievalIndex)->VectorStore:
+    "The store (the name `api` and the CLI read: `index.built`)."
+    return self.store
 
-    @property
-    def bytes_per_image(self)->float:
-        "Mean bytes of embedding storage per image in memory: float32 vectors (or PQ codes and faiss's ids), plus the row -> image map."
-        return self.embeddings_per_image*((self.index.built['m'] + 8 if self.compressed else 4*self.dim) + 8)
+# %% ../nbs/12_retrieval.ipynb #73b0bae3
+@patch(as_prop=True)
+def compressed(self:RetrievalIndex)->bool:
+    "Whether the vectors are IVF-PQ codes re-scored from the embedding shards they were built from (`retrieval_from_shards`)."
+    return self.store.built['kind'] == 'ivfpq'
 
-    def add(self, emb:torch.Tensor, # (n, M, d) embeddings of n images (rows of NaN are padding and skipped)
-            paths:list, # an identifier (file path) per image
-            fingerprint:str|None=None # model fingerprint of `emb`; must match the index's when both are known
-           )->'RetrievalIndex':
-        "Append images and their embeddings (no rebuild)."
-        if self.compressed: raise ValueError("this index holds PQ codes re-scored from the embedding shards it was built from and cannot grow: embed the new images into shards and rebuild it from them")
-        emb = torch.as_tensor(emb).float()
-        if emb.ndim == 2: emb = emb[:, None]
-        if emb.ndim != 3 or emb.shape[-1] != self.dim:
-            raise ValueError(f"embeddings must have shape (n_images, n_per_image, {self.dim}); got {tuple(emb.shape)}")
-        if len(paths) != len(emb): raise ValueError(f"{len(paths)} paths for {len(emb)} images")
-        if fingerprint and self.fingerprint and fingerprint != self.fingerprint:
-            raise ValueError(f"embeddings come from another model (fingerprint {fingerprint} != index {self.fingerprint}); "
-                             "re-embed the images with the index's model")
-        self.fingerprint = self.fingerprint or fingerprint
-        flat = emb.reshape(-1, self.dim); ok = ~torch.isnan(flat).any(1)
-        owner = np.repeat(np.arange(len(self), len(self) + len(emb)), emb.shape[1])[ok.numpy()]
-        x = np.ascontiguousarray(F.normalize(flat[ok], dim=-1).numpy(), dtype=np.float32)
-        self.index.add(x); self.owner = np.concatenate([self.owner, owner]); self.paths += [str(p) for p in paths]
-        self.max_per_image = max(self.max_per_image, int(np.bincount(owner - owner.min()).max()) if len(owner) else 0)
-        return self
+# %% ../nbs/12_retrieval.ipynb #dc37f916
+@patch(as_prop=True)
+def embeddings_per_image(self:RetrievalIndex)->float:
+    "Mean number of stored embeddings per image."
+    return len(self.owner)/max(1, len(self))
 
-    def search(self, text:torch.Tensor, # (Q, d) normalised query embeddings
-               k:int=50 # images per query
-              )->tuple: # (scores (Q, k'), image numbers (Q, k')) with k' = min(k, images), best first
-        "Top-`k` images per query by max-over-embeddings score (exact)."
-        if len(self) == 0: raise ValueError("the index is empty; add images first")
-        q = np.ascontiguousarray(torch.as_tensor(text).float().reshape(-1, self.dim).numpy())
-        k = min(int(k), len(self)); rows = min(len(self.owner), (k - 1)*self.max_per_image + 1)
-        D, I = self.index.search(q, rows)
-        S, N = np.full((len(q), k), -np.inf, np.float32), np.full((len(q), k), -1, np.int64)
-        valid = I >= 0; own = np.where(valid, self.owner[np.where(valid, I, 0)], -1)
-        # rows come sorted by score, so an image's first row is its max: keep first (query, image) pairs, all queries at once
-        key = np.arange(len(q))[:, None]*(len(self) + 1) + own + 1
-        first = np.zeros(key.size, bool); first[np.unique(key.ravel(), return_index=True)[1]] = True
-        first = first.reshape(key.shape) & valid; rank = np.cumsum(first, 1) - 1
-        r, c = np.nonzero(first & (rank < k))
-        S[r, rank[r, c]], N[r, rank[r, c]] = D[r, c], own[r, c]
-        return S, N
+# %% ../nbs/12_retrieval.ipynb #ff979b8c
+@patch(as_prop=True)
+def bytes_per_image(self:RetrievalIndex)->float:
+    "Mean bytes per image in memory: float32 vectors (or PQ codes and faiss's ids), and the row -> image map."
+    return self.embeddings_per_image*((self.store.built['m'] + 8 if self.compressed else 4*self.dim) + 8)
 
-    def vectors(self)->np.ndarray:
-        "All stored embeddings (rows of `owner`), float32."
-        if not len(self.owner): return np.zeros((0, self.dim), np.float32)
-        if self.compressed: return self.index._vectors(np.arange(len(self.owner)))  # read from the shard files
-        return faiss.rev_swig_ptr(self.index.get_xb(), self.index.ntotal*self.dim).reshape(-1, self.dim).copy()
+# %% ../nbs/12_retrieval.ipynb #0ec8907e
+@patch
+def add(self:RetrievalIndex, emb:torch.Tensor, # (n, M, d) embeddings of n images (rows of NaN are padding and skipped)
+        paths:list, # an identifier (file path) per image
+        fingerprint:str|None=None # model fingerprint of `emb`; must match the index's when both are known
+       )->RetrievalIndex:
+    "Append images and their embeddings (no rebuild)."
+    if self.compressed: raise ValueError("this index holds PQ codes re-scored from the embedding shards it was built from and cannot grow: embed the new images into shards and rebuild it from them")
+    emb = torch.as_tensor(emb).float()
+    if emb.ndim == 2: emb = emb[:, None]
+    if emb.ndim != 3 or emb.shape[-1] != self.dim:
+        raise ValueError(f"embeddings must have shape (n_images, n_per_image, {self.dim}); got {tuple(emb.shape)}")
+    if len(paths) != len(emb): raise ValueError(f"{len(paths)} paths for {len(emb)} images")
+    if fingerprint and self.fingerprint and fingerprint != self.fingerprint:
+        raise ValueError(f"embeddings come from another model (fingerprint {fingerprint} != index {self.fingerprint}); "
+                         "re-embed the images with the index's model")
+    self.fingerprint = self.fingerprint or fingerprint
+    flat = emb.reshape(-1, self.dim)
+    ok = ~torch.isnan(flat).any(1)
+    owner = np.repeat(np.arange(len(self), len(self) + len(emb)), emb.shape[1])[ok.numpy()]
+    self.store.add(F.normalize(flat[ok], dim=-1).numpy(), pd.DataFrame(dict(image=owner)))
+    self.paths += [str(p) for p in paths]
+    self.max_per_image = max(self.max_per_image, int(np.bincount(owner - owner.min()).max()) if len(owner) else 0)
+    return self
 
-    def scores(self, text:torch.Tensor)->np.ndarray: # (n_images, Q)
-        "Exhaustive max-over-embeddings score of every image for every query (for evaluation)."
-        s = self.vectors() @ np.asarray(torch.as_tensor(text).float().reshape(-1, self.dim)).T
-        out = np.full((len(self), s.shape[1]), -np.inf, np.float32); np.maximum.at(out, self.owner, s)
-        return out
+# %% ../nbs/12_retrieval.ipynb #8134fecd
+@patch
+def search(self:RetrievalIndex, text:torch.Tensor, # (Q, d) normalised query embeddings
+           k:int=50 # images per query
+          )->tuple: # (scores (Q, k'), image numbers (Q, k')) with k' = min(k, images), best first
+    "Top-`k` images per query by max-over-embeddings score (exact over the store's rows)."
+    if len(self) == 0: raise ValueError("the index is empty; add images first")
+    q = np.ascontiguousarray(torch.as_tensor(text).float().reshape(-1, self.dim).numpy())
+    k = min(int(k), len(self))
+    D, I = self.store.search(q, min(len(self.owner), (k - 1)*self.max_per_image + 1))
+    S, N = np.full((len(q), k), -np.inf, np.float32), np.full((len(q), k), -1, np.int64)
+    valid = I >= 0
+    own = np.where(valid, self.owner[np.where(valid, I, 0)], -1)
+    key = np.arange(len(q))[:, None]*(len(self) + 1) + own + 1  # rows come best first: an image's first row is its max
+    first = np.zeros(key.size, bool)
+    first[np.unique(key.ravel(), return_index=True)[1]] = True
+    first = first.reshape(key.shape) & valid
+    rank = np.cumsum(first, 1) - 1
+    r, c = np.nonzero(first & (rank < k))
+    S[r, rank[r, c]], N[r, rank[r, c]] = D[r, c], own[r, c]
+    return S, N
 
-    def save(self, path:str|Path)->Path:
-        "Write the index to one `.npz` file atomically (a crash leaves the previous file intact); the new file is loaded back and checked before it replaces the old one."
-        path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-        meta = dict(dim=self.dim, method=self.method, fingerprint=self.fingerprint, paths=self.paths, info=self.info,
-                    format='retailklip-retrieval-1')
-        if self.compressed: return self.index.save(path, extra=dict(owner=self.owner, meta=np.array(json.dumps(meta))), check=RetrievalIndex.load)
-        emb = self.vectors()
-        with atomic_file(path, _loads_back(path, lambda p: self._loads_as(p, emb))) as f: np.savez(f, emb=emb, owner=self.owner, meta=np.array(json.dumps(meta)))
-        return path
+# %% ../nbs/12_retrieval.ipynb #ffd7d24b
+@patch
+def vectors(self:RetrievalIndex)->np.ndarray:
+    "All stored embeddings (rows of `owner`), float32."
+    return self.store.vectors(np.arange(len(self.owner)))
 
-    def _loads_as(self, path:Path, emb:np.ndarray)->'RetrievalIndex':
-        "`load` of a file this index just wrote from `emb`, without a second copy of the vectors: the file's `emb` must match `emb` in shape and type and pass its CRC check; the checks then read `emb` (no faiss index is built)."
-        what = 'a retrieval index'; z = read_npz(path, ('emb', 'owner', 'meta'), what, stream=('emb',))
-        try:
-            e = z['emb']
-            if (tuple(e.shape), e.dtype) != (emb.shape, emb.dtype): raise ValueError(f"{path} is not {what}: embeddings {e.shape} {e.dtype} written for {emb.shape} {emb.dtype}")
-            try: e.check_crc()
-            except zipfile.BadZipFile as err: raise ValueError(f"{path} is not {what}: {err}") from None
-            return RetrievalIndex._from_npz(dict(z, emb=emb), path, what, False, build=False)
-        finally: z['emb'].fh.close()
+# %% ../nbs/12_retrieval.ipynb #8dbae853
+@patch
+def scores(self:RetrievalIndex, text:torch.Tensor)->np.ndarray: # (n_images, Q)
+    "Exhaustive max-over-embeddings score of every image for every query (for evaluation)."
+    s = self.vectors() @ np.asarray(torch.as_tensor(text).float().reshape(-1, self.dim)).T
+    out = np.full((len(self), s.shape[1]), -np.inf, np.float32)
+    np.maximum.at(out, self.owner, s)
+    return out
 
-    @classmethod
-    def load(cls, path:str|Path)->'RetrievalIndex':
-        "Read an index written by `save`; every field is checked first (a one-line `ValueError` names the file and the fault)."
-        path = Path(path); what = 'a retrieval index'
-        if not path.exists(): raise FileNotFoundError(f"retrieval index not found: {path}")
-        compressed = 'faiss' in npz_members(path)  # PQ codes in a product-index layout, plus the image map
-        z = read_npz(path, ('emb', 'owner', 'meta') + (('faiss', 'info', 'refs') if compressed else ()), what, stream=('faiss',) if compressed else ())
-        try: return cls._from_npz(z, path, what, compressed)
-        finally:
-            if compressed: z['faiss'].fh.close()
+# %% ../nbs/12_retrieval.ipynb #5eaacbd4
+@patch
+def save(self:RetrievalIndex, path:str|Path)->Path:
+    "Write the index to one `.npz` file atomically, once the new file loads back."
+    meta = dict(dim=self.dim, method=self.method, fingerprint=self.fingerprint, paths=self.paths, info=self.info,
+                format='retailklip-retrieval-1')
+    extra = dict(owner=self.owner, meta=np.array(json.dumps(meta)))
+    if not self.compressed: return self.store.save(path, self._loads_as, extra=extra, rows_only=True)
+    unlabelled = pd.DataFrame(dict(product=pd.Categorical.from_codes(np.zeros(len(self.store), np.int8), [''])))
+    return self.store.save(path, self._loads_as, extra=extra, refs=unlabelled)
 
-    @classmethod
-    def _from_npz(cls, z:dict, path:Path, what:str, compressed:bool,
-                  build:bool=True # fill the faiss index (False: only check)
-                 )->'RetrievalIndex':
-        "`load`, from the arrays that `read_npz` checked."
-        emb, owner = z['emb'], z['owner']; bad = lambda why: ValueError(f"{path} is not {what}: {why}")
-        if z['meta'].dtype.kind != 'U' or z['meta'].ndim != 0: raise bad(f"meta of type {z['meta'].dtype}, not text")
-        try: raw = json.loads(str(z['meta']))
-        except (ValueError, TypeError, RecursionError) as e: raise bad(f"unreadable header ({type(e).__name__})") from None
-        try: meta = check_fields(raw, RETRIEVAL_SPEC, 'header', extra=False)  # a field of another name (one flipped bit) is refused, not ignored
-        except ValueError as e: raise bad(str(e)) from None
-        dim, paths = meta['dim'], meta['paths']
-        if compressed:
-            store = KNNClassifier._from_npz(z, path, what, None)  # checks its own fields and shard files
-            if store.dim != dim or store.built['kind'] != 'ivfpq': raise bad(f"a {store.built['kind']} store of dimension {store.dim}")
-            n = len(store)
-        else:
-            if emb.ndim != 2 or emb.shape[1] != dim or emb.dtype != np.float32: raise bad(f"embeddings of shape {emb.shape} ({emb.dtype}), expected (n, {dim}) float32")
-            if len(emb) and not _unit(emb): raise bad("the embeddings are not unit vectors (or hold NaN or infinite values)")
-            n = len(emb)
-        if owner.ndim != 1 or len(owner) != n or owner.dtype != np.int64: raise bad(f"{len(owner)} owners for {n} embeddings")
-        if len(owner) and (owner.min() < 0 or owner.max() >= len(paths)): raise bad(f"owners point outside the {len(paths)} images")
-        r = cls(dim, meta['method'], meta['fingerprint'], raw.get('info'))  # the info as written
-        if compressed: r.index = store
-        elif build: r.index.add(np.ascontiguousarray(emb, dtype=np.float32))
-        r.owner, r.paths = owner.astype(np.int64), paths
-        r.max_per_image = int(np.bincount(r.owner).max()) if len(r.owner) else 0
-        return r
+# %% ../nbs/12_retrieval.ipynb #d87fde27
+@patch
+def _loads_as(self:RetrievalIndex, path:Path)->RetrievalIndex:
+    "`load` of a file this index has just written, its vectors read from memory (no faiss index is built)."
+    keys = _KEYS + (_STORE_KEYS if self.compressed else ())
+    load = lambda z: RetrievalIndex._from_npz(z, path, _WHAT, self.compressed, build=False)
+    return self.store.read_back(path, keys, _WHAT, load)
+
+# %% ../nbs/12_retrieval.ipynb #98ed3574
+_KEYS, _STORE_KEYS, _WHAT = ('emb', 'owner', 'meta'), ('faiss', 'info', 'refs'), 'a retrieval index'
+
+# %% ../nbs/12_retrieval.ipynb #a5f592a8
+@patch(cls_method=True)
+def load(cls:RetrievalIndex, path:str|Path)->RetrievalIndex:
+    "Read an index written by `save`; every field is checked first (a one-line `ValueError` names the file and the fault)."
+    path = Path(path)
+    if not path.exists(): raise FileNotFoundError(f"retrieval index not found: {path}")
+    compressed = 'faiss' in npz_members(path)  # IVF-PQ codes in a store's layout, plus the image map
+    z = read_npz(path, _KEYS + (_STORE_KEYS if compressed else ()), _WHAT, stream=('faiss',) if compressed else ())
+    try: return cls._from_npz(z, path, _WHAT, compressed)
+    finally:
+        if compressed: z['faiss'].fh.close()
+
+# %% ../nbs/12_retrieval.ipynb #767dbc27
+def _read_meta(a:np.ndarray, bad)->tuple: # (checked, as written)
+    "A retrieval index's header, every field checked against `RETRIEVAL_SPEC` (no other field accepted)."
+    if a.dtype.kind != 'U' or a.ndim != 0: raise bad(f"meta of type {a.dtype}, not text")
+    try: raw = json.loads(str(a))
+    except (ValueError, TypeError, RecursionError) as e: raise bad(f"unreadable header ({type(e).__name__})") from None
+    try: return check_fields(raw, RETRIEVAL_SPEC, 'header', extra=False), raw
+    except ValueError as e: raise bad(str(e)) from None
+
+# %% ../nbs/12_retrieval.ipynb #7f025bbd
+@patch(cls_method=True)
+def _from_npz(cls:RetrievalIndex, z:dict, path:Path, what:str, compressed:bool,
+              build:bool=True # fill the exact store's index (False: only check)
+             )->RetrievalIndex:
+    "`load`, from the arrays that `read_npz` checked: the header, the store, then the image map."
+    bad = lambda why: ValueError(f"{path} is not {what}: {why}")
+    meta, raw = _read_meta(z['meta'], bad)
+    dim, owner = meta['dim'], z['owner']
+    if compressed:
+        store = VectorStore.read(z, path, what, COMPRESSED_SPEC)[0]  # checks its own fields and shard files
+        if store.dim != dim or store.built['kind'] != 'ivfpq': raise bad(f"a {store.built['kind']} store of dimension {store.dim}")
+    else: check_rows(z['emb'], dim, bad)
+    n = len(store) if compressed else len(z['emb'])
+    if owner.ndim != 1 or len(owner) != n or owner.dtype != np.int64: raise bad(f"{len(owner)} owners for {n} embeddings")
+    if len(owner) and (owner.min() < 0 or owner.max() >= len(meta['paths'])): raise bad(f"owners point outside the {len(meta['paths'])} images")
+    table = pd.DataFrame(dict(image=owner.astype(np.int64)))
+    if compressed: store.refs = table
+    else: store = VectorStore(dim, 'flat').fit(z['emb'], table) if build else None
+    r = cls(dim, meta['method'], meta['fingerprint'], raw.get('info'), store)  # the info as written
+    r.paths = meta['paths']
+    return r

@@ -9,12 +9,13 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch
 from PIL import Image, ImageDraw
 from .synth import (KINDS, COLOURS, PATTERNS, LOGOS, VARIANTS, FONT_FILES, Product, rng_for, brand_name,
-                              draw_package, draw_logo, get_font, _rgb, _shade, _jpeg, parallel_map)
+                              draw_package, draw_logo, get_font, _rgb, _shade, _jpeg, parallel_map, make_world,
+                              write_imagefolder)
 from .core import atomic_write_text
 
 # %% auto #0
 __all__ = ['PACKAGING', 'PRODUCE', 'STORE_OBJECTS', 'CATEGORIES', 'NOVEL_CATEGORIES', 'BASE_CATEGORIES', 'draw_object',
-           'scene_caption', 'make_scene', 'scenes_to_coco', 'write_scenes', 'render_scenes']
+           'scene_caption', 'make_scene', 'scenes_to_coco', 'write_scenes', 'write_world', 'render_scenes']
 
 # %% ../nbs/03_scenes.ipynb #a7969105
 PACKAGING = KINDS + ('cup', 'spray can', 'egg box')
@@ -253,6 +254,18 @@ def write_scenes(root:str|Path, # output folder (created)
     atomic_write_text(root/'base_classes.txt', '\n'.join(BASE_CATEGORIES) + '\n')
     atomic_write_text(root/'novel_classes.txt', '\n'.join(NOVEL_CATEGORIES) + '\n')
     return coco
+
+# %% ../nbs/03_scenes.ipynb #5df93fa0
+def write_world(out, # the folder (see `synth.clear_world`)
+                products:int=100, seed:int=0, heldout_frac:float=0.3, # see `synth.make_world`
+                scenes:int=0, # COCO scenes to write under out/scenes
+                prefix:str='', # put before every product folder name
+                overwrite:bool=False # replace a world already in `out`
+               )->dict: # images, scenes
+    "Write a synthetic world as ImageFolder trees (+ CSV tables) and, optionally, `scenes` COCO scenes."
+    imgs = write_imagefolder(make_world(products, heldout_frac, seed), out, prefix=prefix, overwrite=overwrite)
+    n = len(write_scenes(Path(out)/'scenes', scenes, seed)['images']) if scenes else 0
+    return dict(images=len(imgs), scenes=n)
 
 # %% ../nbs/03_scenes.ipynb #235f3bd0
 def _render(args):

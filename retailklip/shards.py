@@ -6,11 +6,12 @@
 from __future__ import annotations
 import contextlib, hashlib, json, os, re, time
 from pathlib import Path
-import numpy as np, pandas as pd, torch, faiss
+import numpy as np, pandas as pd, torch
 from .core import atomic_file, atomic_write_text, default_device, local_cores, parse_size, open_regular, read_json, npy_header, check_fields
 from .imagefolder import ImageDataset, ScanReport, scan_imagefolder, embed_images, progress_bar
 from .train import load_run, run_config
-from .knn import KNNClassifier, VectorFiles, ivfpq_layout, unit_rows, calibration_size, MIN_HELD_OUT, _as_f32, _unit
+from .store import VectorStore, VectorFiles, as_unit_rows, unit_rows, is_unit
+from .knn import KNNClassifier
 from .retrieval import RetrievalIndex
 from .core import fingerprint
 
@@ -118,7 +119,7 @@ def shard_vectors(out:str|Path, i:int, dim:int)->np.ndarray:
         if len(shape) != 2 or fortran or dtype != np.float32 or shape[1] != dim: raise ValueError(f"{f} holds {shape} {dtype}, not (n, {dim}) float32 rows")
         v = np.empty(shape, np.float32)
         if fh.readinto(memoryview(v).cast('B')) != v.nbytes: raise ValueError(f"{f} is shorter than its header says")
-    if len(v) and not _unit(v, UNIT_TOL): raise ValueError(f"{f} holds vectors that are not of unit length (or not finite): not a model's embeddings")
+    if len(v) and not is_unit(v, UNIT_TOL): raise ValueError(f"{f} holds vectors that are not of unit length (or not finite): not a model's embeddings")
     return v
 
 def shard_table(out:str|Path, i:int, columns:tuple=('path', 'product'))->pd.DataFrame:
@@ -265,7 +266,7 @@ def shard_sizes(out:str|Path)->list:
     return check_shards(out).sizes
 
 def exact_index_bytes(n:int, dim:int)->int:
-    "Memory an exact `KNNClassifier` of `n` references needs: the vectors twice (its own copy and faiss's) and about 300 bytes of reference table each."
+    "Memory an exact `KNNClassifier` of `n` references needs, at most: the vectors twice (an IVF index's lists and the rows beside them) and about 300 bytes of reference table each."
     return 2*4*n*dim + 300*n
 
 # %% ../nbs/15a_shards.ipynb #b068a425
@@ -280,7 +281,7 @@ def write_shards(out:str|Path, # the shards folder to write (must not hold one)
     n = size = dim = 0
     for d in ('img_emb', 'metadata'): (out/d).mkdir(parents=True, exist_ok=True)
     for i, (e, md) in enumerate(batches):
-        e = _as_f32(e, f"shard {i}'s embeddings"); size, dim = size or len(e), e.shape[1]
+        e = as_unit_rows(e, f"shard {i}'s embeddings"); size, dim = size or len(e), e.shape[1]
         if len(e) > size: raise ValueError(f"shard {i} holds {len(e)} rows, more than the first ({size}): every shard but the last holds the same number")
         _write_shard(out, i, e, md[['path', 'product']].astype(str)); n += len(e)
     atomic_write_text(out/SHARDS_META, json.dumps(dict(dict(run=None, model=None, fingerprint=None, image_size=None, images=None, precision='fp32'),
@@ -293,12 +294,13 @@ def index_from_shards(path:str|Path, # a shards folder (`retailklip embed`) of l
                       index_type:str='auto', # 'auto': exact when it fits `max_memory`, else 'ivfpq'; or any `KNNClassifier` kind
                       fingerprint:str|None=None, # the model's fingerprint, checked against the shards'
                       model:str|None=None, pq_m:int|None=None, rerank:int=64, progress:bool=False,
-                      labelled:bool=True, # refuse images without a product (False: an image-search store, whose images need none)
+                      labelled:bool=True, # refuse images without a product
                       **kwargs # more `KNNClassifier` settings (k, n_neighbors, nprobe, target_recall ...)
                      )->KNNClassifier:
-    "A product index of the embeddings in `path`, within `max_memory`: exact when it fits, else IVF-PQ built shard by shard and re-scored from the shard files. The shards are checked first (`check_shards`), and each one's vectors (finite, unit length) and products (text, none missing) as it is read."
+    "A product index of the embeddings in `path` within `max_memory`: exact when it fits, else IVF-PQ codes re-scored from the shards."
     meta, budget = model_shards(path, fingerprint), parse_size(max_memory)
-    files = check_shards(path); sizes = files.sizes; n, dim = sum(sizes), int(meta['dim'])  # every shard agrees with embed.json and itself, before any work
+    files = check_shards(path)  # every shard agrees with embed.json and itself, before any work
+    n, dim = len(files), int(meta['dim'])
     if not n: raise ValueError(f"{path} holds no embeddings: none of its {meta['n']} images could be read")
     knn = lambda kind: KNNClassifier(dim, kind, meta['fingerprint'], model, pq_m=pq_m, rerank=rerank, **kwargs)
     need = exact_index_bytes(n, dim)
@@ -306,34 +308,26 @@ def index_from_shards(path:str|Path, # a shards folder (`retailklip embed`) of l
         e, md = read_shards(path)
         if labelled: _no_empty(md['product'], path)
         return knn(index_type).fit(e, md['product'], meta=md[['path']], fingerprint=meta['fingerprint'])
-    if index_type not in ('auto', 'ivfpq'): raise ValueError(f"a {index_type!r} index of {n:,} vectors of dimension {dim} needs about {need/2**30:.1f} GiB, over max_memory ({budget/2**30:.2f} GiB): use index_type 'auto' or 'ivfpq'")
+    if index_type not in ('auto', 'ivfpq'):
+        raise ValueError(f"a {index_type!r} index of {n:,} vectors of dimension {dim} needs about {need/2**30:.1f} GiB, over max_memory ({budget/2**30:.2f} GiB): use index_type 'auto' or 'ivfpq'")
     k = knn('ivfpq')
-    lay = ivfpq_layout(n, dim, pq_m, budget)  # refuses a budget too small for the smallest codes
-    few = n < 5*MIN_HELD_OUT  # too few references to leave calibration queries out of the k-means: they train too
-    nq = min(calibration_size(n), n if few else n//5)  # calibration queries, as many as an index in memory gets
-    rows = np.random.default_rng(0).choice(n, min(n, lay['train'] + (0 if few else nq)), replace=False)  # else the queries (first) are new to the k-means, as images are
-    q, sample = _take_unit(files, np.sort(rows[:nq])), _take_unit(files, np.sort(rows if few else rows[nq:]))
-    index = k._new_ivfpq(sample, n, budget); del sample
-    top2, codes, names = np.full((len(q), 2), -np.inf, np.float32), [], {}
-    for i in progress_bar(range(len(sizes)), 'index shards', progress=progress):
-        v = unit_rows(shard_vectors(path, i, dim)); index.add(v)
-        top2 = np.sort(np.concatenate([top2, faiss.knn(q, v, min(2, len(v)), metric=faiss.METRIC_INNER_PRODUCT)[0]], 1), 1)[:, -2:]
-        prod = shard_table(path, i, ('product',))['product'].to_numpy()
-        if labelled: _no_empty(prod, path)
-        u, inv = np.unique(prod, return_inverse=True)
-        codes.append(np.array([names.setdefault(x, len(names)) for x in u], np.int32)[inv])
-        del v
-    k.files, k.refs = files, pd.DataFrame(dict(product=pd.Categorical.from_codes(np.concatenate(codes), list(names))))
-    k._calibrate(sample=(q, top2[:, 0]))  # each query's nearest other reference (the nearest is itself)
+    k.store.fill(files, _shard_parts(path, files, lambda i: _products(path, i, labelled), progress), budget, UNIT_TOL)
     return k
 
-def _take_unit(files:VectorFiles, rows:np.ndarray)->np.ndarray:
-    "Rows of the shard files as unit float32 vectors, refused (naming the shard) unless they are finite and of unit length within `UNIT_TOL`, as `shard_vectors` checks whole shards."
-    v = files.take(rows); s = np.einsum('ij,ij->i', v, v)
-    if len(bad := np.flatnonzero(~(np.abs(s - 1) <= 2*UNIT_TOL))):  # squared norms; NaN fails too
-        raise ValueError(f"{files.files[np.searchsorted(files.offsets, rows[bad[0]], 'right') - 1]} holds vectors that are not of unit length (or not finite): not a model's embeddings")
-    return unit_rows(v)
+# %% ../nbs/15a_shards.ipynb #8073dc6b
+def _shard_parts(path:str|Path, files:VectorFiles, table, progress:bool=False):
+    "Each shard's unit vectors and row table (`table(i)`), one shard at a time (none held once the next is read)."
+    for i in progress_bar(range(len(files.files)), 'index shards', progress=progress):
+        yield unit_rows(shard_vectors(path, i, files.dim)), table(i)
 
+# %% ../nbs/15a_shards.ipynb #bb072d06
+def _products(path:str|Path, i:int, labelled:bool)->pd.DataFrame:
+    "Shard `i`'s products as a categorical column; with `labelled`, none may be empty."
+    prod = shard_table(path, i, ('product',))['product'].to_numpy()
+    if labelled: _no_empty(prod, path)
+    return pd.DataFrame(dict(product=pd.Categorical(prod)))
+
+# %% ../nbs/15a_shards.ipynb #84ab9fd5
 def model_shards(path:str|Path, fingerprint:str|None)->dict:
     "The `embed.json` of a shards folder, refused when its embeddings come from another model than `fingerprint`."
     meta = shards_meta(path)
@@ -341,6 +335,7 @@ def model_shards(path:str|Path, fingerprint:str|None)->dict:
         raise ValueError(f"{path} holds embeddings of another model (fingerprint {meta['fingerprint']}, this model's is {fingerprint}): use the run {meta['run']}")
     return meta
 
+# %% ../nbs/15a_shards.ipynb #04012d96
 def _no_empty(products, path):
     "Refuse images without a product: a product index needs a label for every reference."
     n = int((np.asarray(products) == '').sum())
@@ -352,13 +347,22 @@ def retrieval_from_shards(path:str|Path, # a shards folder (`retailklip embed`);
                           fingerprint:str|None=None, # the model's fingerprint, checked against the shards'
                           info:dict|None=None, # how to rebuild the query side, saved with the index (see `RetrievalIndex`)
                           pq_m:int|None=None, rerank:int=64, progress:bool=False)->RetrievalIndex:
-    "An image-search index ('clip') of the embeddings in `path` within `max_memory`: exact when it fits, else IVF-PQ codes re-scored from the shard files (as `index_from_shards`)."
+    "An image-search index ('clip') of the embeddings in `path` within `max_memory`: exact when it fits, else IVF-PQ codes re-scored from the shards."
     meta, budget = model_shards(path, fingerprint), parse_size(max_memory)
-    n, dim = len(check_shards(path)), int(meta['dim']); r = RetrievalIndex(dim, 'clip', meta['fingerprint'], info)
+    files = check_shards(path)
+    n, dim, fp = len(files), int(meta['dim']), meta['fingerprint']
     if not n: raise ValueError(f"{path} holds no embeddings: none of its {meta['n']} images could be read")
     if budget is None or exact_index_bytes(n, dim) <= budget:
-        e, md = read_shards(path); return r.add(torch.from_numpy(e)[:, None], md.path.tolist(), meta['fingerprint'])
-    r.index = index_from_shards(path, budget, 'ivfpq', meta['fingerprint'], meta['model'], pq_m, rerank, progress, labelled=False)
-    r.paths = [p for i in range(finished_shards(path)) for p in shard_table(path, i, ('path',))['path']]
-    r.owner, r.max_per_image = np.arange(n, dtype=np.int64), 1
+        e, md = read_shards(path)
+        return RetrievalIndex(dim, 'clip', fp, info).add(torch.from_numpy(e)[:, None], md.path.tolist(), fp)
+    paths, store = [], VectorStore(dim, 'ivfpq', pq_m=pq_m, rerank=rerank, fingerprint=fp, model=meta['model'])
+    store.fill(files, _shard_parts(path, files, lambda i: _images(path, i, files, paths), progress), budget, UNIT_TOL)
+    r = RetrievalIndex(dim, 'clip', fp, info, store)
+    r.paths = paths
     return r
+
+# %% ../nbs/15a_shards.ipynb #3594e8c8
+def _images(path:str|Path, i:int, files:VectorFiles, paths:list)->pd.DataFrame:
+    "Shard `i`'s rows as image numbers (in list order); their paths are appended to `paths`."
+    paths += shard_table(path, i, ('path',))['path'].tolist()
+    return pd.DataFrame(dict(image=np.arange(files.offsets[i], files.offsets[i + 1], dtype=np.int64)))

@@ -4,21 +4,22 @@
 
 # %% ../nbs/09_train.ipynb #a659bcff
 from __future__ import annotations
-import contextlib, copy, hashlib, json, math, os, time
+import copy, hashlib, json, math, os
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn as nn
-from tqdm.auto import tqdm
 from .backbone import load_backbone, Backbone, ImageEncoder, BackboneError, check_local
 from .losses import MetricLoss
-from .imagefolder import shelf_augment, ImageDataset, ScanReport, as_dataset, iter_batches, embed_images, progress_bar
+from .imagefolder import shelf_augment, ImageDataset, ScanReport, as_dataset, iter_batches, embed_images
 from .backbone import to_model_input
-from .core import read_json, check_fields, atomic_save, atomic_write_text, fingerprint, warmup_cosine, load_tensors, init_distributed, dist_info, all_sum, barrier, ddp, blank_batch
+from .core import read_json, check_fields, atomic_save, atomic_write_text, fingerprint, init_distributed
+from .core import dist_info, all_sum, barrier, blank_batch
+from .fit import Task, Plan, fit, run_guard, amp_dtype, RUN_FILES
 
 # %% auto #0
-__all__ = ['RUN_CONFIG', 'RUN_WEIGHTS', 'RUN_FILES', 'layer_decay_groups', 'balanced_batches', 'save_run', 'run_config',
-           'load_run', 'FinetuneConfig', 'amp_dtype', 'init_head_prototypes', 'data_fingerprint', 'finetune',
-           'plot_history']
+__all__ = ['RUN_CONFIG', 'RUN_WEIGHTS', 'layer_decay_groups', 'balanced_batches', 'save_run', 'run_config', 'load_run',
+           'FinetuneConfig', 'init_head_prototypes', 'data_fingerprint', 'trainable_copy', 'finetune_groups',
+           'ArcFaceTask', 'finetune_batches', 'finetune', 'plot_history']
 
 # %% ../nbs/09_train.ipynb #574ae1b1
 def _layer_id(name:str, n_blocks:int)->int:
@@ -146,13 +147,9 @@ class FinetuneConfig:
             v = getattr(self, f)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0): raise ValueError(f"{f} must be a finite number >= 0, got {v!r}")
         if not 0 < self.layer_decay <= 1: raise ValueError(f"layer_decay must be in (0, 1], got {self.layer_decay!r}")
-
-def amp_dtype(device, precision:str):
-    "The autocast dtype for `precision` ('amp', 'bf16', 'fp16', 'fp32') on `device`: None means full fp32 (always on CPU)."
-    if torch.device(device).type != 'cuda' or precision == 'fp32': return None
-    if precision == 'amp': return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if precision in ('bf16', 'fp16'): return torch.bfloat16 if precision == 'bf16' else torch.float16
-    raise ValueError(f"precision must be 'amp', 'bf16', 'fp16' or 'fp32', got {precision!r}")
+        if self.head_init not in ('prototypes', 'random'):
+            raise ValueError(f"head_init must be 'prototypes' or 'random', got {self.head_init!r}")
+        amp_dtype('cpu', self.precision)  # refuses an unknown precision
 
 # %% ../nbs/09_train.ipynb #cd957989
 @torch.no_grad()
@@ -176,6 +173,7 @@ def init_head_prototypes(head:MetricLoss, # the ArcFace head to initialise
     W.data.copy_(protos.repeat_interleave(reps, 0).T + (0.01*torch.randn_like(W) if reps > 1 else 0.))
     enc.train()
 
+# %% ../nbs/09_train.ipynb #43ae37a2
 def data_fingerprint(ds:ImageDataset, labels)->str:
     "A short hash of a training set: each image's file name (or, for an in-memory image, its pixels) and its label."
     h = hashlib.sha1(np.asarray(labels, np.int64).tobytes())
@@ -183,128 +181,130 @@ def data_fingerprint(ds:ImageDataset, labels)->str:
         h.update(str(it).encode() + b'\0' if isinstance(it, (str, os.PathLike)) else np.ascontiguousarray(np.asarray(it)).tobytes())
     return h.hexdigest()[:16]
 
-RUN_FILES = ('last.pt', 'model.pt', 'history.csv', 'config.json')
+# %% ../nbs/09_train.ipynb #fe987a06
+def trainable_copy(bb:Backbone, # the pretrained backbone (not modified)
+                   device:str # where the copy lives
+                  )->Backbone:
+    "A copy of `bb` on `device` whose visual tower trains and whose text tower is frozen."
+    ft = copy.copy(bb)
+    ft.model = copy.deepcopy(bb.model).to(device)
+    ft.model.requires_grad_(False)
+    ft.model.visual.requires_grad_(True)
+    return ft
 
-def _resume_state(out, device, resume:bool, overwrite:bool, expect:dict):
-    "The training state to continue from in run folder `out` (None: start afresh); refuses a folder that holds another run."
-    if out is None: return None
-    out = Path(out); held = [f for f in RUN_FILES if (out/f).exists()]
-    if held and overwrite:
-        if dist_info()[0] == 0:  # under torchrun, one process deletes
-            for f in held: (out/f).unlink(missing_ok=True)
-        return None
-    if held and not resume:
-        raise ValueError(f"{out} already holds a run ({', '.join(held)}): resume it (resume=True, CLI --resume), replace it (overwrite=True, --overwrite) or choose another folder")
-    if not (out/'last.pt').exists():
-        if held: raise ValueError(f"{out} holds a run without its training state (last.pt): replace it (overwrite=True, --overwrite) or choose another folder")
-        return None
-    st = load_tensors(out/'last.pt', device)
-    got = dict(config={k: v for k, v in st.get('config', {}).items() if k != 'ckpt_every'}, data=st.get('data'), base=st.get('base'))
-    diff = [k for k in expect if got[k] != expect[k]]
-    if diff:
-        what = dict(config='another config (' + ', '.join(k for k in expect['config'] if got['config'].get(k) != expect['config'][k]) + ')',
-                    data='other training data', base='another base model')
-        raise ValueError(f"{out} holds a run of {' and '.join(what[k] for k in diff)}: replace it (overwrite=True, --overwrite) or choose another folder")
-    return st
+# %% ../nbs/09_train.ipynb #fbf538e5
+def finetune_groups(visual:nn.Module, # the visual tower being finetuned
+                    head:nn.Module, # the head trained with it
+                    lr:float, # the top block's rate
+                    layer_decay:float=0.7, # see `layer_decay_groups` (1: one group for the whole tower)
+                    weight_decay:float=0.05, # the tower's
+                    head_lr:float=1e-2 # the head's (no weight decay)
+                   )->list[dict]:
+    "Parameter groups of an encoder finetune: the tower's, top block first, then the head's."
+    if layer_decay != 1: groups = layer_decay_groups(visual, lr, layer_decay, weight_decay)[::-1]
+    else: groups = [dict(params=list(visual.parameters()), base_lr=lr, weight_decay=weight_decay)]
+    return groups + [dict(params=list(head.parameters()), base_lr=head_lr, weight_decay=0.)]
+
+# %% ../nbs/09_train.ipynb #67756d0f
+class ArcFaceTask(Task):
+    "A finetune's encoder and ArcFace head as one module; a batch is (uint8 images, their indices in the training set)."
+    def __init__(self, ft:Backbone, # the backbone being finetuned (see `trainable_copy`)
+                 labels:np.ndarray, # integer product label per training image
+                 cfg:FinetuneConfig):
+        super().__init__()
+        self.enc = ImageEncoder(ft.model.visual, grad_checkpointing=cfg.grad_checkpointing).train()
+        dev = next(ft.model.visual.parameters()).device
+        n_cls = int(np.max(labels)) + 1
+        self.head = MetricLoss(n_cls, self.enc.output_dim, cfg.loss, cfg.margin, cfg.scale, cfg.sub_centers).to(dev)
+        self.bb, self.cfg, self.y = ft, cfg, torch.as_tensor(labels)
+
+    def count(self, batch)->torch.Tensor:
+        "The readable images of this process's share."
+        return torch.tensor([float(len(batch[1]))])
+
+    def forward(self, batch)->dict:
+        "The ArcFace loss of the batch and its accuracy."
+        u8, idx = batch
+        if len(idx) == 0: u8, idx = blank_batch(self.bb.image_size), torch.zeros(1, dtype=torch.long)
+        dev = self.head.loss.W.device
+        emb = self.enc(to_model_input(u8.to(dev), self.bb))
+        y = self.y[idx.cpu()].to(dev)
+        loss = self.head(emb, y)
+        return dict(parts=loss.reshape(1), train_acc=(self.head.logits(emb).argmax(1) == y).float().mean())
+
+    def groups(self)->list[dict]:
+        "`finetune_groups` of the tower and the head."
+        c = self.cfg
+        return finetune_groups(self.enc.visual, self.head, c.lr, c.layer_decay, c.weight_decay, c.head_lr)
+
+# %% ../nbs/09_train.ipynb #1eeee2cd
+def _share(batch, rank:int, world:int)->list:
+    "Process `rank`'s contiguous share of a batch of indices."
+    return np.array_split(np.asarray(batch), world)[rank].tolist()
+
+# %% ../nbs/09_train.ipynb #e5e6564e
+def finetune_batches(ds:ImageDataset, # the training images
+                     labels:np.ndarray, # integer product label per image
+                     cfg:FinetuneConfig,
+                     start:int=0, # the first step to run
+                     workers:int|None=None, # decoding processes
+                     report:ScanReport|None=None # unreadable images are recorded here
+                    ):
+    "This process's share of each batch of the seeded plan, from step `start` on, decoded: (uint8 images, indices)."
+    rank, world = dist_info()
+    plan = balanced_batches(labels, cfg.batch_size, cfg.steps*cfg.grad_accum, cfg.m_per_class, cfg.sampling, cfg.seed)
+    aug = shelf_augment(ds.size, cfg.augment) if cfg.augment > 0 else None
+    sampler = [_share(b, rank, world) for b in plan[start*cfg.grad_accum:]]
+    return iter_batches(ImageDataset(ds.items, ds.size, aug), workers=workers, report=report, sampler=sampler)
+
+# %% ../nbs/09_train.ipynb #01c4714c
+def _identity(bb:Backbone, ds:ImageDataset, labels:np.ndarray, cfg:FinetuneConfig)->dict:
+    "What a resumed finetune must share with the run it continues: its config (but `ckpt_every`), data and base model."
+    random = bb.source == 'random-init'  # random weights differ at each load: the name stands for them
+    base = f'{bb.name} random-init' if random else fingerprint(bb.model.visual)
+    config = {k: v for k, v in asdict(cfg).items() if k != 'ckpt_every'}
+    return dict(config=config, data=data_fingerprint(ds, labels), base=base)
 
 # %% ../nbs/09_train.ipynb #74a470d2
-class _ArcFaceStep(nn.Module):
-    "Encoder and ArcFace head as one module, so that DistributedDataParallel all-reduces the gradients of both."
-    def __init__(self, enc, head, dtype): super().__init__(); self.enc, self.head, self.dtype = enc, head, dtype
-    def forward(self, x, y): # -> (mean loss, embeddings)
-        with torch.autocast(x.device.type, dtype=self.dtype, enabled=self.dtype is not None): emb = self.enc(x)
-        return self.head(emb, y), emb
-
-def _share(batch, rank:int, world:int)->list: return np.array_split(np.asarray(batch), world)[rank].tolist()
-
 def finetune(bb:Backbone, # pretrained backbone (not modified: a copy of its visual tower is trained)
              data, # training images: an `ImageDataset`, or files / PIL images / arrays / a uint8 (N, S, S, 3) tensor
              labels:np.ndarray, # integer product label per image
              cfg:FinetuneConfig=FinetuneConfig(),
              out:str|Path|None=None, # run folder: checkpoints, history, final weights (None: keep in memory)
-             device:str='cpu', resume:bool=False, overwrite:bool=False, # continue a matching run in `out` / replace the run in `out`
+             device:str='cpu', resume:bool=False, overwrite:bool=False, # continue a matching run in `out` / replace it
              progress:bool=True,
              classes:list|None=None, # product id of each label, recorded in the run config
              workers:int|None=None, # decoding (and augmentation) processes, see `default_workers`
              report:ScanReport|None=None # unreadable training images are skipped and recorded here
             )->tuple: # (finetuned Backbone, history DataFrame)
-    "RetailKLIP: finetune the vision encoder of `bb` with ArcFace, layer-wise LR decay and class-balanced batches (under torchrun: DDP over the processes)."
-    labels = np.array(labels); ds = as_dataset(data, bb.image_size)
+    "RetailKLIP: finetune the vision encoder of `bb` with ArcFace, layer-wise LR decay and class-balanced batches."
+    labels, ds = np.array(labels), as_dataset(data, bb.image_size)
     if len(ds) != len(labels): raise ValueError(f"{len(ds)} images but {len(labels)} labels")
     if len(np.unique(labels)) < 2: raise ValueError("finetuning needs images of at least 2 products")
-    device = init_distributed(device); rank, world = dist_info()
-    if cfg.batch_size < world: raise ValueError(f"batch_size {cfg.batch_size} is the global batch, shared by {world} processes: it must be at least {world}")
+    device = init_distributed(device)
+    rank, world = dist_info()
+    if cfg.batch_size < world:
+        raise ValueError(f"batch_size {cfg.batch_size} is the global batch, shared by {world} processes: "
+                         f"it must be at least {world}")
     torch.manual_seed(cfg.seed)
-    ft = copy.copy(bb); ft.model = copy.deepcopy(bb.model).to(device)
-    for p in ft.model.parameters(): p.requires_grad_(False)
-    visual = ft.model.visual
-    for p in visual.parameters(): p.requires_grad_(True)
-    enc = ImageEncoder(visual, grad_checkpointing=cfg.grad_checkpointing).train()
-    head = MetricLoss(int(labels.max()) + 1, enc.output_dim, cfg.loss, cfg.margin, cfg.scale, cfg.sub_centers).to(device)
+    ft = trainable_copy(bb, device)
+    task = ArcFaceTask(ft, labels, cfg)
     if world > 1:  # every process starts from process 0's weights (a random-init model differs between processes)
-        for t in visual.state_dict().values(): torch.distributed.broadcast(t, 0)
-    ck = Path(out)/'last.pt' if out is not None else None
-    if ck is not None and rank == 0: ck.parent.mkdir(parents=True, exist_ok=True)
-    base = f'{bb.name} random-init' if bb.source == 'random-init' else fingerprint(bb.model.visual)  # random weights differ at each load
-    ident = dict(config={k: v for k, v in asdict(cfg).items() if k != 'ckpt_every'}, data=data_fingerprint(ds, labels), base=base)
-    st = _resume_state(out, device, resume, overwrite, ident)
-    if report is None: report = ScanReport()
-    if st is None and cfg.head_init == 'prototypes': init_head_prototypes(head, enc, ds, labels, ft, workers, report)
-    elif cfg.head_init not in ('prototypes', 'random'): raise ValueError(f"head_init must be 'prototypes' or 'random', got {cfg.head_init!r}")
-    groups = layer_decay_groups(visual, cfg.lr, cfg.layer_decay, cfg.weight_decay) if cfg.layer_decay != 1 else \
-             [dict(params=list(visual.parameters()), base_lr=cfg.lr, lr=cfg.lr, weight_decay=cfg.weight_decay)]
-    groups.append(dict(params=list(head.parameters()), base_lr=cfg.head_lr, lr=cfg.head_lr, weight_decay=0.))
-    opt = torch.optim.AdamW([{k: v for k, v in g.items() if k != 'names'} for g in groups], betas=(0.9, 0.999))
-    dtype = amp_dtype(device, cfg.precision)
-    scaler = torch.amp.GradScaler('cuda', enabled=dtype == torch.float16)  # fp16 needs loss scaling, bf16 does not
-    step, hist = 0, []
-    if st is not None:
-        visual.load_state_dict(st['visual']); head.load_state_dict(st['head']); opt.load_state_dict(st['optimizer'])
-        step, hist = st['step'], st['history']
-    model = _ArcFaceStep(enc, head, dtype)
-    if world > 1:  # every process starts from rank 0's weights; gradients of encoder and head are averaged
-        model = ddp(model, device)
-    # the whole (global) batch plan is fixed by the seed: a resumed run continues with exactly the batches it would have
-    # seen, whatever the number of processes; each process takes its contiguous share of every batch
-    plan = balanced_batches(labels, cfg.batch_size, cfg.steps*cfg.grad_accum, cfg.m_per_class, cfg.sampling, cfg.seed)
-    train_ds = ImageDataset(ds.items, ds.size, shelf_augment(bb.image_size, cfg.augment) if cfg.augment > 0 else None)
-    batches = iter_batches(train_ds, workers=workers, report=report, sampler=[_share(b, rank, world) for b in plan[step*cfg.grad_accum:]])
-    y_all = torch.as_tensor(labels)
-    blank = blank_batch(bb.image_size)  # stands in for a share with no readable image
-    t0 = time.time() - (hist[-1]['seconds'] if hist else 0.)
-    bar = progress_bar(range(step, cfg.steps), 'finetune', progress=progress and rank == 0, initial=step, total=cfg.steps)
-    for step in bar:
-        for g in opt.param_groups: g['lr'] = g['base_lr']*warmup_cosine(step, cfg.steps, cfg.warmup)
-        tot = torch.zeros(2, device=device)  # loss and accuracy, summed over this process's images
-        for a in range(cfg.grad_accum):
-            u8, idx = next(batches); n = torch.tensor([float(len(idx))], device=device)
-            n_all = all_sum(n.clone()).item()  # readable images of the whole batch, over every process
-            if n_all == 0: continue  # every image of this batch was unreadable (recorded in `report`)
-            x, y = to_model_input((u8 if len(idx) else blank).to(device), ft), y_all[idx if len(idx) else [0]].to(device)
-            sync = a == cfg.grad_accum - 1 or world == 1
-            with (contextlib.nullcontext() if sync else model.no_sync()):
-                loss, emb = model(x, y)
-                # scaled so that DDP's mean over processes is the mean over every image of the batch
-                scaler.scale(loss*len(idx)*world/n_all/cfg.grad_accum).backward()
-            if len(idx):
-                tot += torch.stack([loss.detach()*len(idx), (head.logits(emb).argmax(1) == y).float().sum()])/n_all/cfg.grad_accum
-        scaler.unscale_(opt)
-        torch.nn.utils.clip_grad_norm_(list(visual.parameters()) + list(head.parameters()), cfg.clip_grad)
-        scaler.step(opt); scaler.update(); opt.zero_grad(set_to_none=True)
-        tot_loss, tot_acc = all_sum(tot).tolist()
-        hist.append(dict(step=step, loss=tot_loss, train_acc=tot_acc, lr=opt.param_groups[-2]['lr'], seconds=time.time() - t0))
-        bar.set_postfix(loss=f'{tot_loss:.3f}', acc=f'{tot_acc:.2f}', refresh=False)
-        if ck is not None and rank == 0 and ((step + 1) % cfg.ckpt_every == 0 or step + 1 == cfg.steps):
-            atomic_save(dict(visual=visual.state_dict(), head=head.state_dict(), optimizer=opt.state_dict(),
-                             step=step + 1, history=hist, config=asdict(cfg), data=ident['data'], base=ident['base'], processes=world), ck)
-    bar.close()
-    ft.model.eval(); ft.source = f'finetuned({bb.source})'
-    for p in ft.model.parameters(): p.requires_grad_(False)
-    h = pd.DataFrame(hist)
+        for t in ft.model.visual.state_dict().values(): torch.distributed.broadcast(t, 0)
+    ident, report = _identity(bb, ds, labels, cfg), report if report is not None else ScanReport()
+    st = run_guard(out, ident, resume, overwrite, device)
+    if st is None and cfg.head_init == 'prototypes':
+        init_head_prototypes(task.head, task.enc, ds, labels, ft, workers, report)
+    batches = finetune_batches(ds, labels, cfg, st['step'] if st else 0, workers, report)
+    plan = Plan(cfg.steps, cfg.warmup, cfg.grad_accum, cfg.precision, cfg.clip_grad, cfg.ckpt_every)
+    meta = dict(config=asdict(cfg), data=ident['data'], base=ident['base'], processes=world)
+    h = fit(task, plan, batches, out, meta, st, progress, 'finetune')
+    ft.model.eval().requires_grad_(False)
+    ft.source = f'finetuned({bb.source})'
     if out is not None and rank == 0:
-        save_run(ft, out, dict(finetune=asdict(cfg), classes=list(classes) if classes is not None else None, data_fingerprint=ident['data'],
-                               n_train_images=int(len(labels)), processes=world, seconds=float(h.seconds.iloc[-1]) if len(h) else 0.))
-        h.to_csv(Path(out)/'history.csv', index=False)
+        save_run(ft, out, dict(finetune=asdict(cfg), classes=list(classes) if classes is not None else None,
+                               data_fingerprint=ident['data'], n_train_images=int(len(labels)), processes=world,
+                               seconds=float(h.seconds.iloc[-1]) if len(h) else 0.))
     barrier()  # every process returns once the run folder is complete
     return ft, h
 

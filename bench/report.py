@@ -1,0 +1,188 @@
+"""The reports of a `run_bench` result: bench.md (every section) and headline.md (the README's table)."""
+from __future__ import annotations
+import numpy as np, pandas as pd
+from . import SECTIONS
+from .reliability import OUTCOMES
+
+def _md(df:pd.DataFrame)->str:
+    "A markdown table (3 significant digits for floats), without extra dependencies."
+    fmt = lambda v: f'{v:.3g}' if isinstance(v, (float, np.floating)) else str(v)
+    return '\n'.join(['| ' + ' | '.join(map(str, df.columns)) + ' |', '|' + '---|'*len(df.columns)]
+                     + ['| ' + ' | '.join(fmt(v) for v in r) + ' |' for r in df.itertuples(index=False)])
+
+def last_reruns(res:dict)->list: # [(sections, date, machine)], oldest first
+    "Each section that `run_bench` re-ran, once, at its latest re-run, grouped by that re-run."
+    last, groups = {}, {}
+    for r in res.get('reruns', []):
+        for s in r['sections']: last[s] = (r['date'], r['machine'])
+    for s, v in last.items(): groups.setdefault(v, []).append(s)
+    return [(sorted(ss, key=lambda s: SECTIONS.index(s) if s in SECTIONS else len(SECTIONS)), d, m) for (d, m), ss in sorted(groups.items())]  # sections in report order
+
+def _met(ok:bool)->str: return 'met' if ok else 'not met'
+
+def _verdict(ok:bool)->str: return f'**{_met(ok)}**'
+
+def headline_markdown(res:dict)->str:
+    "The README's table: one line per headline figure of a full `run_bench` result, each target met or not."
+    m, L = res['machine'], ['| what | figure | target | |', '|---|---|---|---|']
+    if 'accuracy_retailklip' in res:
+        a = res['accuracy_retailklip']; s = {r['method']: r for r in a['summary']}
+        L += [f"| RetailKLIP kNN acc@1 on held-out SKUs (pretrained kNN / full finetune) | {s['retailklip_knn']['acc1_mean']:.3f} "
+              f"({s['pretrained_knn']['acc1_mean']:.3f} / {s['full_finetune']['acc1_mean']:.3f}) | +10 points over pretrained | "
+              f"{_met(a['gain_over_pretrained'] >= .1)} ({100*a['gain_over_pretrained']:+.1f}) |",
+              f"| covering {a['new_skus']} new SKUs: full-finetune retrain / RetailKLIP add | {a['retrain_over_add']:.0f}x | >= 100x | "
+              f"{_met(a['met'])} |"]
+    if 'accuracy_for' in res:
+        a = res['accuracy_for']; s = {r['method']: r for r in a['summary']}
+        L += [f"| novel mAP@50: FOR / Cluster-CLIP / CLIP | {s['for']['map50_novel_mean']:.3f} / {s['cluster_clip']['map50_novel_mean']:.3f} / "
+              f"{s['clip']['map50_novel_mean']:.3f} | FOR >= Cluster-CLIP + 8 points | {_met(a['for_minus_cluster_novel'] >= .08)} "
+              f"({100*a['for_minus_cluster_novel']:+.1f}) |",
+              f"| FOR with 10 % labels: share of the novel gain kept | {100*a['ten_pct_keeps']:.0f} % | >= 80 % | "
+              f"{_met(a['ten_pct_keeps'] >= .8)} |"]
+    if 'throughput' in res:
+        tp = res['throughput']
+        L += [f"| embedding throughput, library / naive loop | {tp['library_images_per_s']:.0f} / {tp['naive_images_per_s']:.0f} img/s "
+              f"= {tp['speedup']:.2f}x ({tp['library_precision']}, {100*tp['fraction_of_peak']:.0f} % of matmul peak) | >= 3x | {_met(tp['met'])} |"]
+    if 'knn' in res:
+        for r in res['knn']['default_verdict']:
+            L += [f"| kNN default at {r['n']:,} {r['vectors']} refs: {r['default']} vs fastest {r['fastest']} | {r['default_over_fastest']:.3f} of the "
+                  f"fastest, recall@1 {r['default_recall1']:.3f}" + (f" ({r['recall_queries']:,} queries)" if 'recall_queries' in r else '') + f" | >= 0.95, recall >= 0.99 by one standard error | {_met(r['met'])}"
+                  + (f" (by point estimates: {_met(r['met_point'])})" if r.get('met_point', r['met']) != r['met'] else '') + " |"]
+    if 'user_path' in res:
+        u = res['user_path']
+        L += [f"| `retailklip index` path / naive open_clip loop, {u['images']:,} JPEGs | {u['index_images_per_s']:.0f} / {u['naive_images_per_s']:.0f} img/s "
+              f"= {u['index_over_naive']:.2f}x | >= 3x | {_met(u['met_index'])} |",
+              f"| finetune streaming from files / from memory | {u['finetune_streaming_images_per_s']:.0f} / {u['finetune_in_memory_images_per_s']:.0f} img/s "
+              f"= {u['streaming_over_in_memory']:.2f}x | >= 0.9x | {_met(u['met_finetune'])} |"]
+    if 'memory' in res:
+        v = res['memory']['verdict']
+        L += ["| peak RSS growth from N to 10N images (N = " + f"{v[0]['images'].split(' ')[0]}" + "), fresh processes: " + ', '.join(
+                  f"{r['command']} {r['growth_mb']:+.0f} MB" if r['model'] == 'rk-vit-mini' else f"{r['command']} {r['model']} ({r['images']}) {r['growth_mb']:+.0f} MB" for r in v)
+              + (f"; with workers at most {max(r['tree_growth_mb'] for r in v):+.0f} MB" if all('tree_growth_mb' in r for r in v) else '')
+              + f" | <= 150 MB + index vectors | {_met(all(r['met'] for r in v))} |"]
+    if 'reliability' in res:
+        f = res['reliability']['files']; bad = sum(v.get(k, 0) for v in f.values() for k in OUTCOMES[3:])
+        what = ', '.join(f"{v['cases']} {k}" for k, v in f.items())
+        L += [f"| corrupted / crafted files through the loaders and the CLI ({what}): refused or still valid | "
+              f"{sum(v.get(k, 0) for v in f.values() for k in OUTCOMES[:3])} of {sum(v['cases'] for v in f.values())} ({bad} unclear, traceback, crash, hang, code run, "
+              f"unloadable index written or silently different answer) | all | {_met(res['reliability']['met'])} |"]
+    if 'kills' in res:
+        c = res['kills']['commands']; killed = [k for k, v in c.items() if 'kills' in v]
+        conc = [(k, v) for k, v in c.items() if 'trials' in v]
+        L += [f"| kill -9 at random moments ({', '.join(killed)}; {c['add']['kills']} each): previous state loads / resumed finetune reaches the same weights"
+              + ''.join(f"; {v['processes']} concurrent adds x {v['trials']} trials: every product lands" for k, v in conc) + " | "
+              f"{sum(v.get('loads_after_kill', 0) for v in c.values())} / {c['finetune']['resumed_to_same_weights']}"
+              + ''.join(f" / {v['all_products_landed']}" for k, v in conc) + f" | all | {_met(res['kills']['met'])} |"]
+    if 'serve' in res:
+        v = res['serve']; b, one = v['runs']
+        L += [f"| `retailklip serve` /classify, {b['clients']} concurrent clients: micro-batched / batch size 1 (p99 latency) | {b['requests_per_s']:.0f} / "
+              f"{one['requests_per_s']:.0f} req/s = {v['batched_over_bs1']:.2f}x (p99 {b['p99_ms']:.0f} / {one['p99_ms']:.0f} ms); "
+              f"{sum(r['errors'] for r in v['runs'])} errors, {sum(r['lost_updates'] for r in v['runs'])} lost of {sum(r['adds'] for r in v['runs'])} concurrent adds "
+              f"| >= 3x, no error, no lost update | {_met(v['met'])} |",
+              f"| vision encoder images/s, PyTorch / onnxruntime | {v['torch_images_per_s']:.0f} / {v['onnxruntime_images_per_s']:.0f} img/s | reported | |"]
+    if 'big_index' in res:
+        b = res['big_index']; big, sub = b['rows'][-1], b['rows'][1]
+        L += [f"| index of {b['vectors']:,} x {b['dim']} vectors ({b['vectors_gib']:.0f} GiB) from shards: memory over the imports, build / query | "
+              f"{big['build_peak_mb'] - b['imports_peak_mb']:.0f} / {big['query_peak_mb'] - b['imports_peak_mb']:.0f} MB, recall@1 {sub['recall1']:.3f} on {sub['n']:,} | "
+              f"within {big['budget_mb']/1024:.1f} GiB, recall@1 >= 0.95 | {_met(b['met'])} |"]
+    L += ['', f"{res['mode'].capitalize()} run of {res['date']} on {m['cpu']}, {m['cores']} cores, CUDA: {m['cuda'] or 'none'} ({res['seconds']/60:.0f} min)."]
+    L += [f"Sections {', '.join(ss)} last re-run on {d} on {m}." for ss, d, m in last_reruns(res)]
+    if 'threads' in res:
+        t = res['threads']
+        L += [f"| finetune / index images/s, OMP_WAIT_POLICY=PASSIVE over ACTIVE: beside a CPU-bound neighbour (alone) | "
+              f"{t['finetune_beside_neighbour']:.2f}x / {t['index_beside_neighbour']:.2f}x ({t['finetune_alone']:.2f}x / {t['index_alone']:.2f}x) | "
+              f"> 1 beside, >= 0.9 alone | {_met(t['met'])} |"]
+    return '\n'.join(L)
+
+def bench_markdown(res:dict)->str:
+    "The markdown report of a `run_bench` result (the sections it holds)."
+    m = res['machine']
+    L = [f"# retailklip bench ({res['mode']}, {res['date']})", '',
+         f"Machine: {m['cpu']}, {m['cores']} cores ({m['torch_threads']} torch threads), CUDA: {m['cuda'] or 'none'}; "
+         f"torch {m['torch']}, faiss {m['faiss']}, open_clip {m['open_clip']}, Python {m['python']}. Total {res['seconds']:.0f} s.", '']
+    for ss, d, m in last_reruns(res): L += [f"Sections {', '.join(ss)} were last re-run on {d} ({m}) with `--sections`.", '']
+    if 'accuracy_retailklip' in res:
+        a = res['accuracy_retailklip']
+        L += ['## 1. Accuracy, RetailKLIP (held-out SKUs, mean and std over seeds ' + ', '.join(str(s) for s in sorted({r['seed'] for r in a['per_seed']})) + ')', '',
+              _md(pd.DataFrame(a['summary'])), '',
+              f"RetailKLIP kNN minus pretrained kNN: {100*a['gain_over_pretrained']:+.1f} points acc@1; minus full finetune: "
+              f"{100*a['gap_to_full_finetune']:+.1f} points.", '',
+              f"Covering {a['new_skus']} new SKUs: retraining the full finetune takes {a['retrain_over_add']:.0f}x (worst seed "
+              f"{a['retrain_over_add_min']:.0f}x) the time RetailKLIP needs to embed and add them. Target >= 100x: {_verdict(a['met'])}.", '']
+    if 'accuracy_for' in res:
+        a = res['accuracy_for']
+        L += ['## 2. Accuracy, FOR (mAP@50, mean and std over seeds ' + ', '.join(str(s) for s in sorted({r['seed'] for r in a['per_seed']})) + ')', '',
+              _md(pd.DataFrame(a['summary'])), '',
+              f"FOR minus Cluster-CLIP on novel classes: {100*a['for_minus_cluster_novel']:+.1f} points; FOR with 10 % labels keeps "
+              f"{100*a['ten_pct_keeps']:.0f} % of that gain.", '']
+    if 'throughput' in res:
+        tp = res['throughput']
+        L += ['## 3. Embedding throughput', '', _md(pd.DataFrame([tp])), '',
+              f"Target: library path >= 3x the naive loop: {_verdict(tp['met'])} ({tp['speedup']:.2f}x); "
+              f"{100*tp['fraction_of_peak']:.1f} % of the measured {tp['library_precision']} matmul peak ({tp['peak_gflops']:.0f} GFLOP/s).", '']
+    if 'knn' in res:
+        L += ['## 4. kNN search (recall@1 vs exact)', '', "Vectors: `rendered` are the shipped mini-CLIP's embeddings (dim 128) of rendered product images "
+              "(queries: other images of indexed products); `matched to rendered` are drawn with their statistics (`MatchedVectors`); `gaussian` are "
+              "clustered Gaussian vectors (dim 512).", '', 'Fastest setting per method with recall@1 >= 0.99 (by one standard error):', '',
+              _md(pd.DataFrame(res['knn']['best'])), '', 'The library default (`KNNClassifier()`, index chosen by size) against the fastest:', '',
+              _md(pd.DataFrame(res['knn']['default_verdict'])), '',
+              'Target: the library default within 5 % of the fastest option at recall@1 >= 0.99 (by one standard error, `reaches`) at each size: '
+              + _verdict(all(r['met'] for r in res['knn']['default_verdict'])) + '.', '']
+    if 'for_scale' in res: L += ['## 5. FOR retrieval at scale', '', _md(pd.DataFrame(res['for_scale'])), '']
+    if 'training' in res:
+        L += ['## 6. Training speed (finetune, with / without gradient checkpointing)', '', _md(pd.DataFrame(res['training'])), '']
+        if not res['machine']['cuda']: L += ['No CUDA device on this machine: the bf16 AMP vs fp32 comparison was not run.', '']
+    if 'onboarding' in res: L += ['## 7. Onboarding (add vs rebuild)', '', _md(pd.DataFrame([res['onboarding']])), '']
+    if 'memory' in res:
+        L += ['## 8. Peak memory of the commands, N and 10N images on disk (fresh processes)', '', _md(pd.DataFrame(res['memory']['all'])), '',
+              _md(pd.DataFrame(res['memory']['verdict'])), '', 'Target: peak at the large size <= peak at the small size + 150 MB + the extra index vectors, '
+              'for every command: ' + _verdict(all(r['met'] for r in res['memory']['verdict'])) + '.', '']
+    if 'user_path' in res:
+        u = res['user_path']
+        L += ["## 9. The user's path: `retailklip index` and streaming finetune", '', _md(pd.DataFrame([u])), '',
+              f"`Recognizer.index` (the call `retailklip index` makes) vs the naive open_clip loop on the same {u['images']:,} JPEGs: "
+              f"{u['index_over_naive']:.2f}x, target >= 3x: {_verdict(u['met_index'])}. The whole command in a fresh process, with "
+              f"Python start-up and model loading: {u['cli_index_images_per_s_with_startup']:.0f} img/s. Finetune streaming from the files "
+              f"vs from the same images decoded in memory: {u['streaming_over_in_memory']:.2f}x, target >= 0.9x: {_verdict(u['met_finetune'])}.", '']
+    if 'reliability' in res:
+        r = res['reliability']; df = pd.DataFrame(r['files']).T.drop(columns=['examples', 'faults'], errors='ignore').fillna(0).reset_index(names='file')
+        faults = [f"- {k}: `{m[:200]}`" for k, v in r['files'].items() for m in v.get('faults', [])[:3]]
+        L += ['## 10. Reliability: corrupted and crafted files through the loaders and the CLI', '', _md(df), '',
+              *((['Cases that broke the promise (at most three per kind of file):', ''] + faults + ['']) if faults else []),
+              'One refusal of each kind of file, as the CLI prints it:', ''] + [f"- {k}: `{v['examples'].get('refused', '')[:160]}`" for k, v in r['files'].items()] + [
+              '', 'Target: every case refused with a one-line error naming the file, or still a valid file (the same answers, or other '
+              'answers only where a value changed that no check can see); no traceback, crash, hang, code run, unloadable index written or '
+              'silently different answer: ' + _verdict(r['met']) + '.', '']
+    if 'kills' in res:
+        k = res['kills']
+        L += ['## 11. Reliability: kill -9 while writing', '', _md(pd.DataFrame(k['commands']).T.reset_index(names='command').fillna('')), '',
+              'Target: after every kill the previous state loads (a for-train killed while replacing a run leaves the old run), every resumed '
+              'finetune ends at the uninterrupted weights, and concurrent adds lose no product: ' + _verdict(k['met']) + '.', '']
+    if 'serve' in res:
+        v = res['serve']
+        L += ['## 12. The service under load', '', _md(pd.DataFrame(v['runs']).drop(columns='error_kinds')), '',
+              f"Micro-batched over batch size 1: {v['batched_over_bs1']:.2f}x requests/s; target >= 3x with no error and no lost update: "
+              f"{_verdict(v['met'])}. Vision encoder alone, the same JPEGs: PyTorch {v['torch_images_per_s']:.0f} img/s, onnxruntime "
+              f"{v['onnxruntime_images_per_s']:.0f} img/s ({v['onnx_over_torch']:.2f}x).", '']
+    if 'big_index' in res:
+        b = res['big_index']
+        L += [f"## 13. Indexes larger than memory: {b['vectors']:,} x {b['dim']} vectors ({b['vectors_gib']:.1f} GiB) from shards", '',
+              _md(pd.DataFrame(b['rows']).fillna('')), '',
+              f"Build and query each in a fresh process; `index_mb` is the peak minus the {b['imports_peak_mb']:.0f} MB of a process that only imports "
+              f"the library. Target: within the budget, recall@1 >= 0.95 on the subset: {_verdict(b['met'])}.", '']
+    if 'scale_out' in res:
+        o = res['scale_out']; g, r = o['ddp'], o['ray']
+        L += ['## 14. Scaling out: torchrun (DDP) training and Ray Data embedding', '', _md(pd.DataFrame([g])), '', _md(pd.DataFrame([r])), '',
+              f"2 processes against 1, the same global batch: {g['two_over_one']:.2f}x images/s, loss curves within {g['max_loss_difference']:.1e}. "
+              f"Ray, 2 actors against 1: {r['two_over_one']:.2f}x images/s; after losing {r['shards_lost']} shards the re-run embedded "
+              f"{r['shards_re_embedded']}, max difference from the in-process embeddings {r['max_diff_ray_vs_local']:.1e}. "
+              f"Target: loss within 1e-3, only the lost shards re-embedded, equal to in-process within 1e-5: {_verdict(o['met'])}. "
+              + ('' if res['machine']['cuda'] else 'No GPU on this machine: the multi-GPU rows were not run.'), '']
+    if 'threads' in res:
+        t = res['threads']
+        L += ['## 15. Threads on a shared machine', '', _md(pd.DataFrame(t['rows'])), '',
+              f"Fresh processes, {res['machine']['cores']} cores, each finetuning and indexing under one OpenMP wait policy, alone and "
+              f"beside a `while True: pass` neighbour. The CLI's PASSIVE over ACTIVE: finetune {t['finetune_beside_neighbour']:.2f}x and "
+              f"index {t['index_beside_neighbour']:.2f}x beside the neighbour, {t['finetune_alone']:.2f}x and {t['index_alone']:.2f}x "
+              f"alone. Target: faster beside a neighbour, >= 0.9x alone: {_verdict(t['met'])}.", '']
+    return '\n'.join(L)
