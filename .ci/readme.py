@@ -9,7 +9,7 @@ from pathlib import Path
 root = Path(__file__).resolve().parent.parent
 
 def bench_headline():
-    "The headline table of the newest committed `retailklip bench` run (bench/results/<date>-<machine>/headline.md)."
+    "The headline table of the newest committed benchmark run (`python -m bench`) (bench/results/<date>-<machine>/headline.md)."
     runs = sorted((root/'bench'/'results').glob('*/headline.md'))
     if not runs: return '*(no committed benchmark run yet)*'
     return runs[-1].read_text().rstrip('\n') + f"\n\nFull report: [`{runs[-1].parent.relative_to(root)}/bench.md`]({runs[-1].parent.relative_to(root)}/bench.md)."

@@ -8,7 +8,7 @@ from retailklip.commands import OutDir
 from . import SECTIONS
 
 def build_parser()->argparse.ArgumentParser:
-    "The options of `python -m bench`: those of the former `retailklip bench`."
+    "The options of `python -m bench`."
     p = argparse.ArgumentParser(prog='python -m bench', description='Run the benchmark from the repository root; write OUT/bench.json, OUT/bench.md and OUT/headline.md.')
     p.add_argument('--quick', action='store_true', help='smoke size (what CI runs)')
     p.add_argument('--out', default='bench_out', type=OutDir, help='output folder (default: bench_out)')

@@ -69,9 +69,9 @@ def load_test(url:str, # base URL of a running service (loopback only)
               token:str|None=None, timeout:float=60.)->dict:
     "Bounded load on `/classify` with concurrent product additions: latency p50 / p99 (ms), requests/s, errors and lost updates."
     import urllib.parse
-    from retailklip.serve import _loopback
+    from retailklip.serve import is_loopback_host
     host = urllib.parse.urlparse(url).hostname or ''
-    if not _loopback(host): raise ValueError(f"load_test runs against this machine only (127.0.0.1, ::1, localhost), not {host!r}")
+    if not is_loopback_host(host): raise ValueError(f"load_test runs against this machine only (127.0.0.1, ::1, localhost), not {host!r}")
     if clients < 1 or requests < 1: raise ValueError(f"clients and requests must be >= 1, got {clients}, {requests}")
     lat, errors, wall, held = asyncio.run(_load(url, photo, int(clients), int(requests), list(adds), token, timeout))
     ms = np.array(lat)*1e3 if lat else np.array([np.nan])

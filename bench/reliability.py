@@ -236,7 +236,7 @@ def _cli_run(argv:list)->tuple: # (exit code, stdout, stderr)
 def _predictions(index)->list:
     "What a product index answers: its size, products and the top product of fixed queries (its own first vectors, nudged)."
     from retailklip.knn import KNNClassifier
-    k = KNNClassifier.load(index); q = k._vectors(np.arange(min(len(k), 24))) + .05
+    k = KNNClassifier.load(index); q = k.vectors(np.arange(min(len(k), 24))) + .05
     return [len(k), k.products, k.predict(q)['product'].tolist()]
 
 def count_mutant(raw:bytes, count:int=10**12)->bytes:

@@ -97,7 +97,7 @@ def headline_markdown(res:dict)->str:
 def bench_markdown(res:dict)->str:
     "The markdown report of a `run_bench` result (the sections it holds)."
     m = res['machine']
-    L = [f"# retailklip bench ({res['mode']}, {res['date']})", '',
+    L = [f"# retailklip benchmark ({res['mode']}, {res['date']})", '',
          f"Machine: {m['cpu']}, {m['cores']} cores ({m['torch_threads']} torch threads), CUDA: {m['cuda'] or 'none'}; "
          f"torch {m['torch']}, faiss {m['faiss']}, open_clip {m['open_clip']}, Python {m['python']}. Total {res['seconds']:.0f} s.", '']
     for ss, d, m in last_reruns(res): L += [f"Sections {', '.join(ss)} were last re-run on {d} ({m}) with `--sections`.", '']
@@ -185,4 +185,9 @@ def bench_markdown(res:dict)->str:
               f"beside a `while True: pass` neighbour. The CLI's PASSIVE over ACTIVE: finetune {t['finetune_beside_neighbour']:.2f}x and "
               f"index {t['index_beside_neighbour']:.2f}x beside the neighbour, {t['finetune_alone']:.2f}x and {t['index_alone']:.2f}x "
               f"alone. Target: faster beside a neighbour, >= 0.9x alone: {_verdict(t['met'])}.", '']
+    if 'startup' in res:
+        u = res['startup']
+        L += ['## 16. Start-up', '', _md(pd.DataFrame([u])), '',
+              f"Fresh processes, median of {u['runs']}: `retailklip --help` {u['help_seconds']:.2f} s, `import retailklip.api` "
+              f"{u['api_import_seconds']:.2f} s. Target: `--help` imports no torch: {_verdict(u['met'])}.", '']
     return '\n'.join(L)

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch
 from fastcore.basics import patch
 from .backbone import load_backbone, ImageEncoder, Backbone, check_local
-from .imagefolder import (IMAGE_EXTS, ScanReport, ImageDataset, scan_imagefolder, list_images, check_given, iter_batches,
+from .imagefolder import (IMAGE_EXTS, ScanReport, ImageDataset, scan_imagefolder, list_images, check_given,
+                                    iter_batches,
                                     embed_images, progress_bar)
 from .core import default_device as _device, fingerprint, locked, edited, init_distributed, dist_info, barrier
 from .train import FinetuneConfig, finetune, save_run, load_run, run_config
@@ -47,7 +48,8 @@ def labelled_images(source, # ImageFolder tree `root/<product_id>/*.jpg`, or a D
 # %% ../nbs/16_api.ipynb #079c1098
 def _model_args(source:dict)->tuple: # (model, pretrained, checkpoint)
     "The open_clip model a source without a run names; bare 'rk-vit-mini' means its shipped weights."
-    model, pretrained, checkpoint = source.get('model') or 'rk-vit-mini', source.get('pretrained'), source.get('checkpoint')
+    model, pretrained, checkpoint = (source.get('model') or 'rk-vit-mini', source.get('pretrained'),
+                                     source.get('checkpoint'))
     if model == 'rk-vit-mini' and pretrained is None and checkpoint is None: pretrained = 'synthetic'
     return model, pretrained, checkpoint
 
@@ -55,9 +57,11 @@ def _check_source(source, # a model source read from a file
                   origin # the file, for messages
                  )->dict:
     "`source` once its fields are strings or null, its run folder is there and its model resolves locally."
-    if not isinstance(source, dict): raise ValueError(f"{origin}: its model source is {type(source).__name__}, not a dict")
+    if not isinstance(source, dict):
+        raise ValueError(f"{origin}: its model source is {type(source).__name__}, not a dict")
     for k in ('run', 'model', 'pretrained', 'checkpoint'):
-        if not isinstance(source.get(k), (str, type(None))): raise ValueError(f"{origin}: model source {k} = {source[k]!r}")
+        if not isinstance(source.get(k), (str, type(None))):
+            raise ValueError(f"{origin}: model source {k} = {source[k]!r}")
     if source.get('run') and not Path(source['run']).is_dir():
         raise FileNotFoundError(f"{origin} was built with the run folder {source['run']}, which is not there "
                                 f"(moved or deleted?): give the run's new place (run=..., CLI --run RUN)")
@@ -89,11 +93,12 @@ class Recognizer:
 
     @classmethod
     def from_pretrained(cls, model:str='rk-vit-mini', # open_clip model name, `local-dir:PATH`, or an `rk-*` config
-                        pretrained:str|None=None, # published tag (needs a network); 'synthetic' for the shipped rk-vit-mini
+                        pretrained:str|None=None, # published tag (needs a network); 'synthetic' for shipped rk-vit-mini
                         checkpoint:str|None=None, # a local open_clip checkpoint file
                         device:str|None=None, **kwargs)->Recognizer:
         "A recognizer on a model that was not finetuned (the pretrained-kNN baseline)."
-        src = dict(model=model, pretrained=pretrained, checkpoint=str(Path(checkpoint).resolve()) if checkpoint else None)
+        src = dict(model=model, pretrained=pretrained, checkpoint=str(Path(checkpoint).resolve()) if checkpoint
+                   else None)
         return cls(_load_source(src, _device(device)), src, **kwargs)
 
     @classmethod
@@ -122,7 +127,8 @@ def _embed_labelled(self:Recognizer, source)->tuple: # (embeddings, table of the
     df = labelled_images(source, self.report)
     e, ok, _ = self._embed(df['path'].tolist())
     if not ok.any(): raise ValueError(f"none of the {len(df)} images of {source} could be read ({self.report})")
-    return e, df[ok].assign(path=lambda t: t.path.map(_abspath)).reset_index(drop=True)  # an index read from elsewhere still finds its images
+    # an index read from elsewhere still finds its images
+    return e, df[ok].assign(path=lambda t: t.path.map(_abspath)).reset_index(drop=True)
 
 def _abspath(p): return os.path.abspath(p) if isinstance(p, (str, os.PathLike)) else p
 
@@ -134,11 +140,13 @@ def index(self:Recognizer, refs, # reference images: ImageFolder tree or table (
     e, df = self._embed_labelled(refs)
     self.knn = KNNClassifier(e.shape[1], index_type, fingerprint=self.fingerprint, model=self.bb.name)
     self.knn.source = self.source
-    self.knn.fit(e, df['product'], meta=df[['path']], fingerprint=self.fingerprint); return self
+    self.knn.fit(e, df['product'], meta=df[['path']], fingerprint=self.fingerprint)
+    return self
 
 @patch
 def _need_index(self:Recognizer):
-    if self.knn is None or len(self.knn) == 0: raise ValueError("the recognizer has no references: call .index(refs) first")
+    if self.knn is None or len(self.knn) == 0:
+        raise ValueError("the recognizer has no references: call .index(refs) first")
     return self.knn
 
 # %% ../nbs/16_api.ipynb #4970d9e6
@@ -149,24 +157,29 @@ def add(self:Recognizer, refs, # reference images of new products: ImageFolder t
     "Add products with no gradient step: their references are embedded and added to the index."
     if self.knn is None: return self.index(refs)
     e, df = self._embed_labelled(refs)
-    self.knn.add(e, df['product'], meta=df[['path']], fingerprint=self.fingerprint, extend=extend); return self
+    self.knn.add(e, df['product'], meta=df[['path']], fingerprint=self.fingerprint, extend=extend)
+    return self
 
 @patch
 def remove(self:Recognizer, products:list # product ids to delete
           )->Recognizer:
     "Remove products (all their references) from the index."
-    self._need_index().remove([products] if isinstance(products, str) else products); return self
+    self._need_index().remove([products] if isinstance(products, str) else products)
+    return self
 
 # %% ../nbs/16_api.ipynb #79983553
 @patch
-def index_embeddings(self:Recognizer, path:str|Path, # a shards folder (`retailklip embed`) of labelled images, embedded by this model
+def index_embeddings(self:Recognizer,
+                     path:str|Path, # a shards folder (`retailklip embed`) of labelled images, embedded by this model
                      index_type:str='auto', # see `KNNClassifier`
-                     max_memory=None, # memory budget ('4G'): an exact index when it fits, else IVF-PQ re-scored from the shards (see `index_from_shards`)
+                     max_memory=None, # memory budget ('4G'): exact index if it fits, else IVF-PQ re-scored from shards
                      progress:bool=False
                     )->Recognizer:
     "Build the kNN index from precomputed embedding shards (no image is read; replaces any index)."
-    self.knn = index_from_shards(path, max_memory, index_type, fingerprint=self.fingerprint, model=self.bb.name, progress=progress)
-    self.knn.source = self.source; return self
+    self.knn = index_from_shards(path, max_memory, index_type, fingerprint=self.fingerprint, model=self.bb.name,
+                                 progress=progress)
+    self.knn.source = self.source
+    return self
 
 def shards_run(path:str|Path, # a shards folder (`retailklip embed`)
                run:str|Path|None=None # the run given by the caller (None: the one `embed.json` records)
@@ -175,17 +188,21 @@ def shards_run(path:str|Path, # a shards folder (`retailklip embed`)
     if run is not None: return Path(run).resolve()
     rec, meta = shards_meta(path)['run'], Path(path)/'embed.json'
     if rec is None: raise ValueError(f"{meta} records no run: pass the run that made the shards (run=..., CLI --run)")
-    if not Path(rec).is_dir(): raise FileNotFoundError(f"{meta} names the run {rec}, which is not there: pass --run RUN")
+    if not Path(rec).is_dir():
+        raise FileNotFoundError(f"{meta} names the run {rec}, which is not there: pass --run RUN")
     return Path(rec).resolve()
 
 def index_shards(path:str|Path, # a shards folder (`retailklip embed`) of labelled images
                  run:str|Path|None=None, # the run that embedded them (None: the one their `embed.json` records)
                  index_type:str='auto', max_memory=None, progress:bool=False)->KNNClassifier:
-    "The product index of embedding shards, recording their run for `Recognizer.load`; reads the run's config, never its weights (no model is loaded: 1.2 GB for ViT-L)."
+    ("The product index of embedding shards, recording their run for `Recognizer.load`; reads the run's config, never "
+     "its weights (no model is loaded: 1.2 GB for ViT-L).")
     run = shards_run(path, run)
     cfg = run_config(run)
-    knn = index_from_shards(path, max_memory, index_type, fingerprint=cfg['fingerprint'], model=cfg['model'], progress=progress)
-    knn.source = dict(run=str(run)); return knn
+    knn = index_from_shards(path, max_memory, index_type, fingerprint=cfg['fingerprint'], model=cfg['model'],
+                            progress=progress)
+    knn.source = dict(run=str(run))
+    return knn
 
 # %% ../nbs/16_api.ipynb #a872fd96
 def wide_table(long:pd.DataFrame, # `classify(..., long=True)`: path, rank, product, score, unknown
@@ -201,6 +218,17 @@ def wide_table(long:pd.DataFrame, # `classify(..., long=True)`: path, rank, prod
             df[f'{c}_{r}'] = pd.Series(long[c].to_numpy()[rr], index=img[rr]).reindex(range(len(df))).to_numpy()
     return df
 
+# %% ../nbs/16_api.ipynb #dae40999
+@patch
+def predict(self:Recognizer, e, # (n, D) embeddings of query photos by this recognizer's model
+            k:int=5 # products per query (at most the number of products indexed)
+           )->pd.DataFrame: # per query: product, score, unknown, topk [(product, score), ...]
+    "The index's vote on embeddings already computed (by `classify`, or by the service's batched forward passes)."
+    if int(k) < 1: raise ValueError(f"k must be >= 1, got {k}")
+    knn = self._need_index()
+    return knn.predict(e, k=min(int(k), len(knn.products)), fingerprint=self.fingerprint)
+
+# %% ../nbs/16_api.ipynb #b57cc27b
 @patch
 def classify(self:Recognizer, images, # files, folders, PIL images or arrays
              k:int=5, # products per image (at most the number of products indexed)
@@ -208,12 +236,11 @@ def classify(self:Recognizer, images, # files, folders, PIL images or arrays
             )->pd.DataFrame: # see `wide_table`; long: path, rank, product, score, unknown
     "Top-k products of each image."
     if int(k) < 1: raise ValueError(f"k must be >= 1, got {k}")
-    knn = self._need_index()
-    k = min(int(k), len(knn.products))  # no empty columns beyond the catalogue
+    k = min(int(k), len(self._need_index().products))  # no empty columns beyond the catalogue
     ds = ImageDataset(list_images(check_given(images)), self.bb.image_size)
     e, ok, _ = self._embed(ds)
     if not ok.any(): raise ValueError(f"none of the {len(ds)} images could be read ({self.report})")
-    pred = knn.predict(e, k=k, fingerprint=self.fingerprint)
+    pred = self.predict(e, k)
     names = [ds.name(i) for i in np.flatnonzero(ok)]
     tidy = pd.DataFrame([dict(path=n, rank=r + 1, product=p, score=round(float(s), 4), unknown=bool(u))
                          for n, t, u in zip(names, pred.topk, pred.unknown) for r, (p, s) in enumerate(t)])
@@ -227,8 +254,11 @@ def calibrate(self:Recognizer, known, # labelled queries of indexed products (Im
     "Set the 'unknown product' threshold from held-out queries."
     knn = self._need_index()
     both = sorted(set(labelled_images(unknown)['product']) & set(knn.products))
-    if both: raise ValueError(f"the unknown queries hold products that are in the index ({', '.join(both[:5])}): give queries of products the index does not hold")
-    ek, _ = self._embed_labelled(known); eu, _ = self._embed_labelled(unknown)
+    if both:
+        raise ValueError(f"the unknown queries hold products that are in the index ({', '.join(both[:5])}): give "
+                         "queries of products the index does not hold")
+    ek, _ = self._embed_labelled(known)
+    eu, _ = self._embed_labelled(unknown)
     t = knn.calibrate_threshold(ek, eu)
     sk, su = knn.search(ek, 1)[0][:, 0], knn.search(eu, 1)[0][:, 0]
     return dict(threshold=t, known_accepted=float((sk >= t).mean()), unknown_rejected=float((su < t).mean()),
@@ -243,13 +273,17 @@ def evaluate(self:Recognizer, queries # labelled queries (ImageFolder tree or ta
     pred = knn.predict(e, k=5, fingerprint=self.fingerprint)
     truth = df['product'].astype(str).to_numpy()
     if not np.isin(truth, knn.products).any():
-        raise ValueError(f"none of the {len(truth)} queries' products ({', '.join(sorted(set(truth))[:5])} ...) is in the index: "
+        raise ValueError(f"none of the {len(truth)} queries' products "
+                         f"({', '.join(sorted(set(truth))[:5])} ...) is in the index: "
                          f"evaluate on queries of indexed products (folder name = product id)")
-    res = dict(**topk_accuracy([[p for p, _ in t] for t in pred.topk], truth), queries=len(df), skipped=len(self.report.skipped),
+    res = dict(**topk_accuracy([[p for p, _ in t] for t in pred.topk], truth), queries=len(df),
+               skipped=len(self.report.skipped),
                products_not_indexed=sorted(set(truth) - set(knn.products)), threshold=knn.threshold)
     if knn.threshold is not None:
-        acc = ~pred['unknown'].to_numpy(bool); top1 = np.array([t[0][0] if t else None for t in pred.topk])
-        known = np.isin(truth, knn.products); wrong = top1 != truth
+        acc = ~pred['unknown'].to_numpy(bool)
+        top1 = np.array([t[0][0] if t else None for t in pred.topk])
+        known = np.isin(truth, knn.products)
+        wrong = top1 != truth
         res.update(known_accepted=float(acc[known].mean()) if known.any() else None,
                    wrong_accepted=float(acc[wrong].mean()) if wrong.any() else None,
                    accuracy_accepted=float((~wrong[acc]).mean()) if acc.any() else None)
@@ -263,7 +297,8 @@ def writable_target(path:str|Path, # a file about to be written
     p = Path(path)
     if p.is_dir(): raise IsADirectoryError(f"{p} is a folder; give a file name")
     if (p.exists() or p.is_symlink()) and not overwrite:
-        raise FileExistsError(f"{p} already exists: replace it (overwrite=True, CLI --overwrite) or choose another file")
+        raise FileExistsError(f"{p} already exists: replace it (overwrite=True, CLI "
+                              "--overwrite) or choose another file")
     return p
 
 @patch
@@ -292,7 +327,8 @@ def load(cls:Recognizer, path:str|Path, # an index written by `Recognizer.save` 
 @contextlib.contextmanager
 def edit(cls:Recognizer, path:str|Path, # an index file to change in place
          device:str|None=None, run:str|Path|None=None, **kwargs):
-    "Load the index at `path` under an exclusive lock (`core.locked`), yield its recognizer, and save it when the body succeeds: concurrent edits take turns and none is lost."
+    ("Load the index at `path` under an exclusive lock (`core.locked`), yield its recognizer, and save it when the "
+     "body succeeds: concurrent edits take turns and none is lost.")
     with edited(path, lambda p: cls.load(p, device, run, **kwargs)) as rec: yield rec
 
 # %% ../nbs/16_api.ipynb #7cf45954
@@ -301,12 +337,15 @@ def finetune(cls:Recognizer, train, # ImageFolder tree `train/<product_id>/*.jpg
               out:str|Path, # run folder to write
               model:str='rk-vit-mini', pretrained:str|None=None, checkpoint:str|None=None,
               device:str|None=None, progress:bool=True, workers:int|None=None,
-              resume:bool=False, overwrite:bool=False, # `out` holds a run: continue it (same data and config only) / replace it
+              resume:bool=False,
+              overwrite:bool=False, # `out` holds a run: continue it (same data and config only) / replace it
               **config # `FinetuneConfig` fields: steps, batch_size, lr, augment ...
              )->Recognizer:
     "Finetune the vision encoder of `model` on `train` with ArcFace (RetailKLIP) and return a recognizer on the run."
-    cfg = FinetuneConfig(**config); device = init_distributed(device)  # under torchrun: this process's device
-    report = ScanReport(); df = labelled_images(train, report)
+    cfg = FinetuneConfig(**config)
+    device = init_distributed(device)  # under torchrun: this process's device
+    report = ScanReport()
+    df = labelled_images(train, report)
     classes = sorted(df['product'].unique())
     if cfg.steps > 0 and len(classes) < 2:
         raise ValueError(f"{train}: finetuning needs images of at least 2 products, found images of {len(classes)} "
@@ -315,13 +354,16 @@ def finetune(cls:Recognizer, train, # ImageFolder tree `train/<product_id>/*.jpg
     bb = _load_source(src, device)
     if cfg.steps == 0:
         run_guard(out, overwrite=overwrite, device=device)  # refuses a folder that holds a run, unless overwrite
-        if dist_info()[0] == 0: save_run(bb, out, dict(finetune=None, classes=classes, note='pretrained weights, not finetuned'))
+        if dist_info()[0] == 0:
+            save_run(bb, out, dict(finetune=None, classes=classes, note='pretrained weights, not finetuned'))
         barrier()
     else:
         y = df['product'].map({c: i for i, c in enumerate(classes)}).to_numpy()
         finetune(bb, df['path'].tolist(), y, cfg, out=out, device=device, progress=progress, classes=classes,
                  workers=workers, report=report, resume=resume, overwrite=overwrite)
-    rec = cls.from_run(out, device, workers=workers); rec.report = report; return rec
+    rec = cls.from_run(out, device, workers=workers)
+    rec.report = report
+    return rec
 
 # %% ../nbs/16_api.ipynb #1a1be27a
 class ImageSearch:
@@ -329,15 +371,21 @@ class ImageSearch:
     def __init__(self, bb:Backbone, head=None, # a `SumClipHead` for method 'for'
                  method:str='for', # 'for', 'clip' (one global embedding per image) or 'cluster' (Cluster-CLIP)
                  k:int=4, # Cluster-CLIP clusters per image
-                 source:dict|None=None, # how to load the model again: dict(run=) or dict(model=, pretrained=, checkpoint=)
+                 source:dict|None=None, # how to reload the model: dict(run=) or dict(model=, pretrained=, checkpoint=)
                  index=None, batch_size:int=128, workers:int|None=None, progress:bool=False):
         from retailklip.retrieval import RetrievalIndex, TextBank
-        if method not in ('clip', 'cluster', 'for'): raise ValueError(f"method must be 'clip', 'cluster' or 'for', got {method!r}")
-        if method == 'for' and head is None: raise ValueError("method 'for' needs a FOR run folder (from `retailklip for-train`): ImageSearch.from_run(RUN)")
+        if method not in ('clip', 'cluster', 'for'):
+            raise ValueError(f"method must be 'clip', 'cluster' or 'for', got {method!r}")
+        if method == 'for' and head is None:
+            raise ValueError("method 'for' needs a FOR run folder (from `retailklip for-train`): "
+                             "ImageSearch.from_run(RUN)")
         if int(k) < 1: raise ValueError(f"k must be >= 1, got {k}")
         self.bb, self.head, self.method, self.k, self.source = bb, head, method, int(k), dict(source or {})
-        fp = fingerprint(bb.model) + (f"+{fingerprint(head)}" if method == 'for' else f"+{method}{k if method == 'cluster' else ''}")  # text tower too: it embeds the queries
-        self.index = index if index is not None else RetrievalIndex(bb.embed_dim, method, fp, dict(self.source, k=self.k))
+        # text tower too: it embeds the queries
+        fp = fingerprint(bb.model) + (f"+{fingerprint(head)}" if method == 'for'
+                                      else f"+{method}{k if method == 'cluster' else ''}")
+        self.index = index if index is not None else RetrievalIndex(bb.embed_dim, method, fp,
+                                                                    dict(self.source, k=self.k))
         if self.index.fingerprint != fp:
             raise ValueError(f"the index was built by another model (fingerprint {self.index.fingerprint} != {fp})")
         self.text, self.report = TextBank(bb), ScanReport()
@@ -362,7 +410,8 @@ class ImageSearch:
     def from_pretrained(cls, model:str='rk-vit-mini', pretrained:str|None=None, checkpoint:str|None=None,
                         method:str='cluster', device:str|None=None, **kwargs)->ImageSearch:
         "Search with a CLIP model as it is: method 'clip' or 'cluster' (the FOR head needs training)."
-        src = dict(model=model, pretrained=pretrained, checkpoint=str(Path(checkpoint).resolve()) if checkpoint else None)
+        src = dict(model=model, pretrained=pretrained, checkpoint=str(Path(checkpoint).resolve()) if checkpoint
+                   else None)
         return cls(_load_source(src, _device(device)), None, method, source=src, **kwargs)
 
     def __len__(self): return len(self.index)
@@ -377,42 +426,60 @@ def add_images(self:ImageSearch, images # a folder (recursive), files, PIL image
     from retailklip.decoder import for_embeddings
     items = list_images(images)
     if not len(items): raise ValueError(f"no image files found in {images}")
-    ds = ImageDataset(items, self.bb.image_size); n0 = len(self.index)
-    for u8, idx in iter_batches(ds, self.batch_size, self.workers, self.report, progress=self.progress, desc='index images'):
+    ds = ImageDataset(items, self.bb.image_size)
+    n0 = len(self.index)
+    for u8, idx in iter_batches(ds, self.batch_size, self.workers, self.report, progress=self.progress,
+                                desc='index images'):
         if not len(idx): continue
-        f = scene_features(self.bb, u8, depth=self.head.depth if self.method == 'for' else 1, batch_size=self.batch_size)
+        f = scene_features(self.bb, u8, depth=self.head.depth if self.method == 'for' else 1,
+                           batch_size=self.batch_size)
         e = (clip_embeddings(f) if self.method == 'clip' else for_embeddings(self.head, f) if self.method == 'for'
              else cluster_clip_embeddings(self.bb.model.visual, f, k=self.k))
-        self.index.add(e, [_abspath(ds.items[i]) if isinstance(ds.items[i], (str, os.PathLike)) else ds.name(i) for i in idx.tolist()])
+        self.index.add(e, [_abspath(ds.items[i]) if isinstance(ds.items[i], (str, os.PathLike)) else ds.name(i)
+                           for i in idx.tolist()])
     if len(self.index) == n0: raise ValueError(f"none of the {len(items)} images could be read ({self.report})")
     return self
 
+# %% ../nbs/16_api.ipynb #979a1cb0
+@patch
+def hits(self:ImageSearch, q:torch.Tensor, # (1, D) a normalised query embedding (text or image)
+         k:int=20 # images to return
+        )->pd.DataFrame: # rank, score, path
+    "The `k` indexed images that score highest for the query embedding `q`."
+    if int(k) < 1: raise ValueError(f"k must be >= 1, got {k}")
+    S, N = self.index.search(q, int(k))
+    keep = N[0] >= 0
+    return pd.DataFrame(dict(rank=np.arange(1, keep.sum() + 1), score=S[0][keep].round(4),
+                             path=[self.index.paths[i] for i in N[0][keep]]))
+
+# %% ../nbs/16_api.ipynb #cdca8cab
 @patch
 def search(self:ImageSearch, query:str, # free text naming an object, e.g. "price tag"
            k:int=20 # images to return
           )->pd.DataFrame: # rank, score, path
     "The `k` images that best contain `query`."
-    if int(k) < 1: raise ValueError(f"k must be >= 1, got {k}")
-    S, N = self.index.search(self.text([query]), int(k)); keep = N[0] >= 0
-    return pd.DataFrame(dict(rank=np.arange(1, keep.sum() + 1), score=S[0][keep].round(4), path=[self.index.paths[i] for i in N[0][keep]]))
+    return self.hits(self.text([query]), k)
 
+# %% ../nbs/16_api.ipynb #2803effc
 @patch
 def image_query(self:ImageSearch, image # a query photo: file, PIL image or (H, W, 3) uint8 array
                )->torch.Tensor: # (1, D) normalised
     "The query embedding of a photo: its CLIP image embedding, in the space the index shares with text."
     e, ok = embed_images(ImageEncoder.from_backbone(self.bb), [image], self.bb, 1, 0, parallel='threads')
-    if not ok.all(): raise ValueError(f"the query image could not be read: {image if isinstance(image, (str, Path)) else type(image).__name__}")
+    if not ok.all():
+        raise ValueError("the query image could not be read: "
+                         f"{image if isinstance(image, (str, Path)) else type(image).__name__}")
     return e
 
+# %% ../nbs/16_api.ipynb #c69572fb
 @patch
 def search_image(self:ImageSearch, image, # a query photo: file, PIL image or (H, W, 3) uint8 array
                  k:int=20 # images to return
                 )->pd.DataFrame: # rank, score, path
     "The `k` images holding an object most like the query photo (see `image_query`)."
-    if int(k) < 1: raise ValueError(f"k must be >= 1, got {k}")
-    S, N = self.index.search(self.image_query(image), int(k)); keep = N[0] >= 0
-    return pd.DataFrame(dict(rank=np.arange(1, keep.sum() + 1), score=S[0][keep].round(4), path=[self.index.paths[i] for i in N[0][keep]]))
+    return self.hits(self.image_query(image), k)
 
+# %% ../nbs/16_api.ipynb #5532befc
 @patch
 def save(self:ImageSearch, path:str|Path,
          overwrite:bool=True # replace an existing file (the CLI passes False unless --overwrite)
@@ -439,52 +506,71 @@ def load(cls:ImageSearch, path:str|Path, device:str|None=None, **kwargs)->ImageS
 # %% ../nbs/16_api.ipynb #5e720df6
 @patch
 def add_embeddings(self:ImageSearch, path:str|Path, # a shards folder (`retailklip embed`) written with this model's run
-                   max_memory=None, # memory budget ('4G'): build a new index of these shards within it (the search must be empty)
+                   max_memory=None, # memory budget ('4G'): build a new index of the shards in it (search must be empty)
                    progress:bool=False
                   )->ImageSearch:
     "Append precomputed global image embeddings to a 'clip' index; no image is read."
-    if self.method != 'clip': raise ValueError(f"embedding shards hold one global embedding per image: they fill a 'clip' index, not a {self.method!r} one")
-    fp = fingerprint(self.bb.model.visual); model_shards(path, fp)  # refuses another model's embeddings
+    if self.method != 'clip':
+        raise ValueError("embedding shards hold one global embedding per image: they fill a 'clip' index, "
+                         f"not a {self.method!r} one")
+    fp = fingerprint(self.bb.model.visual)
+    model_shards(path, fp)  # refuses another model's embeddings
     if max_memory is not None:
-        if len(self.index): raise ValueError(f"max_memory builds a new index from {path}, but this search already holds {len(self.index)} images: start from an empty one")
+        if len(self.index):
+            raise ValueError(f"max_memory builds a new index from {path}, but this search already holds "
+                             f"{len(self.index)} images: start from an empty one")
         r = retrieval_from_shards(path, max_memory, fp, self.index.info, progress=progress)
-        r.fingerprint, self.index = self.index.fingerprint, r; return self  # the search's fingerprint covers its text tower too
-    e, md = read_shards(path); self.index.add(torch.from_numpy(e)[:, None], md.path.tolist()); return self
+        r.fingerprint, self.index = self.index.fingerprint, r
+        return self  # the search's fingerprint covers its text tower too
+    e, md = read_shards(path)
+    self.index.add(torch.from_numpy(e)[:, None], md.path.tolist())
+    return self
 
 # %% ../nbs/16_api.ipynb #028fa120
 @patch(cls_method=True)
-def train(cls:ImageSearch, coco, # COCO / LVIS detection JSON whose boxes' categories label the images (or a loaded `CocoData`)
+def train(cls:ImageSearch,
+          coco, # COCO / LVIS detection JSON whose boxes' categories label the images (or a loaded `CocoData`)
           images, # folder that the JSON's `file_name`s are relative to
           base_classes, # class names that training may use: a list, or a file with one name per line
           out:str|Path, # run folder to write (backbone, head, config, history)
-          model:str='rk-vit-mini', pretrained:str|None=None, checkpoint:str|None=None, # the frozen CLIP (see `from_pretrained`)
-          cache:str|Path|None=None, # folder for a `FeatureCache` (features computed once, resumable); None: stream every step
+          model:str='rk-vit-mini', pretrained:str|None=None,
+          checkpoint:str|None=None, # the frozen CLIP (see `from_pretrained`)
+          cache:str|Path|None=None, # `FeatureCache` folder (features computed once, resumable); None: stream every step
           device:str|None=None, workers:int|None=None, progress:bool=False,
           overwrite:bool=False, # replace a run already in `out` (else it is refused before any work)
           **config # `ForConfig` fields, e.g. steps=, label_fraction=, train_blocks=
          )->ImageSearch:
-    "Train a FOR head on the base classes of a detection file, write its run folder (in one step), and return a search over it."
+    ("Train a FOR head on the base classes of a detection file, write its run folder (in one step), "
+     "and return a search over it.")
     from retailklip.data import load_coco, read_class_list, CocoData
     from retailklip.decoder import ForConfig, FeatureCache, train_for, save_for_run
     cfg = ForConfig(**config)  # checks every field before any work
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise ValueError(f"{out} already exists and is not an empty folder: replace it (overwrite=True, CLI --overwrite) or choose another folder")
+        raise ValueError(f"{out} already exists and is not an empty folder: replace it (overwrite=True, CLI "
+                         "--overwrite) or choose another folder")
     if cache is not None and out.resolve() in Path(cache).resolve().parents:
-        raise ValueError(f"the feature cache {cache} is inside the run folder {out}, which is replaced whole when the run is saved: put it elsewhere")
+        raise ValueError(f"the feature cache {cache} is inside the run folder {out}, which is replaced whole when the "
+                         "run is saved: put it elsewhere")
     base = list(base_classes) if isinstance(base_classes, (list, tuple)) else read_class_list(base_classes)
     data = coco if isinstance(coco, CocoData) else load_coco(coco, images)
     unknown = sorted(set(base) - set(data.categories))
     if unknown: raise ValueError(f"base classes not in {data.source or 'the detection file'}: {unknown[:10]}")
-    if not len(data.images): raise ValueError(f"{data.source or 'the detection file'} lists no image found under {images}")
-    device = init_distributed(device); src = dict(model=model, pretrained=pretrained, checkpoint=checkpoint)
-    bb = _load_source(src, device); rep = ScanReport(); paths = data.images.path.tolist()
-    feats = (FeatureCache.build(bb, paths, cache, cfg.train_blocks + 1, cfg.k, workers=workers, report=rep, progress=progress)
+    if not len(data.images):
+        raise ValueError(f"{data.source or 'the detection file'} lists no image found under {images}")
+    device = init_distributed(device)
+    src = dict(model=model, pretrained=pretrained, checkpoint=checkpoint)
+    bb = _load_source(src, device)
+    rep = ScanReport()
+    paths = data.images.path.tolist()
+    feats = (FeatureCache.build(bb, paths, cache, cfg.train_blocks + 1, cfg.k, workers=workers, report=rep,
+                                progress=progress)
              if cache is not None else paths)
     head, hist = train_for(bb, feats, data, base, cfg, progress=progress, device=device, workers=workers, report=rep)
     if dist_info()[0] == 0: save_for_run(bb, head, out, cfg, base, hist)  # under torchrun, process 0 writes
     barrier()
-    s = cls.from_run(out, 'for', device, workers=workers, progress=progress); s.report = rep
+    s = cls.from_run(out, 'for', device, workers=workers, progress=progress)
+    s.report = rep
     return s
 
 @patch
@@ -501,7 +587,8 @@ def _match_paths(paths, data)->np.ndarray:
     rows = []
     for p in paths:
         parts = Path(p).parts
-        rows.append(next((by_name[k] for k in ('/'.join(parts[-j:]) for j in range(1, len(parts) + 1)) if k in by_name), -1))
+        rows.append(next((by_name[k] for k in ('/'.join(parts[-j:]) for j in range(1, len(parts) + 1)) if k in by_name),
+                         -1))
     return np.array(rows)
 
 @patch
@@ -514,7 +601,9 @@ def evaluate(self:ImageSearch, coco, # a COCO / LVIS JSON file (or a loaded `Coc
     data = load_coco(coco, None) if isinstance(coco, (str, Path)) else coco
     check_split(data, base, novel)
     rows = _match_paths(self.index.paths, data)
-    if (rows < 0).all(): raise ValueError(f"none of the {len(self.index)} indexed images is listed in {data.source or 'the detection file'}")
+    if (rows < 0).all():
+        raise ValueError(f"none of the {len(self.index)} indexed images is listed in "
+                         f"{data.source or 'the detection file'}")
     keep = rows >= 0
     S = self.index.scores(self.text(list(base) + list(novel)))[keep]
     R = np.stack([relevance(data, c)[rows[keep]] for c in list(base) + list(novel)], 1)
@@ -533,7 +622,8 @@ def coco_images(coco, # a COCO / LVIS detection JSON file
     data = load_coco(coco, images)
     if images is not None and not len(data.images):
         miss = data.report.missing_files
-        raise ValueError(f"{coco}: none of its images is under {images}" + (f" (the first would be {miss[0]})" if miss else ''))
+        raise ValueError(f"{coco}: none of its images is under {images}"
+                         + (f" (the first would be {miss[0]})" if miss else ''))
     return data
 
 # %% ../nbs/16_api.ipynb #31a88c33
@@ -546,10 +636,12 @@ def class_split(data:'CocoData', # the detection file the classes must exist in
     from retailklip.data import read_class_list, check_split, protocol_split
     if protocol is not None:
         if base_classes or novel_classes:
-            raise ValueError("--protocol implies the classes: give it or the class files (--base-classes / --novel-classes), not both")
+            raise ValueError("--protocol implies the classes: give it or the class files (--base-classes / "
+                             "--novel-classes), not both")
         return protocol_split(protocol, data)
     if base_classes is None or (novel and novel_classes is None):
-        raise ValueError(f"give --protocol (ov-coco or ov-lvis) or {'--base-classes and --novel-classes' if novel else '--base-classes'}")
+        raise ValueError("give --protocol (ov-coco or ov-lvis) or "
+                         f"{'--base-classes and --novel-classes' if novel else '--base-classes'}")
     b, n = read_class_list(base_classes), read_class_list(novel_classes) if novel else []
     try: check_split(data, b, n)
     except ValueError as e:
@@ -574,7 +666,8 @@ def build_index(out, # the index file to write
         knn.save(out)
         return knn, ScanReport()
     if max_memory is not None:
-        raise ValueError("--max-memory applies to --from-embeddings (an index built from images holds their vectors in memory)")
+        raise ValueError("--max-memory applies to --from-embeddings (an index built from images "
+                         "holds their vectors in memory)")
     if run is None: raise ValueError("--refs needs --run (the run folder that embeds the references)")
     rec = Recognizer.from_run(run, progress=progress).index(refs, index_type)
     rec.save(out, overwrite)
@@ -591,17 +684,22 @@ def build_search_index(out, # the retrieval index file to write
                        overwrite:bool=False, progress:bool=False)->ImageSearch:
     "Write a retrieval index of photos (CLIP global, Cluster-CLIP or FOR) or of embedding shards (CLIP global)."
     writable_target(out, overwrite)
-    if method not in ('clip', 'cluster', 'for'): raise ValueError(f"--method must be clip, cluster or for, got {method!r}")
-    if (images is None) == (from_embeddings is None): raise ValueError("give --images or --from-embeddings, one of them")
+    if method not in ('clip', 'cluster', 'for'):
+        raise ValueError(f"--method must be clip, cluster or for, got {method!r}")
+    if (images is None) == (from_embeddings is None):
+        raise ValueError("give --images or --from-embeddings, one of them")
     if max_memory is not None and from_embeddings is None:
-        raise ValueError("--max-memory applies to --from-embeddings (an index built from images holds their vectors in memory)")
+        raise ValueError("--max-memory applies to --from-embeddings (an index built from images "
+                         "holds their vectors in memory)")
     if from_embeddings is not None:
-        if method != 'clip': raise ValueError("--from-embeddings fills a --method clip index (one global embedding per image)")
+        if method != 'clip':
+            raise ValueError("--from-embeddings fills a --method clip index (one global embedding per image)")
         s = ImageSearch.from_run(shards_run(from_embeddings, run), 'clip', device)
         s.add_embeddings(from_embeddings, max_memory, progress=progress)
         s.save(out, overwrite)
         return s
-    if method == 'for' and run is None: raise ValueError("--method for needs --run, a FOR run folder (from `retailklip for-train`)")
+    if method == 'for' and run is None:
+        raise ValueError("--method for needs --run, a FOR run folder (from `retailklip for-train`)")
     if not Path(images).is_dir(): raise FileNotFoundError(f"image folder not found: {images}")
     paths = coco_images(coco, images).images.path.tolist() if coco else [images]
     s = (ImageSearch.from_run(run, method, device, k=k, progress=progress) if run else
@@ -620,14 +718,17 @@ def evaluate_protocol(protocol:str, # a public retail dataset's layout (`eval.RE
     refs, queries = retail_protocol(protocol, root)  # checked before the model loads
     rec = Recognizer.from_run(run, progress=progress) if run else Recognizer.from_pretrained(progress=progress)
     rec.index(refs)
+    reports = dict(references=rec.report)
+    rec.report = ScanReport()
     res = rec.evaluate(queries)
-    return dict(protocol=protocol, references=len(rec.knn), products=len(rec.knn.products), **res, report=rec.report)
+    reports['queries'] = rec.report
+    return dict(protocol=protocol, references=len(rec.knn), products=len(rec.knn.products), **res, reports=reports)
 
 # %% ../nbs/16_api.ipynb #04a79c6a
 def embed_shards(images, run, out, # what to embed, with which run, into which shards folder (see `embed_to_shards`)
                  shard_size:int=10000, batch_size:int=128, engine:str='auto', address=None, workers=None,
                  precision:str='auto', device=None,
-                 overwrite:bool=False, # replace the embeddings in `out` (else an unfinished run of the same images resumes)
+                 overwrite:bool=False, # replace `out`'s embeddings (else an unfinished run of these images resumes)
                  progress:bool=False)->tuple: # (what `embed_to_shards` returns, the ScanReport)
     "Embed images into resumable shards; a folder that holds anything but shards is refused."
     import shutil
@@ -655,21 +756,23 @@ def remove_products(index, # an index file, changed in place under its lock
 def evaluation(index=None, queries=None, # an index file and labelled queries (ImageFolder: folder name = product)
                run=None, # the run instead of the index's own (with `protocol`: None is the shipped mini-CLIP)
                protocol:str|None=None, root=None, # or a public retail dataset's layout and folder (`evaluate_protocol`)
-               progress:bool=False)->dict: # accuracies (see `Recognizer.evaluate`), and the ScanReport under 'report'
+               progress:bool=False)->dict: # accuracies (see `Recognizer.evaluate`); 'reports': what -> ScanReport
     "accuracy@1/@5 of an index on labelled queries, or of a model on a public retail dataset."
     if protocol is not None and (index is not None or queries is not None):
         raise ValueError("--protocol indexes the dataset's own references and queries: drop --index / --queries")
-    if protocol is not None and root is None: raise ValueError(f"--protocol {protocol} needs --root, the dataset's folder")
+    if protocol is not None and root is None:
+        raise ValueError(f"--protocol {protocol} needs --root, the dataset's folder")
     if protocol is not None: return evaluate_protocol(protocol, root, run, progress)
     if index is None or queries is None: raise ValueError("give --index and --queries, or --protocol and --root")
     rec = Recognizer.load(index, run=run, progress=progress)
-    return dict(rec.evaluate(queries), report=rec.report)
+    return dict(rec.evaluate(queries), reports={str(queries): rec.report})
 
 # %% ../nbs/16_api.ipynb #aaaaf11d
 def pretrain_clip(steps:int=600, batch_size:int=128, lr:float=1e-3, warmup=None, pool_size:int=20000, seed:int=1000,
                   model:str='rk-vit-mini', device=None, out='runs/pretrain', # see `pretrain.PretrainConfig`
                   export=None, # also write the open_clip weights file that `load_backbone` reads here
-                  workers=None, resume:bool=False, overwrite:bool=False)->dict: # caption <-> image recall on unseen pairs
+                  workers=None, resume:bool=False,
+                  overwrite:bool=False)->dict: # caption <-> image recall on unseen pairs
     "Contrastive pretraining of a mini-CLIP on the synthetic stream, its recall on unseen pairs, and its export."
     from retailklip.pretrain import (PretrainConfig, pretrain, pretrain_state, render_pool, export_weights, embed_pairs,
                                      retrieval_recall)

@@ -16,7 +16,8 @@ class _Help(argparse.HelpFormatter):
     "Every option's help ends with its default, unless the help states it or there is none (flags, required options)."
     def _get_help_string(self, action):
         h = action.help or ''
-        if 'default' in h or action.required or any(action.default is v for v in (None, False, argparse.SUPPRESS)): return h
+        if 'default' in h or action.required or any(action.default is v for v in (None, False, argparse.SUPPRESS)):
+            return h
         return h + ' (default: %(default)s)'
 
 # %% ../nbs/20_cli.ipynb #c980acaa
@@ -49,7 +50,8 @@ def _arg_kwargs(anno, default)->dict:
         anno = next(a for a in args if a is not type(None))
     if anno is bool: return dict(action='store_true')
     if typing.get_origin(anno) is Literal: return dict(choices=list(typing.get_args(anno)), default=default)
-    if typing.get_origin(anno) is list: return dict(nargs='+', type=(typing.get_args(anno) or (str,))[0], default=default)
+    if typing.get_origin(anno) is list:
+        return dict(nargs='+', type=(typing.get_args(anno) or (str,))[0], default=default)
     return dict(type=anno, default=default) if anno is not str else dict(default=default)
 
 # %% ../nbs/20_cli.ipynb #588899ab
@@ -89,18 +91,21 @@ def add_command(sub, # the subparsers of the console script
 def build_parser()->argparse.ArgumentParser:
     "The parser of the `retailklip` console script, one subcommand per registered command."
     from retailklip import __version__
-    p = _Parser(prog='retailklip', description='Product recognition (RetailKLIP) and object-level image search (FOR) on OpenCLIP.')
+    p = _Parser(prog='retailklip',
+                description='Product recognition (RetailKLIP) and object-level image search (FOR) on OpenCLIP.')
     p.add_argument('--version', action='version', version=f'retailklip {__version__}')
     p.add_argument('--debug', action='store_true', help='on an error, show the full traceback instead of one line')
     p.add_argument('--allow-download', action='store_true',
-                   help="let a file (run folder, index, shards) that names a Hub model or a published tag fetch it over the "
+                   help="let a file (run folder, index, shards) that names a Hub model or a "
+                   "published tag fetch it over the "
                         "network (default: files resolve their model locally only)")
     sub = p.add_subparsers(dest='cmd', required=True)
     for name in COMMANDS: add_command(sub, name)
     return p
 
 # %% ../nbs/20_cli.ipynb #f360cf76
-_CONTROL = re.compile(r'[\x00-\x1f\x7f-\x9f]')  # C0, DEL and C1 control characters: terminal escape sequences start here
+# C0, DEL and C1 control characters: terminal escape sequences start here
+_CONTROL = re.compile(r'[\x00-\x1f\x7f-\x9f]')
 
 def _escape(s:str, # text about to reach a terminal
             keep:str='' # control characters to let through (e.g. newline)
@@ -123,7 +128,8 @@ def _leave_group():
 
 # %% ../nbs/20_cli.ipynb #ce99d650
 DISTRIBUTED = ('finetune', 'for-train')  # the commands that torchrun may start in several processes
-THREADS_NOTE = ("OpenMP threads that wait for work sleep (OMP_WAIT_POLICY=PASSIVE) unless the environment says otherwise: "
+THREADS_NOTE = ("OpenMP threads that wait for work sleep (OMP_WAIT_POLICY=PASSIVE) unless the "
+                "environment says otherwise: "
                 "spinning waiters steal the cores that a second process on the machine needs (bench section 'threads')")
 
 # %% ../nbs/20_cli.ipynb #1a916c50
@@ -142,7 +148,8 @@ def main(argv:list[str]|None=None)->int:
     if args.allow_download: os.environ['RETAILKLIP_ALLOW_DOWNLOAD'] = '1'  # read by `backbone.check_local`
     world, rank = int(os.environ.get('WORLD_SIZE', '1')), int(os.environ.get('RANK', '0'))
     if world > 1 and args.cmd not in DISTRIBUTED:
-        print(f"retailklip {args.cmd}: error: only {' and '.join(DISTRIBUTED)} run under torchrun (WORLD_SIZE={world}); "
+        print(f"retailklip {args.cmd}: error: only {' and '.join(DISTRIBUTED)} run under "
+              f"torchrun (WORLD_SIZE={world}); "
               f"run {args.cmd} as one process", file=sys.stderr)
         return 2
     try:
@@ -151,7 +158,8 @@ def main(argv:list[str]|None=None)->int:
             _dispatch(args)  # under torchrun, process 0 reports
     except KeyboardInterrupt:
         if args.debug: raise
-        print(f"retailklip {args.cmd}: interrupted (files written so far are complete; run the command again to continue "
+        print(f"retailklip {args.cmd}: interrupted (files written so far are complete; run the "
+              "command again to continue "
               f"where it can)", file=sys.stderr)
         return 130
     except (FileNotFoundError, ValueError, RuntimeError, OSError, KeyError) as e:

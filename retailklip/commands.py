@@ -97,7 +97,8 @@ def _write_csv(df, path):
 
 # %% ../nbs/19a_commands.ipynb #6e030001
 @command('demo')
-def demo_cmd(task:Literal['products', 'retrieval']='products', # products: RetailKLIP product recognition; retrieval: FOR search
+def demo_cmd(task:Literal['products',
+                          'retrieval']='products', # products: RetailKLIP product recognition; retrieval: FOR search
              out:OutDir='demo_out', # output folder
              products:PosInt=334, # SKUs in the synthetic world (products task)
              train_scenes:PosInt=3000, # training scenes (retrieval task)
@@ -128,9 +129,11 @@ def pretrain_cmd(steps:NonNegInt=600, # optimiser steps
                  resume:bool=False, # --out holds a run: continue it (same config; --steps may grow)
                  overwrite:bool=False # --out holds a run: replace it
                 )->dict:
-    "Contrastive pretraining of a mini-CLIP on the synthetic stream; optionally export the weights file the loader reads."
+    ("Contrastive pretraining of a mini-CLIP on the synthetic stream; optionally export the "
+     "weights file the loader reads.")
     from retailklip.api import pretrain_clip
-    rec = pretrain_clip(steps, batch_size, lr, warmup, pool_size, seed, model, device, out, export, workers, resume, overwrite)
+    rec = pretrain_clip(steps, batch_size, lr, warmup, pool_size, seed, model, device, out, export, workers, resume,
+                        overwrite)
     print(json.dumps({k: round(v, 4) for k, v in rec.items()}))
     if export: print('exported', export)
     return rec
@@ -156,12 +159,12 @@ def synth_cmd(out:OutDir, # output folder: train/, refs/, queries/ (ImageFolder 
 def finetune_cmd(data:str, # ImageFolder tree: one folder per product
                  out:OutDir, # run folder to write (config.json + model.pt)
                  model:str='rk-vit-mini', # open_clip model name (e.g. ViT-L-14), or 'local-dir:PATH'
-                 pretrained:str|None=None, # published tag (needs a network) or 'synthetic' (the default for rk-vit-mini)
+                 pretrained:str|None=None, # published tag (needs a network) or 'synthetic' (default for rk-vit-mini)
                  checkpoint:str|None=None, # local open_clip checkpoint file (default: none)
                  steps:NonNegInt|None=None, # optimiser steps; 0 saves the pretrained model as a run (default: 300)
                  batch_size:PosInt|None=None, # images per step, shared by the processes under torchrun (default: 64)
                  lr:PosFloat|None=None, # learning rate of the top block (default: 5e-4)
-                 augment:NonNegFloat|None=None, # shelf augmentation, 0.5 with only clean catalogue images (default: 0, off)
+                 augment:NonNegFloat|None=None, # shelf augmentation, 0.5 if only clean catalogue images (default: 0)
                  device:str|None=None, # cpu or cuda (default: cuda if present)
                  resume:bool=False, # --out holds a run: continue it (only with the same data, config and model)
                  overwrite:bool=False # --out holds a run: replace it
@@ -169,7 +172,8 @@ def finetune_cmd(data:str, # ImageFolder tree: one folder per product
     "RetailKLIP finetune on DIR/<product_id>/*.jpg; writes a run folder."
     from retailklip.api import Recognizer
     cfg = {k: v for k, v in dict(steps=steps, batch_size=batch_size, lr=lr, augment=augment).items() if v is not None}
-    rec = Recognizer.finetune(data, out, model, pretrained, checkpoint, device, resume=resume, overwrite=overwrite, **cfg)
+    rec = Recognizer.finetune(data, out, model, pretrained, checkpoint, device, resume=resume, overwrite=overwrite,
+                              **cfg)
     _say_report(rec.report, data)
     print(f"finetuned {model} on {data} ({len(rec.report.skipped)} image(s) skipped) -> {out}")
     return dict(run=out, skipped=len(rec.report.skipped))
@@ -181,7 +185,8 @@ def embed_cmd(images:str, # ImageFolder tree (product = folder), a .csv (path[, 
               out:OutDir, # shards folder: img_emb/, metadata/, embed.json (an unfinished one is completed)
               shard_size:PosInt=10000, # images per shard
               batch_size:PosInt=128, # images per forward pass
-              engine:Literal['auto', 'local', 'ray']='auto', # 'local': this process; 'ray': Ray Data; 'auto': ray with --address
+              engine:Literal['auto', 'local',
+                             'ray']='auto', # 'local': this process; 'ray': Ray Data; 'auto': ray with --address
               address:str|None=None, # Ray cluster address ('auto', 'ray://HOST:10001') (default: none, this process)
               workers:PosInt|None=None, # ray: embedding actors; local: decoding processes (default: by the machine)
               precision:Literal['auto', 'bf16', 'fp32']='auto', # 'auto': bf16 where the device runs it natively
@@ -190,10 +195,12 @@ def embed_cmd(images:str, # ImageFolder tree (product = folder), a .csv (path[, 
              )->dict:
     "Embed a folder or list of images into resumable shards (clip-retrieval layout), here or on Ray."
     from retailklip.api import embed_shards
-    r, rep = embed_shards(images, run, out, shard_size, batch_size, engine, address, workers, precision, device, overwrite,
+    r, rep = embed_shards(images, run, out, shard_size, batch_size, engine, address, workers, precision, device,
+                          overwrite,
                           progress=True)
     _say_report(rep, images)
-    print(f"embedded {r['embedded']} of {r['images']} images in {r['embedded_shards']} new shard(s) ({r['shards']} in all, "
+    print(f"embedded {r['embedded']} of {r['images']} images in {r['embedded_shards']} new "
+          f"shard(s) ({r['shards']} in all, "
           f"{r['skipped']} skipped) with {r['engine']} in {r['seconds']:.0f} s -> {out}")
     return r
 
@@ -284,7 +291,7 @@ def evaluate_cmd(index:str|None=None, # index file (default: none; or --protocol
     "accuracy@1/@5 of an index on a labelled query tree, or of a model on a public retail dataset (JSON)."
     from retailklip.api import evaluation
     res = evaluation(index, queries, run, protocol, root, progress=True)
-    _say_report(res.pop('report'), queries or root)
+    for what, rep in res.pop('reports').items(): _say_report(rep, what)
     print(json.dumps(res, indent=1))
     return res
 
@@ -293,7 +300,7 @@ def evaluate_cmd(index:str|None=None, # index file (default: none; or --protocol
 def for_train_cmd(coco:str, # COCO / LVIS detection JSON
                   images:str, # folder of its image files
                   out:OutDir, # run folder to write (backbone + head + config)
-                  base_classes:str|None=None, # text file: one base category per line, the only labels used (default: none)
+                  base_classes:str|None=None, # text file, one base category per line: the only labels (default: none)
                   protocol:Literal['ov-coco', 'ov-lvis']|None=None, # a published split instead (default: none)
                   label_fraction:Fraction=1., # fraction of images whose labels are used (semi-supervised when < 1)
                   steps:PosInt|None=None, # training steps (default: ForConfig.total_steps, set by the label fraction)
@@ -310,9 +317,11 @@ def for_train_cmd(coco:str, # COCO / LVIS detection JSON
     _say_report(data.report, coco)
     base = class_split(data, protocol, base_classes, novel=False)[0]
     s = ImageSearch.train(data, images, base, out, model, pretrained, checkpoint, cache, device, progress=True,
-                          overwrite=overwrite, label_fraction=label_fraction, **({} if steps is None else dict(steps=steps)))
+                          overwrite=overwrite, label_fraction=label_fraction,
+                          **({} if steps is None else dict(steps=steps)))
     _say_report(s.report, 'images')
-    print(f"trained a FOR head on {len(data.images)} images ({label_fraction:.0%} labelled, {len(base)} base classes); wrote {out}")
+    print(f"trained a FOR head on {len(data.images)} images ({label_fraction:.0%} labelled, {len(base)} "
+          f"base classes); wrote {out}")
     return Path(out)
 
 # %% ../nbs/19a_commands.ipynb #cb5a55da
@@ -354,10 +363,10 @@ def export_cmd(run:str, # run folder (from finetune)
 @command('search-index', one_of=(('images', 'from_embeddings'),))
 def search_index_cmd(out:OutFile, # index file to write
                      images:str|None=None, # folder of images (searched recursively), or the image folder of --coco
-                     from_embeddings:str|None=None, # a shards folder from `retailklip embed` (method clip; no image read)
+                     from_embeddings:str|None=None, # shards folder from `retailklip embed` (method clip; no image read)
                      coco:str|None=None, # index exactly the images this COCO file lists (default: every image)
                      method:Literal['clip', 'cluster', 'for']='for', # CLIP global, Cluster-CLIP or FOR (needs --run)
-                     run:str|None=None, # FOR run folder (or a RetailKLIP run, for clip / cluster) (default: the mini-CLIP)
+                     run:str|None=None, # FOR run folder (or a RetailKLIP run for clip / cluster; default: mini-CLIP)
                      k:PosInt=4, # Cluster-CLIP clusters per image
                      model:str='rk-vit-mini', # open_clip model without --run
                      pretrained:str|None=None, # published tag of --model (default: synthetic for rk-vit-mini)
@@ -373,7 +382,8 @@ def search_index_cmd(out:OutFile, # index file to write
     _say_report(s.report, 'images')
     idx = s.index
     how = f", IVF-PQ codes re-scored from the shards" if idx.compressed else ''
-    print(f"indexed {len(idx)} images ({idx.embeddings_per_image:.1f} embeddings, {idx.bytes_per_image:.0f} bytes per image, "
+    print(f"indexed {len(idx)} images ({idx.embeddings_per_image:.1f} embeddings, "
+          f"{idx.bytes_per_image:.0f} bytes per image, "
           f"method {method}{how}); {len(s.report.skipped)} skipped; wrote {out}")
     return s
 
@@ -418,5 +428,7 @@ def bench_cmd(quick:bool=False, # smoke size (what CI runs)
               work:OutDir|None=None # folder kept for the rendered catalogue and its shards (default: a temporary one)
              ):
     "The benchmark: not installed with the library; it runs from a checkout (`python -m bench`)."
-    args = ' '.join(['--quick'] * quick + ['--out', out] + (['--sections', *sections] if sections else []) + (['--work', work] if work else []))
-    raise ValueError(f"the benchmark is not part of the installed library: from a checkout of retailklip, run `python -m bench {args}`")
+    args = ' '.join(['--quick'] * quick + ['--out', out] + (['--sections', *sections] if sections else [])
+                    + (['--work', work] if work else []))
+    raise ValueError("the benchmark is not part of the installed library: from a checkout of retailklip, "
+                     f"run `python -m bench {args}`")

@@ -4,20 +4,20 @@
 
 # %% ../nbs/10_eval.ipynb #1a1d1718
 from __future__ import annotations
-import copy, tempfile, time
+import copy, itertools, tempfile, time
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn as nn, torch.nn.functional as F
 from .backbone import Backbone, ImageEncoder, load_backbone, to_model_input
-from .core import warmup_cosine
-from .imagefolder import ImageDataset, embed_images, iter_batches, progress_bar, shelf_augment
+from .fit import Task, Plan, fit
+from .imagefolder import ImageDataset, embed_images, iter_batches, shelf_augment
 from .knn import KNNClassifier
 from .train import FinetuneConfig, finetune, layer_decay_groups
 from .synth import make_world, write_imagefolder
 
 # %% auto #0
-__all__ = ['RETAIL_PROTOCOLS', 'topk_accuracy', 'Benchmark', 'make_benchmark', 'knn_method', 'linear_probe', 'full_finetune',
-           'run_benchmark', 'retail_protocol', 'write_retail_fixture']
+__all__ = ['RETAIL_PROTOCOLS', 'topk_accuracy', 'Benchmark', 'make_benchmark', 'knn_method', 'SoftmaxTask', 'linear_probe',
+           'TowerSoftmaxTask', 'full_finetune', 'run_benchmark', 'retail_protocol', 'write_retail_fixture']
 
 # %% ../nbs/10_eval.ipynb #63111cd6
 def topk_accuracy(topk:list, # per query, the predicted product ids, best first
@@ -28,25 +28,36 @@ def topk_accuracy(topk:list, # per query, the predicted product ids, best first
     h1 = np.array([len(t) > 0 and str(t[0]) == y for t, y in zip(topk, truth)])
     h5 = np.array([y in [str(v) for v in t[:5]] for t, y in zip(topk, truth)])
     df = pd.DataFrame(dict(y=truth, h1=h1, h5=h5)).groupby('y').mean()
-    return dict(acc1=float(h1.mean()), acc5=float(h5.mean()), acc1_macro=float(df.h1.mean()), acc5_macro=float(df.h5.mean()))
+    return dict(acc1=float(h1.mean()), acc5=float(h5.mean()), acc1_macro=float(df.h1.mean()),
+                acc5_macro=float(df.h5.mean()))
 
 # %% ../nbs/10_eval.ipynb #6068a629
 @dataclass
 class Benchmark:
     "Train-SKU images and held-out references / queries of a synthetic world, as JPEG files under `root`."
-    world: object; root: Path; train_files: list; train_y: np.ndarray; classes: list
-    ref_files: list; ref_ids: np.ndarray; q_files: list; q_ids: np.ndarray
+    world: object
+    root: Path
+    train_files: list
+    train_y: np.ndarray
+    classes: list
+    ref_files: list
+    ref_ids: np.ndarray
+    q_files: list
+    q_ids: np.ndarray
     _tmp: object = field(default=None, repr=False)  # the temporary folder, removed with the benchmark
 
 def make_benchmark(n_products:int=334, heldout_frac:float=0.3, seed:int=2024,
                    root:str|Path|None=None # folder to write the images to (default: a temporary folder)
                   )->Benchmark:
-    "Write the zero-shot protocol of a synthetic world to disk: train SKUs (all views), held-out catalogue refs and shelf queries."
+    ("Write the zero-shot protocol of a synthetic world to disk: train SKUs (all views), held-out "
+     "catalogue refs and shelf queries.")
     w = make_world(n_products, heldout_frac, seed)
     tmp = None if root is not None else tempfile.TemporaryDirectory(prefix='retailklip_benchmark_')
-    root = Path(root if root is not None else tmp.name); df = write_imagefolder(w, root)
+    root = Path(root if root is not None else tmp.name)
+    df = write_imagefolder(w, root)
     files = lambda m: [str(root/p) for p in df.path[m]]
-    tr, ref = df.split == 'train', (df.split == 'heldout') & (df.view == 'catalog'); q = (df.split == 'heldout') & (df.view == 'shelf')
+    tr, ref = df.split == 'train', (df.split == 'heldout') & (df.view == 'catalog')
+    q = (df.split == 'heldout') & (df.view == 'shelf')
     classes = sorted(set(df.sku[tr]))
     return Benchmark(w, root, files(tr), np.array([classes.index(s) for s in df.sku[tr]]), classes,
                      files(ref), df.sku[ref].to_numpy(), files(q), df.sku[q].to_numpy(), tmp)
@@ -62,43 +73,85 @@ def knn_method(bb:Backbone, b:Benchmark, index_type:str='auto')->tuple:
     return [[p for p, _ in t] for t in pred.topk], secs, knn
 
 def _aug_views(enc, bb, files, n_views, seed=0):
-    "Embeddings of `files` as they are, then of `n_views - 1` shelf-augmented views (decoded and augmented in the loader)."
-    torch.manual_seed(seed); aug = shelf_augment(bb.image_size)
-    return torch.cat([embed_images(enc, ImageDataset(files, bb.image_size, aug if v else None), bb)[0] for v in range(n_views)])
+    ("Embeddings of `files` as they are, then of `n_views - 1` shelf-augmented views (decoded and "
+     "augmented in the loader).")
+    torch.manual_seed(seed)
+    aug = shelf_augment(bb.image_size)
+    return torch.cat([embed_images(enc, ImageDataset(files, bb.image_size, aug if v else None), bb)[0]
+                      for v in range(n_views)])
 
+# %% ../nbs/10_eval.ipynb #c8623d4d
+class SoftmaxTask(Task):
+    "An encoder and a softmax head on its embeddings (x10) as one module; a batch is (encoder inputs, class indices)."
+    def __init__(self, enc:nn.Module, # inputs -> embeddings (`nn.Identity()` for frozen embeddings)
+                 dim:int, # embedding size
+                 n_classes:int,
+                 lr:float=1e-2, # the head's rate
+                 wd:float=0. # the head's weight decay
+                ):
+        super().__init__()
+        self.enc, self.head, self.lr, self.wd = enc, nn.Linear(dim, n_classes), lr, wd
+
+    def forward(self, batch)->dict:
+        "The cross-entropy of the batch."
+        x, y = batch
+        dev = self.head.weight.device
+        return dict(parts=F.cross_entropy(self.head(self.enc(x.to(dev))*10), y.to(dev)).reshape(1))
+
+    def groups(self)->list[dict]:
+        "The head's group."
+        return [dict(params=list(self.head.parameters()), base_lr=self.lr, weight_decay=self.wd)]
+
+# %% ../nbs/10_eval.ipynb #7ff7b6e7
 def linear_probe(bb:Backbone, b:Benchmark, n_views:int=8, steps:int=300, lr:float=1e-2, wd:float=1e-4)->tuple:
-    "Softmax classifier on frozen pretrained embeddings of (augmented) held-out references; timed from embedding to trained."
-    enc = ImageEncoder.from_backbone(bb); classes = sorted(set(b.ref_ids))
+    "A softmax head on frozen embeddings of (augmented) held-out references; timed from embedding to trained."
+    enc, classes = ImageEncoder.from_backbone(bb), sorted(set(b.ref_ids))
     t0 = time.time()
     x = _aug_views(enc, bb, b.ref_files, n_views)
     y = torch.tensor([classes.index(s) for s in b.ref_ids]).repeat(n_views)
-    torch.manual_seed(0); head = nn.Linear(x.shape[1], len(classes))
-    opt = torch.optim.AdamW(head.parameters(), lr, weight_decay=wd)
-    for _ in range(steps): opt.zero_grad(); F.cross_entropy(head(x*10), y).backward(); opt.step()
+    torch.manual_seed(0)
+    task = SoftmaxTask(nn.Identity(), x.shape[1], len(classes), lr, wd)
+    fit(task, Plan(steps, schedule=None), itertools.repeat((x, y)), progress=False, desc='linear probe')
     secs = time.time() - t0
-    with torch.no_grad(): top = head(embed_images(enc, b.q_files, bb)[0]*10).topk(min(5, len(classes)), dim=1).indices.numpy()
+    with torch.no_grad(): logits = task.head(embed_images(enc, b.q_files, bb)[0]*10)
+    top = logits.topk(min(5, len(classes)), dim=1).indices.numpy()
     return [[classes[i] for i in row] for row in top], secs
+
+# %% ../nbs/10_eval.ipynb #8fe93243
+class TowerSoftmaxTask(SoftmaxTask):
+    "A whole vision tower and a softmax head as one module; a batch is (model input, class indices)."
+    def __init__(self, visual:nn.Module, # the tower being trained (an open_clip VisionTransformer)
+                 n_classes:int, lr:float=2e-4, # the top block's rate
+                 head_lr:float=1e-2, layer_decay:float=0.7 # see `train.layer_decay_groups`
+                ):
+        super().__init__(ImageEncoder(visual).train(), int(visual.output_dim), n_classes, head_lr)
+        self.tower_lr, self.layer_decay = lr, layer_decay
+
+    def groups(self)->list[dict]:
+        "The tower's layer-wise groups, then the head's."
+        return layer_decay_groups(self.enc.visual, self.tower_lr, self.layer_decay) + super().groups()
 
 # %% ../nbs/10_eval.ipynb #3b01fd2e
 def full_finetune(bb:Backbone, b:Benchmark, steps:int=150, batch_size:int=32, lr:float=2e-4, head_lr:float=1e-2,
                   layer_decay:float=0.7, device:str='cpu', progress:bool=False)->tuple:
     "Finetune the whole vision encoder + a softmax head on the held-out references (shelf augmentation); timed."
-    classes = sorted(set(b.ref_ids)); y_all = torch.tensor([classes.index(s) for s in b.ref_ids])
-    t0 = time.time(); torch.manual_seed(0)
-    ft = copy.copy(bb); ft.model = copy.deepcopy(bb.model).to(device); visual = ft.model.visual
-    enc = ImageEncoder(visual).train(); head = nn.Linear(enc.output_dim, len(classes)).to(device)
-    groups = layer_decay_groups(visual, lr, layer_decay) + [dict(params=list(head.parameters()), base_lr=head_lr, lr=head_lr, weight_decay=0.)]
-    opt = torch.optim.AdamW([{k: v for k, v in g.items() if k != 'names'} for g in groups])
-    g = torch.Generator().manual_seed(0); plan = [torch.randint(0, len(y_all), (batch_size,), generator=g).tolist() for _ in range(steps)]
+    classes = sorted(set(b.ref_ids))
+    y_all = torch.tensor([classes.index(s) for s in b.ref_ids])
+    t0 = time.time()
+    torch.manual_seed(0)
+    ft = copy.copy(bb)
+    ft.model = copy.deepcopy(bb.model).to(device)
+    task = TowerSoftmaxTask(ft.model.visual, len(classes), lr, head_lr, layer_decay).to(device)
+    g = torch.Generator().manual_seed(0)
+    plan = [torch.randint(0, len(y_all), (batch_size,), generator=g).tolist() for _ in range(steps)]
     ds = ImageDataset(b.ref_files, bb.image_size, shelf_augment(bb.image_size))
-    for step, (u8, idx) in enumerate(progress_bar(iter_batches(ds, sampler=plan), 'full finetune', len(plan), progress)):
-        for grp in opt.param_groups: grp['lr'] = grp['base_lr']*warmup_cosine(step, steps, steps//10)
-        loss = F.cross_entropy(head(enc(to_model_input(u8.to(device), ft))*10), y_all[idx].to(device))
-        opt.zero_grad(); loss.backward(); opt.step()
+    batches = ((to_model_input(u8.to(device), ft), y_all[idx]) for u8, idx in iter_batches(ds, sampler=plan))
+    fit(task, Plan(steps, steps//10), batches, progress=progress, desc='full finetune')
     secs = time.time() - t0
-    enc.eval()
+    task.eval()
     with torch.no_grad():
-        logits = torch.cat([head(enc(to_model_input(u8.to(device), ft))*10) for u8, _ in iter_batches(ImageDataset(b.q_files, bb.image_size), 128)])
+        logits = torch.cat([task.head(task.enc(to_model_input(u8.to(device), ft))*10)
+                            for u8, _ in iter_batches(ImageDataset(b.q_files, bb.image_size), 128)])
     top = logits.topk(min(5, len(classes)), dim=1).indices.cpu().numpy()
     return [[classes[i] for i in row] for row in top], secs
 
@@ -108,24 +161,30 @@ def run_benchmark(b:Benchmark, bb:Backbone|None=None, ft_cfg:FinetuneConfig=Fine
     "All four methods on benchmark `b`: a results dict (accuracies as fractions, seconds) with a pandas `table`."
     bb = bb or load_backbone('rk-vit-mini', pretrained='synthetic', device=device)
     res, secs = {}, {}
-    top, secs['pretrained_knn_add'], _ = knn_method(bb, b); res['pretrained_knn'] = topk_accuracy(top, b.q_ids)
-    top, secs['linear_probe_train'] = linear_probe(bb, b); res['linear_probe'] = topk_accuracy(top, b.q_ids)
+    top, secs['pretrained_knn_add'], _ = knn_method(bb, b)
+    res['pretrained_knn'] = topk_accuracy(top, b.q_ids)
+    top, secs['linear_probe_train'] = linear_probe(bb, b)
+    res['linear_probe'] = topk_accuracy(top, b.q_ids)
     top, secs['full_finetune_train'] = full_finetune(bb, b, steps=full_steps, device=device, progress=progress)
     res['full_finetune'] = topk_accuracy(top, b.q_ids)
     if finetuned is None:
         t0 = time.time()
-        finetuned, _ = finetune(bb, b.train_files, b.train_y, ft_cfg, device=device, progress=progress, classes=b.classes)
+        finetuned, _ = finetune(bb, b.train_files, b.train_y, ft_cfg, device=device, progress=progress,
+                                classes=b.classes)
         secs['retailklip_finetune_once'] = time.time() - t0
-    top, secs['retailklip_knn_add'], _ = knn_method(finetuned, b); res['retailklip_knn'] = topk_accuracy(top, b.q_ids)
+    top, secs['retailklip_knn_add'], _ = knn_method(finetuned, b)
+    res['retailklip_knn'] = topk_accuracy(top, b.q_ids)
     cover = dict(pretrained_knn=secs['pretrained_knn_add'], linear_probe=secs['linear_probe_train'],
                  full_finetune=secs['full_finetune_train'], retailklip_knn=secs['retailklip_knn_add'])
     table = pd.DataFrame(res).T.assign(seconds_to_cover_new_skus=pd.Series(cover))
     return dict(methods=res, seconds=secs, table=table, finetuned=finetuned,
-                counts=dict(train_images=len(b.train_y), train_products=len(b.classes), heldout_products=len(set(b.ref_ids)),
+                counts=dict(train_images=len(b.train_y), train_products=len(b.classes),
+                            heldout_products=len(set(b.ref_ids)),
                             references=len(b.ref_ids), queries=len(b.q_ids)))
 
 # %% ../nbs/10_eval.ipynb #16786736
-RETAIL_PROTOCOLS = {  # name -> (references, queries), each: (folder of product folders, sub-folder of each, file name as published)
+# name -> (references, queries), each: (folder of product folders, sub-folder of each, file name as published)
+RETAIL_PROTOCOLS = {
     'grozi-120': (('inVitro', 'web/JPEG', 'web{i}.jpg'), ('inSitu', 'video', 'video{i}.png')),
     'rp2k': (('all/train', '.', '{k}_{i}.jpg'), ('all/test', '.', '{k}_{i}.jpg'))}
 
@@ -134,27 +193,35 @@ def _product_images(folder:Path, sub:str)->list: # [(path, product)]
     if not folder.is_dir(): return []
     key = lambda d: (0, int(d.name), '') if d.name.isdigit() else (1, 0, d.name)
     return [(str(p), d.name) for d in sorted((d for d in folder.iterdir() if d.is_dir()), key=key)
-            for p in sorted((d/sub).glob('*')) if p.suffix.lower() in ('.jpg', '.jpeg', '.png') and not p.name.startswith('.')]
+            for p in sorted((d/sub).glob('*')) if p.suffix.lower() in ('.jpg', '.jpeg', '.png')
+            and not p.name.startswith('.')]
 
 def retail_protocol(name:str, # a key of `RETAIL_PROTOCOLS`
                     root:str|Path # the dataset's folder, as unpacked
                    )->tuple: # (references, queries): tables of path, product
     "The references (catalogue) and queries (shelf) of a public retail dataset, from its published layout."
     root = Path(root)
-    if name not in RETAIL_PROTOCOLS: raise ValueError(f"unknown protocol {name!r}: use one of {', '.join(RETAIL_PROTOCOLS)}")
+    if name not in RETAIL_PROTOCOLS:
+        raise ValueError(f"unknown protocol {name!r}: use one of {', '.join(RETAIL_PROTOCOLS)}")
     if not root.is_dir(): raise FileNotFoundError(f"dataset folder not found: {root}")
     tables = []
     for (top, sub, _), what in zip(RETAIL_PROTOCOLS[name], ('reference', 'query')):
         rows = _product_images(root/top, sub)
-        if not rows: raise ValueError(f"{root} holds no {what} images where {name} keeps them ({top}/<product>/{sub}/*)".replace('/./', '/'))
+        if not rows:
+            raise ValueError((f"{root} holds no {what} images where {name} keeps them "
+                              f"({top}/<product>/{sub}/*)").replace('/./', '/'))
         tables.append(pd.DataFrame(rows, columns=['path', 'product']))
-    refs, qs = tables; orphan = ~qs['product'].isin(set(refs['product']))
+    refs, qs = tables
+    orphan = ~qs['product'].isin(set(refs['product']))
     if orphan.any():
-        import warnings; warnings.warn(f"{int(orphan.sum())} queries of {qs['product'][orphan].nunique()} products without references are left out")
+        import warnings
+        warnings.warn(f"{int(orphan.sum())} queries of {qs['product'][orphan].nunique()} products "
+                      "without references are left out")
     return refs, qs[~orphan].reset_index(drop=True)
 
 def write_retail_fixture(root:str|Path, name:str, n_products:int=4, per:int=3, seed:int=0)->Path:
-    "A tiny tree in the published layout of `name` (`RETAIL_PROTOCOLS`): `per` references (plain colours) and `per` noisy queries of each of `n_products`."
+    ("A tiny tree in the published layout of `name` (`RETAIL_PROTOCOLS`): `per` references (plain colours) and `per` "
+     "noisy queries of each of `n_products`.")
     from PIL import Image
     if name not in RETAIL_PROTOCOLS: raise ValueError(f"unknown protocol {name!r}")
     rng, root = np.random.default_rng(seed), Path(root)
@@ -162,6 +229,8 @@ def write_retail_fixture(root:str|Path, name:str, n_products:int=4, per:int=3, s
         colour = np.broadcast_to(rng.integers(0, 256, 3), (64, 48, 3))
         for i in range(per):
             for (top, sub, fname), noise in zip(RETAIL_PROTOCOLS[name], (0, 25)):
-                f = root/top/str(k)/sub/fname.format(k=k, i=i + 1); f.parent.mkdir(parents=True, exist_ok=True)
-                Image.fromarray(np.clip(colour + rng.integers(-noise, noise + 1, colour.shape), 0, 255).astype(np.uint8)).save(f)
+                f = root/top/str(k)/sub/fname.format(k=k, i=i + 1)
+                f.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(np.clip(colour + rng.integers(-noise, noise + 1, colour.shape), 0,
+                                        255).astype(np.uint8)).save(f)
     return root

@@ -22,8 +22,9 @@ __all__ = ['IMAGE_EXTS', 'ImageError', 'to_rgb', 'load_image', 'ScanReport', 'wa
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp')
 
 class ImageError(ValueError):
-    "An image file could not be used; the message starts with its path."
+    "An image file could not be used (the message starts with its path)."
 
+# %% ../nbs/06_imagefolder.ipynb #bfe73f2a
 def to_rgb(im:Image.Image)->Image.Image:
     "Convert any PIL mode to RGB: 16-bit and float images are rescaled, transparency is composited on white."
     if im.mode in ('I;16', 'I;16B', 'I;16L', 'I;16N', 'I', 'F'):
@@ -32,14 +33,17 @@ def to_rgb(im:Image.Image)->Image.Image:
         im = Image.fromarray(np.clip(a/hi*255., 0, 255).astype(np.uint8), 'L')
     if im.mode == 'P': im = im.convert('RGBA' if 'transparency' in im.info else 'RGB')
     if im.mode in ('RGBA', 'LA', 'PA'):
-        im = im.convert('RGBA'); bg = Image.new('RGBA', im.size, (255, 255, 255, 255))
+        im = im.convert('RGBA')
+        bg = Image.new('RGBA', im.size, (255, 255, 255, 255))
         return Image.alpha_composite(bg, im).convert('RGB')
     return im.convert('RGB')
 
+# %% ../nbs/06_imagefolder.ipynb #105168e0
 def load_image(path:str|Path, # image file
                max_side:int=2048, # huge images are decoded/reduced to about this side
                min_side:int=8, # smaller images are refused as unusable
-               draft:int|None=None # JPEG only: decode at the smallest DCT scale (1/2, 1/4, 1/8) that keeps both sides >= this
+               draft:int
+               |None=None # JPEG only: decode at the smallest DCT scale (1/2, 1/4, 1/8) that keeps both sides >= this
               )->Image.Image: # RGB
     "Open `path` as an RGB image, or raise `ImageError` with the path and the reason."
     p = Path(path)
@@ -50,14 +54,17 @@ def load_image(path:str|Path, # image file
         with warnings.catch_warnings():
             warnings.simplefilter('error', Image.DecompressionBombWarning)
             with Image.open(p) as im:
-                if im.format == 'JPEG': im.draft('RGB', (draft, draft) if draft and draft < max_side else (max_side, max_side))
-                im.load(); im = ImageOps.exif_transpose(im)
+                if im.format == 'JPEG':
+                    im.draft('RGB', (draft, draft) if draft and draft < max_side else (max_side, max_side))
+                im.load()
+                im = ImageOps.exif_transpose(im)
                 if max(im.size) > max_side: im.thumbnail((max_side, max_side))
                 out = to_rgb(im)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError,
             Image.DecompressionBombWarning) as e:
         raise ImageError(f"{p}: cannot read image ({type(e).__name__}: {str(e)[:120]})") from None
-    if min(out.size) < min_side: raise ImageError(f"{p}: image too small ({out.size[0]}x{out.size[1]} px, need {min_side})")
+    if min(out.size) < min_side:
+        raise ImageError(f"{p}: image too small ({out.size[0]}x{out.size[1]} px, need {min_side})")
     return out
 
 # %% ../nbs/06_imagefolder.ipynb #cf9fbc87
@@ -72,7 +79,9 @@ class ScanReport:
 
     def add(self, path, reason):
         "Record that `path` was skipped, and why (once per path, however often it is read)."
-        if str(path) not in self._seen: self._seen.add(str(path)); self.skipped.append((str(path), reason))
+        if str(path) not in self._seen:
+            self._seen.add(str(path))
+            self.skipped.append((str(path), reason))
 
     def __bool__(self):
         "Whether anything was skipped or left out: then the user should hear of it."
@@ -81,44 +90,64 @@ class ScanReport:
     def merge(self, other:ScanReport):
         "Count what `other` skipped here too."
         for p, r in other.skipped: self.add(p, r)
-        self.empty_products += other.empty_products; self.ignored_files += other.ignored_files; self.hidden += other.hidden
+        self.empty_products += other.empty_products
+        self.ignored_files += other.ignored_files
+        self.hidden += other.hidden
 
     def __str__(self):
-        s = (f"{len(self.skipped)} file(s) skipped, {len(self.empty_products)} empty product folder(s), {self.ignored_files} non-image file(s) ignored"
-             + (f", {len(self.hidden)} hidden file(s) or folder(s) ignored ({', '.join(self.hidden[:5])})" if self.hidden else ''))
+        s = (f"{len(self.skipped)} file(s) skipped, {len(self.empty_products)} empty product folder(s), "
+             f"{self.ignored_files} non-image file(s) ignored"
+             + (f", {len(self.hidden)} hidden file(s) or folder(s) ignored ({', '.join(self.hidden[:5])})"
+                if self.hidden else ''))
         for p, r in self.skipped[:10]: s += f"\n  skipped {r}"
         if len(self.skipped) > 10: s += f"\n  ... and {len(self.skipped) - 10} more"
         if self.empty_products: s += f"\n  empty: {', '.join(self.empty_products[:10])}"
         return s
 
+# %% ../nbs/06_imagefolder.ipynb #cf0692f5
 def walk_images(root:str|Path, # folder to search recursively
                 exts:tuple=IMAGE_EXTS, report:ScanReport|None=None # where skipped entries are counted
                )->tuple: # (image files, folders scanned), as paths under `root`
-    "Image files under `root`. Hidden files and folders are skipped alike; links are followed only when they stay inside `root`, and each folder is read once (a link loop ends there); every skipped entry is counted."
-    root = Path(root); top = root.resolve(); rep = report if report is not None else ScanReport()
+    "Image files under `root`, every skipped entry counted."
+    root = Path(root)
+    top = root.resolve()
+    rep = report if report is not None else ScanReport()
     seen, files, dirs = set(), [], []
     def visit(d):
         st = d.stat()
-        if (st.st_dev, st.st_ino) in seen: rep.add(d, f"{d}: a link to a folder that is already scanned (a loop or a duplicate)"); return
-        seen.add((st.st_dev, st.st_ino)); dirs.append(d)
+        if (st.st_dev, st.st_ino) in seen:
+            rep.add(d, f"{d}: a link to a folder that is already scanned (a loop or a duplicate)")
+            return
+        seen.add((st.st_dev, st.st_ino))
+        dirs.append(d)
         for e in sorted(d.iterdir()):
-            if e.name.startswith('.'): rep.hidden.append(str(e)); continue
+            if e.name.startswith('.'):
+                rep.hidden.append(str(e))
+                continue
             try: r = e.resolve(strict=True)
-            except (OSError, RuntimeError): rep.add(e, f"{e}: a broken or looping link"); continue
-            if not r.is_relative_to(top): rep.add(e, f"{e}: a link out of {root} (to {r}), not followed"); continue
+            except (OSError, RuntimeError):
+                rep.add(e, f"{e}: a broken or looping link")
+                continue
+            if not r.is_relative_to(top):
+                rep.add(e, f"{e}: a link out of {root} (to {r}), not followed")
+                continue
             if r.is_dir(): visit(e)
             elif e.suffix.lower() in exts: files.append(e)
             else: rep.ignored_files += 1
-    visit(root); return files, dirs
+    visit(root)
+    return files, dirs
 
+# %% ../nbs/06_imagefolder.ipynb #9c7699ee
 def scan_imagefolder(root:str|Path, # folder with one sub-folder per product
                      exts:tuple=IMAGE_EXTS # image file endings (case-insensitive)
                     )->tuple: # (DataFrame with path and product, ScanReport)
-    "List `root/<product_id>/**/<image>`; empty product folders, non-image, hidden and linked-away entries are reported, not fatal."
+    "List `root/<product_id>/**/<image>`, reporting the entries it skips."
     root = Path(root)
     if not root.exists(): raise FileNotFoundError(f"image folder not found: {root}")
     if not root.is_dir(): raise NotADirectoryError(f"not a folder: {root} (expected root/<product_id>/*.jpg)")
-    rep = ScanReport(); files, dirs = walk_images(root, exts, rep); rows = []
+    rep = ScanReport()
+    files, dirs = walk_images(root, exts, rep)
+    rows = []
     for f in sorted(files):
         if f.parent == root: rep.add(f, f"{f}: an image outside any product folder")
         else: rows.append(dict(path=str(f), product=f.relative_to(root).parts[0]))
@@ -129,16 +158,19 @@ def scan_imagefolder(root:str|Path, # folder with one sub-folder per product
 
 # %% ../nbs/06_imagefolder.ipynb #ddcf73ce
 def _square(im:Image.Image, size:int)->np.ndarray:
-    "Resize the short side to `size` (antialiased bicubic, PIL's filter) and centre-crop, as open_clip's eval transform does."
-    w, h = im.size; s = size/min(w, h); W, H = max(size, round(w*s)), max(size, round(h*s))
+    "Resize the short side to `size` (antialiased bicubic) and centre-crop, as open_clip's eval transform does."
+    w, h = im.size
+    s = size/min(w, h)
+    W, H = max(size, round(w*s)), max(size, round(h*s))
     a = torch.from_numpy(np.array(im, dtype=np.uint8))
     if (W, H) != (w, h):  # torch's uint8 kernel: PIL's bicubic filter, 3.5x faster than PIL's resize here
         a = F.interpolate(a.permute(2, 0, 1)[None], size=(H, W), mode='bicubic', antialias=True)[0].permute(1, 2, 0)
     l, t = (W - size)//2, (H - size)//2
     return a[t:t + size, l:l + size].contiguous().numpy()
 
+# %% ../nbs/06_imagefolder.ipynb #e72d0a37
 def _to_square_u8(item, size:int)->np.ndarray:
-    "A path, PIL image, (H, W, 3) uint8 array or tensor, as a (size, size, 3) uint8 array; raises `ImageError`."
+    "A path, PIL image, (H, W, 3) uint8 array or tensor, as a (size, size, 3) uint8 array (or `ImageError`)."
     if isinstance(item, (str, os.PathLike)): return _square(load_image(item, draft=size), size)
     if isinstance(item, Image.Image): return _square(to_rgb(item), size)
     a = item.numpy() if torch.is_tensor(item) else np.asarray(item)
@@ -146,11 +178,14 @@ def _to_square_u8(item, size:int)->np.ndarray:
         raise ImageError(f"array of shape {a.shape} and dtype {a.dtype}: expected (H, W, 3) uint8")
     return a if a.shape[:2] == (size, size) else _square(Image.fromarray(a), size)
 
+# %% ../nbs/06_imagefolder.ipynb #0f85c6d3
 @contextlib.contextmanager
 def one_thread():
     "Run the body with one torch intra-op thread (then restore): small per-image ops are slower with more (see below)."
     n = torch.get_num_threads()
-    if n == 1: yield; return
+    if n == 1:
+        yield
+        return
     torch.set_num_threads(1)
     try: yield
     finally: torch.set_num_threads(n)
@@ -160,7 +195,7 @@ class ImageDataset(torch.utils.data.Dataset):
     "Images decoded on demand at the model's size: items are paths, PIL images or (H, W, 3) uint8 arrays."
     def __init__(self, items, # a sequence of image files, PIL images or arrays (a uint8 (N, H, W, 3) tensor works too)
                  size:int, # output side (the model's image size)
-                 transform=None # applied to each decoded uint8 CHW image (e.g. `shelf_augment`), in the loader's workers
+                 transform=None # applied to each decoded uint8 CHW image in the loader's workers (e.g. `shelf_augment`)
                 ): self.items, self.size, self.transform = items, size, transform
     def __len__(self): return len(self.items)
     def name(self, i:int)->str:
@@ -174,15 +209,17 @@ class ImageDataset(torch.utils.data.Dataset):
             with one_thread(): x = self.transform(x.permute(2, 0, 1)).permute(1, 2, 0).contiguous()
         return x, i, ''
 
-def list_images(images, # a folder (searched recursively), an image file, or a list of files / folders / PIL images / arrays
+# %% ../nbs/06_imagefolder.ipynb #f35ee0e4
+def list_images(images, # a folder (recursive), an image file, or a list of files / folders / PIL images / arrays
                 exts:tuple=IMAGE_EXTS
                )->list:
-    "The images that `images` names, in a stable order: folders are expanded, sorted; files that do not exist stay (reported later)."
+    "The images that `images` names, in a stable order (folders expanded and sorted)."
     if isinstance(images, (str, os.PathLike)): images = [images]
     if torch.is_tensor(images) or isinstance(images, np.ndarray): return list(images)
     out = []
     for it in images:
-        if isinstance(it, (str, os.PathLike)) and Path(it).is_dir(): out += sorted(str(f) for f in walk_images(it, exts)[0])
+        if isinstance(it, (str, os.PathLike)) and Path(it).is_dir():
+            out += sorted(str(f) for f in walk_images(it, exts)[0])
         else: out.append(str(it) if isinstance(it, (str, os.PathLike)) else it)
     return out
 
@@ -222,11 +259,13 @@ def progress_bar(it=None, # an iterable (or None with `total`)
     return tqdm(None if it is None else iter(it), desc=desc, total=total, disable=not progress, file=sys.stderr,
                 mininterval=0.1 if live else float('inf'), **kwargs)
 
+# %% ../nbs/06_imagefolder.ipynb #a133e05a
 def default_workers(workers:int|None=None)->int:
-    "Decoding processes: `workers` if given, else none on <= 2 cores (a decoding thread instead, see `iter_batches`), else cores - 1, at most 4 (cores: this process's share, `core.local_cores`)."
+    "Decoding processes: `workers` if given, else none on <= 2 cores, else cores - 1, at most 4."
     cores = local_cores()
     return (0 if cores <= 2 else min(4, cores - 1)) if workers is None else int(workers)
 
+# %% ../nbs/06_imagefolder.ipynb #8e1ac501
 def as_dataset(images, size:int)->ImageDataset:
     "`images` as an `ImageDataset` at `size`: a dataset is kept, anything `list_images` takes is listed."
     if isinstance(images, ImageDataset):
@@ -238,11 +277,13 @@ def as_dataset(images, size:int)->ImageDataset:
 def prefetch(it, # any iterator
              depth:int=2 # items produced ahead
             ):
-    "Run `it` in a background thread, `depth` items ahead; its exceptions are raised here. Stopping early stops the thread."
+    "Run `it` in a background thread, `depth` items ahead, raising its exceptions here."
     q, stop, end = queue.Queue(depth), threading.Event(), object()
     def put(x):
         while not stop.is_set():
-            try: q.put(x, timeout=.05); return True
+            try:
+                q.put(x, timeout=.05)
+                return True
             except queue.Full: pass
         return False
     def run():
@@ -264,28 +305,32 @@ def iter_batches(ds:ImageDataset, # what to decode
                  report:ScanReport|None=None, # where unreadable images are recorded
                  sampler=None, # optional batch sampler (lists of indices); default: in order
                  progress:bool=False, desc:str='images'):
-    "Yield (uint8 (b, S, S, 3) of the readable images, their indices in `ds`) batch by batch, decoded in workers (or, with none, in a thread one batch ahead)."
+    "Yield (uint8 (b, S, S, 3) of the readable images, their indices in `ds`) batch by batch."
     workers = default_workers(workers)
     kw = dict(batch_sampler=sampler) if sampler is not None else dict(batch_size=batch_size)
     dl = torch.utils.data.DataLoader(ds, num_workers=workers, multiprocessing_context='fork' if workers else None, **kw)
     total = len(sampler) if sampler is not None else len(dl)
-    src = prefetch(iter(dl)) if workers == 0 and ds.transform is None else dl  # a random transform stays in this thread: reproducible
+    # a random transform stays in this thread: reproducible
+    src = prefetch(iter(dl)) if workers == 0 and ds.transform is None else dl
     for u8, idx, err in progress_bar(src, desc, total=total, progress=progress):
         good = _readable(ds, idx, err, report)
         yield u8[good], idx[good]
 
+# %% ../nbs/06_imagefolder.ipynb #e1bf9cf3
 def _readable(ds:ImageDataset, idx:torch.Tensor, err:list, report:ScanReport|None)->torch.Tensor:
-    "Boolean mask of the items of a batch that decoded; the others are recorded in `report`."
+    "Boolean mask of the items of a batch that decoded (the others are recorded in `report`)."
     if report is not None:
         for i, e in zip(idx.tolist(), err):
             if e: report.add(ds.name(i), e)
     return torch.tensor([not e for e in err], dtype=torch.bool)
 
+# %% ../nbs/06_imagefolder.ipynb #59c99d70
 @functools.cache
 def _cpu_flags()->str:
     try: return Path('/proc/cpuinfo').read_text()
     except OSError: return ''
 
+# %% ../nbs/06_imagefolder.ipynb #87b78327
 def native_bf16(device)->bool:
     "Whether `device` runs bf16 matmuls natively: CUDA with bf16 support, or a CPU with AMX / AVX512-BF16."
     device = torch.device(device)
@@ -298,7 +343,7 @@ _TWINS = weakref.WeakKeyDictionary()
 
 # %% ../nbs/06_imagefolder.ipynb #e52a0fbe
 def bf16_twin(encoder:torch.nn.Module)->torch.nn.Module:
-    "A bf16 copy of `encoder` for inference, made once and kept while `encoder`'s weights stay unchanged (tensor versions and storage are compared)."
+    "A bf16 copy of `encoder` for inference, kept while its weights stay unchanged."
     key = tuple((p._version, p.data_ptr(), p.device) for p in encoder.state_dict(keep_vars=True).values())
     hit = _TWINS.get(encoder)
     if hit is None or hit[0] != key:
@@ -306,49 +351,59 @@ def bf16_twin(encoder:torch.nn.Module)->torch.nn.Module:
         hit = _TWINS[encoder] = (key, twin)
     return hit[1]
 
+# %% ../nbs/06_imagefolder.ipynb #3baee514
 def embed_processes(device, # where the model runs
                     n:int, batch_size:int, # images, batch size
-                    parallel:str='auto', workers:int|None=None, transform=None)->tuple: # (processes, torch threads each); (0, 0): this process
-    "How `embed_images` spreads the model: over CPU worker processes ('processes') or on this process's threads ('threads'); 'auto' picks processes on a CPU for more than 2 batches, without a random transform or pinned `workers`."
-    if parallel not in ('auto', 'threads', 'processes'): raise ValueError(f"parallel must be 'auto', 'threads' or 'processes', got {parallel!r}")
+                    parallel:str='auto', workers:int|None=None,
+                    transform=None)->tuple: # (processes, torch threads each); (0, 0): this process
+    "How `embed_images` spreads the model: over CPU worker processes or on this process's threads."
+    if parallel not in ('auto', 'threads', 'processes'):
+        raise ValueError(f"parallel must be 'auto', 'threads' or 'processes', got {parallel!r}")
     cores = local_cores()  # under torchrun: this process's share of the machine
     cpu = torch.device(device).type == 'cpu'
-    if parallel == 'threads' or not cpu or (parallel == 'auto' and (workers is not None or transform is not None or cores < 2 or n <= 2*batch_size)):
+    if parallel == 'threads' or not cpu or (parallel == 'auto' and (workers is not None or transform is not None
+                                                                    or cores < 2 or n <= 2*batch_size)):
         return 0, 0
     procs = max(1, int(workers) if workers else min(cores, 4))
     return procs, max(1, cores//procs)
 
+# %% ../nbs/06_imagefolder.ipynb #f2dfcae1
 @functools.cache
 def _libc():
     import ctypes
     try: return ctypes.CDLL('libc.so.6')
     except OSError: return None
 
+# %% ../nbs/06_imagefolder.ipynb #967e1f0e
 def _rss_mb()->float:
     "Resident memory of this process, MiB (0 where /proc is absent)."
     try: return int(Path('/proc/self/statm').read_text().split()[1])*os.sysconf('SC_PAGE_SIZE')/2**20
     except (OSError, ValueError, IndexError): return 0.
 
+# %% ../nbs/06_imagefolder.ipynb #7955412f
 def release_memory():
-    "Hand freed heap memory back to the OS (glibc's `malloc_trim`); a no-op where glibc is absent."
+    "Hand freed heap memory back to the OS (glibc's `malloc_trim`, a no-op without glibc)."
     c = _libc()
     if c is not None and hasattr(c, 'malloc_trim'): c.malloc_trim(0)
 
+# %% ../nbs/06_imagefolder.ipynb #62ccf2e5
 class EmbedBatches(torch.utils.data.Dataset):
-    "Batch `j` of `ds` decoded and embedded where it is fetched (a DataLoader worker): (embeddings of the readable images, indices, errors)."
+    "Batch `j` of `ds`, decoded and embedded where it is fetched: (embeddings of the readable images, indices, errors)."
     def __init__(self, ds:ImageDataset, net:torch.nn.Module, bb, dtype, batch_size:int):
         self.ds, self.net, self.bb, self.dtype, self.batch_size = ds, net, bb, dtype, batch_size
     def __len__(self): return -(-len(self.ds)//self.batch_size)
     def __getitem__(self, j:int)->tuple:
         from retailklip.backbone import to_model_input
         items = [self.ds[i] for i in range(j*self.batch_size, min(len(self.ds), (j + 1)*self.batch_size))]
-        u8, idx, err = torch.stack([x for x, _, _ in items]), torch.tensor([i for _, i, _ in items]), [e for _, _, e in items]
+        u8, idx = torch.stack([x for x, _, _ in items]), torch.tensor([i for _, i, _ in items])
+        err = [e for _, _, e in items]
         keep = torch.tensor([not e for e in err], dtype=torch.bool)
         with torch.inference_mode():
             x = to_model_input(u8[keep], self.bb).to(self.dtype).contiguous(memory_format=torch.channels_last)
             e = self.net(x).float() if len(x) else torch.zeros((0, self.net.output_dim))
         del u8, x, items
-        rss = _rss_mb(); self.base = getattr(self, 'base', None) or rss  # per worker: each holds its own copy of this object
+        rss = _rss_mb()
+        self.base = getattr(self, 'base', None) or rss  # per worker: each holds its own copy of this object
         if rss > self.base + 64: release_memory()  # else the worker's heap creeps up batch after batch
         return e, idx, err
 
@@ -358,27 +413,35 @@ def embed_images(encoder:torch.nn.Module, # an `ImageEncoder`
                  bb, # the `Backbone` (size, normalisation)
                  batch_size:int=128, workers:int|None=None, # decoding processes (see `default_workers`)
                  report:ScanReport|None=None, progress:bool=False,
-                 precision:str='auto', # 'auto': bf16 weights (`bf16_twin`) where the device runs bf16 natively (`native_bf16`), else 'fp32'
-                 parallel:str='auto' # 'processes': CPU worker processes each decode and embed whole batches; 'threads': the model runs here (see `embed_processes`)
+                 precision:str='auto', # 'auto': bf16 weights where the device runs bf16 natively, else 'fp32'
+                 parallel:str='auto' # 'processes' (CPU workers embed whole batches), 'threads' (the model runs here)
                 )->tuple: # (embeddings (n_ok, D) float32, boolean mask of the images kept)
-    "L2-normalised embeddings of images streamed from disk or memory; unreadable images are skipped and reported."
+    "L2-normalised embeddings of images streamed from disk or memory (unreadable ones skipped and reported)."
     from retailklip.backbone import to_model_input
-    if precision not in ('auto', 'bf16', 'fp32'): raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {precision!r}")
+    if precision not in ('auto', 'bf16', 'fp32'):
+        raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {precision!r}")
     ds = as_dataset(images, bb.image_size)
-    dev = next(encoder.parameters()).device; was = encoder.training; encoder.eval()
+    dev = next(encoder.parameters()).device
+    was = encoder.training
+    encoder.eval()
     bf16 = precision == 'bf16' or (precision == 'auto' and native_bf16(dev))
     net, dtype = (bf16_twin(encoder), torch.bfloat16) if bf16 else (encoder, torch.float32)
     out, ok = [], np.zeros(len(ds), bool)
     procs, threads = embed_processes(dev, len(ds), batch_size, parallel, workers, ds.transform)
     if procs:
-        dl = torch.utils.data.DataLoader(EmbedBatches(ds, net, bb, dtype, batch_size), batch_size=None, num_workers=procs,
-                                         multiprocessing_context='fork', worker_init_fn=lambda _: torch.set_num_threads(threads))
+        dl = torch.utils.data.DataLoader(EmbedBatches(ds, net, bb, dtype, batch_size), batch_size=None,
+                                         num_workers=procs,
+                                         multiprocessing_context='fork',
+                                         worker_init_fn=lambda _: torch.set_num_threads(threads))
         for e, idx, err in progress_bar(dl, 'embed', total=len(dl), progress=progress):
-            ok[idx[_readable(ds, idx, err, report)].numpy()] = True; out.append(e)
+            ok[idx[_readable(ds, idx, err, report)].numpy()] = True
+            out.append(e)
     else:
         with torch.inference_mode():
             for u8, idx in iter_batches(ds, batch_size, workers, report, progress=progress, desc='embed'):
                 ok[idx.numpy()] = True
-                if len(idx): out.append(net(to_model_input(u8.to(dev), bb).to(dtype).contiguous(memory_format=torch.channels_last)).float().cpu())
+                if len(idx):
+                    x = to_model_input(u8.to(dev), bb).to(dtype).contiguous(memory_format=torch.channels_last)
+                    out.append(net(x).float().cpu())
     encoder.train(was)
     return (torch.cat(out) if out else torch.zeros((0, encoder.output_dim))), ok

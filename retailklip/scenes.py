@@ -9,13 +9,15 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch
 from PIL import Image, ImageDraw
 from .synth import (KINDS, COLOURS, PATTERNS, LOGOS, VARIANTS, FONT_FILES, Product, rng_for, brand_name,
-                              draw_package, draw_logo, get_font, _rgb, _shade, _jpeg, parallel_map, make_world,
+                              draw_package, draw_logo, get_font, colour_rgb, shade_rgb, jpeg_roundtrip, parallel_map,
+                              make_world,
                               write_imagefolder)
 from .core import atomic_write_text
 
 # %% auto #0
-__all__ = ['PACKAGING', 'PRODUCE', 'STORE_OBJECTS', 'CATEGORIES', 'NOVEL_CATEGORIES', 'BASE_CATEGORIES', 'draw_object',
-           'scene_caption', 'make_scene', 'scenes_to_coco', 'write_scenes', 'write_world', 'render_scenes']
+__all__ = ['PACKAGING', 'PRODUCE', 'STORE_OBJECTS', 'CATEGORIES', 'NOVEL_CATEGORIES', 'BASE_CATEGORIES', 'SCENE_SETTINGS',
+           'draw_object', 'article_for', 'scene_caption', 'make_scene', 'scenes_to_coco', 'write_scenes', 'write_world',
+           'render_scenes']
 
 # %% ../nbs/03_scenes.ipynb #a7969105
 PACKAGING = KINDS + ('cup', 'spray can', 'egg box')
@@ -23,17 +25,191 @@ PRODUCE = ('apple', 'banana', 'orange', 'lemon', 'grapes', 'carrot', 'bread', 't
 STORE_OBJECTS = ('price tag', 'shelf label', 'barcode', 'basket', 'cart', 'receipt', 'coin', 'banknote',
                  'sale sign', 'scanner', 'shopping bag', 'card')
 CATEGORIES = PACKAGING + PRODUCE + STORE_OBJECTS
-NOVEL_CATEGORIES = ('jar', 'tube', 'cup', 'lemon', 'grapes', 'carrot', 'watermelon', 'receipt', 'coin', 'sale sign', 'shopping bag')
+NOVEL_CATEGORIES = ('jar', 'tube', 'cup', 'lemon', 'grapes', 'carrot', 'watermelon', 'receipt', 'coin', 'sale sign',
+                    'shopping bag')
 BASE_CATEGORIES = tuple(c for c in CATEGORIES if c not in NOVEL_CATEGORIES)
 
 # %% ../nbs/03_scenes.ipynb #a7391e9d
 def _random_product(kind, rng):
-    cols = list(COLOURS); c = str(rng.choice(cols))
+    cols = list(COLOURS)
+    c = str(rng.choice(cols))
     return Product('obj', brand_name(rng), 0, kind, c, str(rng.choice([x for x in cols if x != c])),
                    str(rng.choice(PATTERNS)), str(rng.choice(LOGOS)), str(rng.choice(VARIANTS)), str(rng.choice(cols)),
                    str(rng.choice(FONT_FILES)))
 
 def _jit(c, rng, s=14): return tuple(int(v) for v in np.clip(np.array(c) + rng.normal(0, s, 3), 0, 255)) + (255,)
+
+# %% ../nbs/03_scenes.ipynb #3804e4e5
+def _draw_containers(cat:str, d:ImageDraw.ImageDraw, rng:np.random.Generator, S:int)->bool:
+    "Draw `cat` with `d` if it is a cup, spray can or egg box (else return False)."
+    u = lambda *v: [x*S for x in v]
+    if cat == 'cup':
+        c = _jit(colour_rgb(str(rng.choice(list(COLOURS)))), rng)
+        d.polygon([(.25*S, .3*S), (.75*S, .3*S), (.67*S, .85*S), (.33*S, .85*S)], fill=c)
+        d.ellipse(u(.23, .24, .77, .36), fill=(200, 200, 210, 255))
+        d.rectangle(u(.32, .5, .68, .62), fill=(255, 255, 255, 255))
+    elif cat == 'spray can':
+        c = _jit(colour_rgb(str(rng.choice(list(COLOURS)))), rng)
+        d.rounded_rectangle(u(.36, .25, .64, .92), 3, fill=c)
+        d.ellipse(u(.36, .17, .64, .33), fill=(190, 190, 200, 255))
+        d.rectangle(u(.46, .08, .56, .18), fill=(40, 40, 40, 255))
+        d.rectangle(u(.36, .55, .64, .62), fill=(255, 255, 255, 255))
+    elif cat == 'egg box':
+        c = _jit((175, 170, 160), rng)
+        d.rounded_rectangle(u(.1, .4, .9, .72), 4, fill=c)
+        for i in range(4): d.ellipse(u(.14+i*.19, .3, .3+i*.19, .48), fill=shade_rgb(c[:3], .9) + (255,))
+    else: return False
+    return True
+
+# %% ../nbs/03_scenes.ipynb #f3f47bfa
+def _draw_fruit(cat:str, d:ImageDraw.ImageDraw, rng:np.random.Generator, S:int)->bool:
+    "Draw `cat` with `d` if it is an apple, banana, orange, lemon or grapes (else return False)."
+    u = lambda *v: [x*S for x in v]
+    if cat == 'apple':
+        c = _jit((200, 30, 35) if rng.random() < .6 else (120, 190, 60), rng)
+        d.ellipse(u(.22, .3, .52, .82), fill=c)
+        d.ellipse(u(.45, .3, .78, .82), fill=c)
+        d.line(u(.5, .32, .53, .16), fill=(90, 60, 30, 255), width=max(2, S//30))
+        d.ellipse(u(.53, .14, .68, .24), fill=(50, 150, 50, 255))
+    elif cat == 'banana':
+        c = _jit((245, 215, 50), rng, 8)
+        d.pieslice(u(.1, -.1, .9, .8), 20, 160, fill=c)
+        d.pieslice(u(.2, .0, .8, .62), 15, 165, fill=(0, 0, 0, 0))
+        d.ellipse(u(.1, .28, .17, .35), fill=(80, 60, 20, 255))
+    elif cat == 'orange':
+        c = _jit((245, 140, 20), rng, 8)
+        d.ellipse(u(.2, .2, .8, .8), fill=c)
+        for _ in range(12):
+            x, y = rng.uniform(.3, .7, 2)*S
+            d.point((x, y), fill=shade_rgb(c[:3], .85) + (255,))
+        d.ellipse(u(.47, .22, .53, .27), fill=(60, 120, 40, 255))
+    elif cat == 'lemon':
+        c = _jit((250, 235, 60), rng, 8)
+        d.ellipse(u(.18, .3, .82, .7), fill=c)
+        d.polygon(u(.12, .5, .2, .45, .2, .55), fill=c)
+        d.polygon(u(.88, .5, .8, .45, .8, .55), fill=c)
+    elif cat == 'grapes':
+        c = _jit((110, 40, 120) if rng.random() < .6 else (150, 200, 80), rng)
+        for r, n in enumerate([4, 3, 3, 2, 1]):
+            for i in range(n):
+                d.ellipse(u(.5-n*.07+i*.14-.08, .25+r*.12, .5-n*.07+i*.14+.08, .41+r*.12), fill=c,
+                          outline=shade_rgb(c[:3], .7) + (255,))
+        d.line(u(.5, .25, .52, .12), fill=(80, 120, 40, 255), width=max(2, S//32))
+    else: return False
+    return True
+
+# %% ../nbs/03_scenes.ipynb #ac5311c2
+def _draw_produce(cat:str, d:ImageDraw.ImageDraw, rng:np.random.Generator, S:int)->bool:
+    "Draw `cat` with `d` if it is a carrot, bread, tomato, watermelon or pineapple (else return False)."
+    u = lambda *v: [x*S for x in v]
+    if cat == 'carrot':
+        d.polygon(u(.38, .3, .62, .3, .5, .92), fill=_jit((240, 120, 20), rng, 8))
+        for dx in (-.06, 0, .06): d.line(u(.5, .3, .5+dx*2, .1), fill=(40, 150, 40, 255), width=max(2, S//28))
+    elif cat == 'bread':
+        c = _jit((190, 130, 60), rng, 10)
+        d.rounded_rectangle(u(.12, .38, .88, .75), S*.15, fill=c)
+        for i in range(3):
+            d.line(u(.3+i*.17, .45, .38+i*.17, .6), fill=shade_rgb(c[:3], .75) + (255,), width=max(2, S//40))
+    elif cat == 'tomato':
+        c = _jit((225, 40, 30), rng, 10)
+        d.ellipse(u(.2, .3, .8, .8), fill=c)
+        draw_logo(d, 'star', .5*S, .33*S, .1*S, (40, 140, 40, 255))
+    elif cat == 'watermelon':
+        d.pieslice(u(.1, .05, .9, .85), 0, 180, fill=(40, 130, 50, 255))
+        d.pieslice(u(.15, .08, .85, .78), 0, 180, fill=_jit((235, 60, 70), rng, 8))
+        for _ in range(7):
+            x, y = rng.uniform(.3, .7)*S, rng.uniform(.48, .65)*S
+            d.ellipse([x-1.5, y-2, x+1.5, y+2], fill=(20, 20, 20, 255))
+    elif cat == 'pineapple':
+        d.ellipse(u(.3, .35, .7, .92), fill=_jit((210, 160, 40), rng, 8))
+        for i in range(4): d.line(u(.32, .45+i*.11, .68, .55+i*.11), fill=(150, 100, 30, 255), width=1)
+        for dx in (-.1, -.04, .04, .1): d.polygon(u(.5, .38, .5+dx, .08, .5+dx/2, .38), fill=(50, 140, 50, 255))
+    else: return False
+    return True
+
+# %% ../nbs/03_scenes.ipynb #e75d83d4
+def _draw_till(cat:str, d:ImageDraw.ImageDraw, rng:np.random.Generator, S:int)->bool:
+    "Draw `cat` with `d` if it is a price tag, shelf label, barcode, basket, cart or receipt (else return False)."
+    u = lambda *v: [x*S for x in v]
+    if cat == 'price tag':
+        c = _jit((250, 220, 60) if rng.random() < .5 else (255, 255, 255), rng, 5)
+        d.polygon(u(.15, .35, .7, .35, .88, .5, .7, .65, .15, .65), fill=c, outline=(60, 60, 60, 255))
+        d.ellipse(u(.72, .47, .78, .53), fill=(0, 0, 0, 0))
+        d.text((.42*S, .5*S), f"{rng.integers(1, 9)}.{rng.integers(10, 99)}", fill=(0, 0, 0, 255),
+               font=get_font('DejaVuSans-Bold.ttf', max(6, S//7)), anchor='mm')
+    elif cat == 'shelf label':
+        d.rectangle(u(.05, .4, .95, .6), fill=(255, 255, 255, 255), outline=(120, 120, 120, 255))
+        for i in range(14):
+            d.line(u(.1+i*.025, .44, .1+i*.025, .56), fill=(0, 0, 0, 255), width=1 + int(rng.random() < .4))
+        d.text((.72*S, .5*S), f"{rng.integers(1, 9)}.{rng.integers(10, 99)}", fill=(200, 20, 20, 255),
+               font=get_font('DejaVuSans-Bold.ttf', max(6, S//9)), anchor='mm')
+    elif cat == 'barcode':
+        d.rectangle(u(.18, .28, .82, .72), fill=(255, 255, 255, 255))
+        x = .22*S
+        while x < .78*S:
+            w = rng.integers(1, 4)
+            d.rectangle([x, .32*S, x+w-1, .64*S], fill=(0, 0, 0, 255))
+            x += w + rng.integers(1, 4)
+    elif cat == 'basket':
+        c = _jit(colour_rgb(str(rng.choice(['red', 'blue', 'green', 'black']))), rng)
+        d.arc(u(.25, .12, .75, .6), 180, 360, fill=c, width=max(2, S//24))
+        d.polygon(u(.12, .38, .88, .38, .78, .86, .22, .86), fill=c)
+        for i in range(5):
+            for j in range(3): d.rectangle(u(.22+i*.12, .45+j*.13, .28+i*.12, .53+j*.13), fill=(0, 0, 0, 0))
+    elif cat == 'cart':
+        c = (160, 165, 175, 255)
+        d.polygon(u(.1, .25, .85, .25, .75, .62, .2, .62), outline=c, fill=(0, 0, 0, 0), width=max(2, S//40))
+        for i in range(6): d.line(u(.15+i*.12, .27, .2+i*.1, .6), fill=c, width=1)
+        d.line(u(.05, .15, .12, .28), fill=c, width=max(2, S//40))
+        d.line(u(.22, .62, .3, .76), fill=c, width=2)
+        d.line(u(.72, .62, .7, .76), fill=c, width=2)
+        for x in (.3, .68): d.ellipse(u(x-.05, .74, x+.05, .84), fill=(30, 30, 30, 255))
+    elif cat == 'receipt':
+        d.polygon(u(.32, .08, .68, .08, .68, .9, .62, .86, .56, .9, .5, .86, .44, .9, .38, .86, .32, .9),
+                  fill=(252, 252, 248, 255), outline=(180, 180, 180, 255))
+        for i in range(9):
+            d.line(u(.36, .14+i*.075, .36+rng.uniform(.1, .28), .14+i*.075), fill=(80, 80, 80, 255), width=1)
+    else: return False
+    return True
+
+# %% ../nbs/03_scenes.ipynb #b14c4325
+def _draw_money(cat:str, d:ImageDraw.ImageDraw, rng:np.random.Generator, S:int)->bool:
+    "Draw `cat` with `d` if it is a coin, banknote, sale sign, scanner, shopping bag or card (else return False)."
+    u = lambda *v: [x*S for x in v]
+    if cat == 'coin':
+        c = _jit((215, 180, 60) if rng.random() < .5 else (190, 190, 195), rng, 8)
+        d.ellipse(u(.3, .3, .7, .7), fill=c, outline=shade_rgb(c[:3], .7) + (255,), width=max(1, S//40))
+        d.ellipse(u(.38, .38, .62, .62), outline=shade_rgb(c[:3], .8) + (255,), width=1)
+    elif cat == 'banknote':
+        c = _jit((120, 180, 130) if rng.random() < .5 else (140, 160, 210), rng, 8)
+        d.rectangle(u(.08, .3, .92, .7), fill=c, outline=shade_rgb(c[:3], .6) + (255,))
+        d.ellipse(u(.4, .36, .6, .64), outline=shade_rgb(c[:3], .6) + (255,), width=2)
+        d.text((.2*S, .5*S), str(rng.choice([5, 10, 20, 50])), fill=shade_rgb(c[:3], .4) + (255,),
+               font=get_font('DejaVuSans-Bold.ttf', max(6, S//8)), anchor='mm')
+    elif cat == 'sale sign':
+        c = _jit((225, 30, 40), rng, 6)
+        pts = [(.5*S + (.42 if i % 2 == 0 else .3)*S*math.cos(i*math.pi/8),
+                .5*S + (.42 if i % 2 == 0 else .3)*S*math.sin(i*math.pi/8)) for i in range(16)]
+        d.polygon(pts, fill=c)
+        d.text((.5*S, .5*S), 'SALE', fill=(255, 255, 255, 255), font=get_font('DejaVuSans-Bold.ttf', max(6, S//7)),
+               anchor='mm')
+    elif cat == 'scanner':
+        c = _jit((50, 50, 55) if rng.random() < .6 else (240, 200, 40), rng, 6)
+        d.polygon(u(.15, .3, .8, .22, .85, .42, .45, .48), fill=c)
+        d.polygon(u(.42, .45, .58, .44, .6, .85, .45, .85), fill=c)
+        d.rectangle(u(.78, .24, .85, .4), fill=(220, 40, 40, 255))
+    elif cat == 'shopping bag':
+        c = _jit((180, 140, 90) if rng.random() < .5 else colour_rgb(str(rng.choice(list(COLOURS)))), rng, 8)
+        d.arc(u(.32, .12, .68, .42), 180, 360, fill=shade_rgb(c[:3], .6) + (255,), width=max(2, S//30))
+        d.rectangle(u(.2, .28, .8, .9), fill=c)
+        d.line(u(.2, .28, .8, .28), fill=shade_rgb(c[:3], .7) + (255,), width=2)
+    elif cat == 'card':
+        c = _jit(colour_rgb(str(rng.choice(['blue', 'black', 'green', 'purple', 'orange']))), rng, 8)
+        d.rounded_rectangle(u(.12, .3, .88, .7), S*.05, fill=c)
+        d.rounded_rectangle(u(.2, .42, .32, .52), 2, fill=(220, 190, 90, 255))
+        d.line(u(.2, .6, .7, .6), fill=(255, 255, 255, 255), width=1)
+    else: return False
+    return True
 
 # %% ../nbs/03_scenes.ipynb #71291fe1
 def draw_object(cat:str, # a name from `CATEGORIES`
@@ -43,131 +219,37 @@ def draw_object(cat:str, # a name from `CATEGORIES`
     "Draw one object of category `cat` on a transparent `size` x `size` canvas."
     S = size
     if cat in KINDS: return draw_package(_random_product(cat, rng), S)
-    im = Image.new('RGBA', (S, S), (0, 0, 0, 0)); d = ImageDraw.Draw(im)
-    u = lambda *v: [x*S for x in v]
-    if cat == 'cup':
-        c = _jit(_rgb(str(rng.choice(list(COLOURS)))), rng)
-        d.polygon([(.25*S, .3*S), (.75*S, .3*S), (.67*S, .85*S), (.33*S, .85*S)], fill=c)
-        d.ellipse(u(.23, .24, .77, .36), fill=(200, 200, 210, 255)); d.rectangle(u(.32, .5, .68, .62), fill=(255, 255, 255, 255))
-    elif cat == 'spray can':
-        c = _jit(_rgb(str(rng.choice(list(COLOURS)))), rng)
-        d.rounded_rectangle(u(.36, .25, .64, .92), 3, fill=c); d.ellipse(u(.36, .17, .64, .33), fill=(190, 190, 200, 255))
-        d.rectangle(u(.46, .08, .56, .18), fill=(40, 40, 40, 255)); d.rectangle(u(.36, .55, .64, .62), fill=(255, 255, 255, 255))
-    elif cat == 'egg box':
-        c = _jit((175, 170, 160), rng)
-        d.rounded_rectangle(u(.1, .4, .9, .72), 4, fill=c)
-        for i in range(4): d.ellipse(u(.14+i*.19, .3, .3+i*.19, .48), fill=_shade(c[:3], .9) + (255,))
-    elif cat == 'apple':
-        c = _jit((200, 30, 35) if rng.random() < .6 else (120, 190, 60), rng)
-        d.ellipse(u(.22, .3, .52, .82), fill=c); d.ellipse(u(.45, .3, .78, .82), fill=c)
-        d.line(u(.5, .32, .53, .16), fill=(90, 60, 30, 255), width=max(2, S//30)); d.ellipse(u(.53, .14, .68, .24), fill=(50, 150, 50, 255))
-    elif cat == 'banana':
-        c = _jit((245, 215, 50), rng, 8)
-        d.pieslice(u(.1, -.1, .9, .8), 20, 160, fill=c); d.pieslice(u(.2, .0, .8, .62), 15, 165, fill=(0, 0, 0, 0))
-        d.ellipse(u(.1, .28, .17, .35), fill=(80, 60, 20, 255))
-    elif cat == 'orange':
-        c = _jit((245, 140, 20), rng, 8); d.ellipse(u(.2, .2, .8, .8), fill=c)
-        for _ in range(12):
-            x, y = rng.uniform(.3, .7, 2)*S; d.point((x, y), fill=_shade(c[:3], .85) + (255,))
-        d.ellipse(u(.47, .22, .53, .27), fill=(60, 120, 40, 255))
-    elif cat == 'lemon':
-        c = _jit((250, 235, 60), rng, 8)
-        d.ellipse(u(.18, .3, .82, .7), fill=c); d.polygon(u(.12, .5, .2, .45, .2, .55), fill=c); d.polygon(u(.88, .5, .8, .45, .8, .55), fill=c)
-    elif cat == 'grapes':
-        c = _jit((110, 40, 120) if rng.random() < .6 else (150, 200, 80), rng)
-        for r, n in enumerate([4, 3, 3, 2, 1]):
-            for i in range(n): d.ellipse(u(.5-n*.07+i*.14-.08, .25+r*.12, .5-n*.07+i*.14+.08, .41+r*.12), fill=c, outline=_shade(c[:3], .7) + (255,))
-        d.line(u(.5, .25, .52, .12), fill=(80, 120, 40, 255), width=max(2, S//32))
-    elif cat == 'carrot':
-        d.polygon(u(.38, .3, .62, .3, .5, .92), fill=_jit((240, 120, 20), rng, 8))
-        for dx in (-.06, 0, .06): d.line(u(.5, .3, .5+dx*2, .1), fill=(40, 150, 40, 255), width=max(2, S//28))
-    elif cat == 'bread':
-        c = _jit((190, 130, 60), rng, 10); d.rounded_rectangle(u(.12, .38, .88, .75), S*.15, fill=c)
-        for i in range(3): d.line(u(.3+i*.17, .45, .38+i*.17, .6), fill=_shade(c[:3], .75) + (255,), width=max(2, S//40))
-    elif cat == 'tomato':
-        c = _jit((225, 40, 30), rng, 10); d.ellipse(u(.2, .3, .8, .8), fill=c)
-        draw_logo(d, 'star', .5*S, .33*S, .1*S, (40, 140, 40, 255))
-    elif cat == 'watermelon':
-        d.pieslice(u(.1, .05, .9, .85), 0, 180, fill=(40, 130, 50, 255)); d.pieslice(u(.15, .08, .85, .78), 0, 180, fill=_jit((235, 60, 70), rng, 8))
-        for _ in range(7):
-            x, y = rng.uniform(.3, .7)*S, rng.uniform(.48, .65)*S; d.ellipse([x-1.5, y-2, x+1.5, y+2], fill=(20, 20, 20, 255))
-    elif cat == 'pineapple':
-        d.ellipse(u(.3, .35, .7, .92), fill=_jit((210, 160, 40), rng, 8))
-        for i in range(4): d.line(u(.32, .45+i*.11, .68, .55+i*.11), fill=(150, 100, 30, 255), width=1)
-        for dx in (-.1, -.04, .04, .1): d.polygon(u(.5, .38, .5+dx, .08, .5+dx/2, .38), fill=(50, 140, 50, 255))
-    elif cat == 'price tag':
-        c = _jit((250, 220, 60) if rng.random() < .5 else (255, 255, 255), rng, 5)
-        d.polygon(u(.15, .35, .7, .35, .88, .5, .7, .65, .15, .65), fill=c, outline=(60, 60, 60, 255))
-        d.ellipse(u(.72, .47, .78, .53), fill=(0, 0, 0, 0))
-        d.text((.42*S, .5*S), f"{rng.integers(1, 9)}.{rng.integers(10, 99)}", fill=(0, 0, 0, 255), font=get_font('DejaVuSans-Bold.ttf', max(6, S//7)), anchor='mm')
-    elif cat == 'shelf label':
-        d.rectangle(u(.05, .4, .95, .6), fill=(255, 255, 255, 255), outline=(120, 120, 120, 255))
-        for i in range(14): d.line(u(.1+i*.025, .44, .1+i*.025, .56), fill=(0, 0, 0, 255), width=1 + int(rng.random() < .4))
-        d.text((.72*S, .5*S), f"{rng.integers(1, 9)}.{rng.integers(10, 99)}", fill=(200, 20, 20, 255), font=get_font('DejaVuSans-Bold.ttf', max(6, S//9)), anchor='mm')
-    elif cat == 'barcode':
-        d.rectangle(u(.18, .28, .82, .72), fill=(255, 255, 255, 255))
-        x = .22*S
-        while x < .78*S:
-            w = rng.integers(1, 4); d.rectangle([x, .32*S, x+w-1, .64*S], fill=(0, 0, 0, 255)); x += w + rng.integers(1, 4)
-    elif cat == 'basket':
-        c = _jit(_rgb(str(rng.choice(['red', 'blue', 'green', 'black']))), rng)
-        d.arc(u(.25, .12, .75, .6), 180, 360, fill=c, width=max(2, S//24))
-        d.polygon(u(.12, .38, .88, .38, .78, .86, .22, .86), fill=c)
-        for i in range(5):
-            for j in range(3): d.rectangle(u(.22+i*.12, .45+j*.13, .28+i*.12, .53+j*.13), fill=(0, 0, 0, 0))
-    elif cat == 'cart':
-        c = (160, 165, 175, 255)
-        d.polygon(u(.1, .25, .85, .25, .75, .62, .2, .62), outline=c, fill=(0, 0, 0, 0), width=max(2, S//40))
-        for i in range(6): d.line(u(.15+i*.12, .27, .2+i*.1, .6), fill=c, width=1)
-        d.line(u(.05, .15, .12, .28), fill=c, width=max(2, S//40)); d.line(u(.22, .62, .3, .76), fill=c, width=2); d.line(u(.72, .62, .7, .76), fill=c, width=2)
-        for x in (.3, .68): d.ellipse(u(x-.05, .74, x+.05, .84), fill=(30, 30, 30, 255))
-    elif cat == 'receipt':
-        d.polygon(u(.32, .08, .68, .08, .68, .9, .62, .86, .56, .9, .5, .86, .44, .9, .38, .86, .32, .9), fill=(252, 252, 248, 255), outline=(180, 180, 180, 255))
-        for i in range(9): d.line(u(.36, .14+i*.075, .36+rng.uniform(.1, .28), .14+i*.075), fill=(80, 80, 80, 255), width=1)
-    elif cat == 'coin':
-        c = _jit((215, 180, 60) if rng.random() < .5 else (190, 190, 195), rng, 8)
-        d.ellipse(u(.3, .3, .7, .7), fill=c, outline=_shade(c[:3], .7) + (255,), width=max(1, S//40))
-        d.ellipse(u(.38, .38, .62, .62), outline=_shade(c[:3], .8) + (255,), width=1)
-    elif cat == 'banknote':
-        c = _jit((120, 180, 130) if rng.random() < .5 else (140, 160, 210), rng, 8)
-        d.rectangle(u(.08, .3, .92, .7), fill=c, outline=_shade(c[:3], .6) + (255,)); d.ellipse(u(.4, .36, .6, .64), outline=_shade(c[:3], .6) + (255,), width=2)
-        d.text((.2*S, .5*S), str(rng.choice([5, 10, 20, 50])), fill=_shade(c[:3], .4) + (255,), font=get_font('DejaVuSans-Bold.ttf', max(6, S//8)), anchor='mm')
-    elif cat == 'sale sign':
-        c = _jit((225, 30, 40), rng, 6)
-        pts = [(.5*S + (.42 if i % 2 == 0 else .3)*S*math.cos(i*math.pi/8), .5*S + (.42 if i % 2 == 0 else .3)*S*math.sin(i*math.pi/8)) for i in range(16)]
-        d.polygon(pts, fill=c); d.text((.5*S, .5*S), 'SALE', fill=(255, 255, 255, 255), font=get_font('DejaVuSans-Bold.ttf', max(6, S//7)), anchor='mm')
-    elif cat == 'scanner':
-        c = _jit((50, 50, 55) if rng.random() < .6 else (240, 200, 40), rng, 6)
-        d.polygon(u(.15, .3, .8, .22, .85, .42, .45, .48), fill=c); d.polygon(u(.42, .45, .58, .44, .6, .85, .45, .85), fill=c)
-        d.rectangle(u(.78, .24, .85, .4), fill=(220, 40, 40, 255))
-    elif cat == 'shopping bag':
-        c = _jit((180, 140, 90) if rng.random() < .5 else _rgb(str(rng.choice(list(COLOURS)))), rng, 8)
-        d.arc(u(.32, .12, .68, .42), 180, 360, fill=_shade(c[:3], .6) + (255,), width=max(2, S//30))
-        d.rectangle(u(.2, .28, .8, .9), fill=c); d.line(u(.2, .28, .8, .28), fill=_shade(c[:3], .7) + (255,), width=2)
-    elif cat == 'card':
-        c = _jit(_rgb(str(rng.choice(['blue', 'black', 'green', 'purple', 'orange']))), rng, 8)
-        d.rounded_rectangle(u(.12, .3, .88, .7), S*.05, fill=c); d.rounded_rectangle(u(.2, .42, .32, .52), 2, fill=(220, 190, 90, 255))
-        d.line(u(.2, .6, .7, .6), fill=(255, 255, 255, 255), width=1)
-    else: raise ValueError(f"unknown category {cat!r}; expected one of CATEGORIES ({len(CATEGORIES)} names)")
-    return im
+    im = Image.new('RGBA', (S, S), (0, 0, 0, 0))
+    d = ImageDraw.Draw(im)
+    for draw in (_draw_containers, _draw_fruit, _draw_produce, _draw_till, _draw_money):
+        if draw(cat, d, rng, S): return im
+    raise ValueError(f"unknown category {cat!r}; expected one of CATEGORIES ({len(CATEGORIES)} names)")
 
 # %% ../nbs/03_scenes.ipynb #5ed9dc58
 _NUM = {2: 'two', 3: 'three', 4: 'four', 5: 'five', 6: 'six'}
-def _plural(c): return c if c.endswith('s') else (c[:-1] + 'ies' if c.endswith('ry') else c + ('es' if c.endswith(('sh', 'ch', 'x', 'o')) else 's'))
+def _plural(c):
+    if c.endswith('s'): return c
+    if c.endswith('ry'): return c[:-1] + 'ies'
+    return c + ('es' if c.endswith(('sh', 'ch', 'x', 'o')) else 's')
 
-def _article(c): return 'some' if c.endswith('s') else 'an' if c[0] in 'aeiou' else 'a'
+# %% ../nbs/03_scenes.ipynb #56b1f5e2
+def article_for(c:str # a category name
+               )->str:
+    "The article a caption puts before `c`: 'a', 'an' or 'some' (plurals)."
+    return 'some' if c.endswith('s') else 'an' if c[0] in 'aeiou' else 'a'
 
+# %% ../nbs/03_scenes.ipynb #36c7b315
 def scene_caption(cats:list[str], # category of each object in the scene
                   setting:str='shelf' # 'shelf', 'checkout counter' or 'produce table'
                  )->str:
     "A sentence naming every object of the scene with its count."
     counts = pd.Series(list(cats)).value_counts(sort=False)
-    parts = [f"{_article(c)} {c}" if n == 1 else f"{_NUM.get(n, str(n))} {_plural(c)}" for c, n in counts.items()]
+    parts = [f"{article_for(c)} {c}" if n == 1 else f"{_NUM.get(n, str(n))} {_plural(c)}" for c, n in counts.items()]
     things = parts[0] if len(parts) == 1 else ', '.join(parts[:-1]) + ' and ' + parts[-1]
     return f"a photo of a {setting} with {things}"
 
 # %% ../nbs/03_scenes.ipynb #4ee47c23
-_SETTINGS = {'shelf': [(200, 200, 205), (170, 130, 90), (235, 235, 230)],
+SCENE_SETTINGS = {'shelf': [(200, 200, 205), (170, 130, 90), (235, 235, 230)],
              'checkout counter': [(90, 90, 100), (60, 60, 70), (150, 150, 160)],
              'produce table': [(140, 100, 60), (110, 140, 90), (190, 170, 130)]}
 
@@ -179,9 +261,10 @@ def make_scene(i:int, # scene index
               )->tuple: # (RGB image, list of dicts with category and bbox [x, y, w, h], caption)
     "Scene number `i`: an RGB image, its annotations (category, COCO bbox) and a caption naming every object."
     rng, S = rng_for(seed, 'scene', i), size
-    setting = list(_SETTINGS)[rng.integers(3)]
-    base = np.array(_SETTINGS[setting][rng.integers(3)], float) + rng.normal(0, 10, 3)
-    canvas = Image.new('RGBA', (S, S), tuple(int(v) for v in np.clip(base, 0, 255)) + (255,)); d = ImageDraw.Draw(canvas)
+    setting = list(SCENE_SETTINGS)[rng.integers(3)]
+    base = np.array(SCENE_SETTINGS[setting][rng.integers(3)], float) + rng.normal(0, 10, 3)
+    canvas = Image.new('RGBA', (S, S), tuple(int(v) for v in np.clip(base, 0, 255)) + (255,))
+    d = ImageDraw.Draw(canvas)
     if setting == 'shelf':
         for y in (S*.48, S*.97): d.rectangle([0, y-S*.03, S, y], fill=(240, 240, 240, 255))
     n = int(rng.integers(n_objects[0], n_objects[1] + 1))
@@ -190,7 +273,8 @@ def make_scene(i:int, # scene index
     anns, boxes = [], []
     for c in cats:
         spr = draw_object(c, rng, 96)
-        s = int(S*rng.uniform(.28, .5)); spr = spr.resize((s, s), Image.Resampling.BILINEAR)
+        s = int(S*rng.uniform(.28, .5))
+        spr = spr.resize((s, s), Image.Resampling.BILINEAR)
         ab = spr.getchannel('A').getbbox()
         for _ in range(12):  # avoid heavy overlap
             x, y = int(rng.integers(-s//6, S - s + s//6)), int(rng.integers(-s//6, S - s + s//6))
@@ -199,15 +283,17 @@ def make_scene(i:int, # scene index
             if ok: break
         canvas.paste(spr, (x, y), spr)
         if bx[2] - bx[0] >= 4 and bx[3] - bx[1] >= 4:
-            boxes.append(bx); anns.append(dict(category=c, bbox=[bx[0], bx[1], bx[2]-bx[0], bx[3]-bx[1]]))
+            boxes.append(bx)
+            anns.append(dict(category=c, bbox=[bx[0], bx[1], bx[2]-bx[0], bx[3]-bx[1]]))
     im = canvas.convert('RGB')
-    im = _jpeg(im, int(rng.integers(60, 95)))
+    im = jpeg_roundtrip(im, int(rng.integers(60, 95)))
     return im, anns, scene_caption([a['category'] for a in anns], setting)
 
 # %% ../nbs/03_scenes.ipynb #e498b967
 def _iou(a, b):
     ix, iy = max(0, min(a[2], b[2]) - max(a[0], b[0])), max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix*iy; u = (a[2]-a[0])*(a[3]-a[1]) + (b[2]-b[0])*(b[3]-b[1]) - inter
+    inter = ix*iy
+    u = (a[2]-a[0])*(a[3]-a[1]) + (b[2]-b[0])*(b[3]-b[1]) - inter
     return inter/u if u > 0 else 0.
 
 # %% ../nbs/03_scenes.ipynb #64865b4b
@@ -217,22 +303,26 @@ def scenes_to_coco(items:list, # (file_name, size, annotations, caption) per ima
     "Build a COCO detection dict from per-image annotations."
     cat_id = {c: k+1 for k, c in enumerate(categories)}
     coco = dict(info=dict(description='retailklip synthetic store scenes'), images=[], annotations=[],
-                categories=[dict(id=cat_id[c], name=c, supercategory='packaging' if c in PACKAGING else 'produce' if c in PRODUCE else 'store')
+                categories=[dict(id=cat_id[c], name=c, supercategory='packaging' if c in PACKAGING else 'produce'
+                                 if c in PRODUCE else 'store')
                             for c in categories])
     for img_id, (fn, (w, h), anns, cap) in enumerate(items, 1):
         coco['images'].append(dict(id=img_id, file_name=fn, width=w, height=h, caption=cap))
         for a in anns:
             x, y, bw, bh = a['bbox']
-            coco['annotations'].append(dict(id=len(coco['annotations'])+1, image_id=img_id, category_id=cat_id[a['category']],
+            coco['annotations'].append(dict(id=len(coco['annotations'])+1, image_id=img_id,
+                                            category_id=cat_id[a['category']],
                                             bbox=[x, y, bw, bh], area=bw*bh, iscrowd=0))
     return coco
 
+# %% ../nbs/03_scenes.ipynb #26c82b17
 def _write_chunk(args)->list:
     root, lo, hi, seed, size, quality = args
     items = []
     for i in range(lo, hi):
         im, anns, cap = make_scene(i, seed, size)
-        fn = f'scene_{i:05d}.jpg'; im.save(root/'images'/fn, quality=quality)
+        fn = f'scene_{i:05d}.jpg'
+        im.save(root/'images'/fn, quality=quality)
         items.append((fn, im.size, anns, cap))
     return items
 
@@ -242,11 +332,12 @@ def write_scenes(root:str|Path, # output folder (created)
                  seed:int=0, # world seed
                  size:int=192, # image side
                  quality:int=92, # JPEG quality
-                 workers:int|None=None, # rendering processes (default: all cores; the files are the same whatever the number)
+                 workers:int|None=None, # rendering processes (default: all cores; same files whatever the number)
                  progress:bool=False
                 )->dict: # the COCO dictionary written
     "Render `n` scenes into `root/images/` with `root/annotations.json` (COCO) and the base/novel class lists."
-    root = Path(root); (root/'images').mkdir(parents=True, exist_ok=True)
+    root = Path(root)
+    (root/'images').mkdir(parents=True, exist_ok=True)
     chunks = parallel_map(_write_chunk, [(root, lo, min(lo + 100, n), seed, size, quality) for lo in range(0, n, 100)],
                           workers, progress, 'write scenes')
     coco = scenes_to_coco([it for c in chunks for it in c])
@@ -273,7 +364,9 @@ def _render(args):
     out = [make_scene(i, seed, size) for i in range(lo, hi)]
     return np.stack([np.asarray(o[0]) for o in out]), [o[1] for o in out]
 
+# %% ../nbs/03_scenes.ipynb #e1d53edb
 def render_scenes(n:int, seed:int, size:int=192, workers:int|None=None, progress:bool=False)->tuple:
     "Scenes `0..n-1` of world `seed`: (uint8 tensor (n, size, size, 3), per-image annotation lists)."
-    out = parallel_map(_render, [(lo, min(lo + 100, n), seed, size) for lo in range(0, n, 100)], workers, progress, 'render scenes')
+    out = parallel_map(_render, [(lo, min(lo + 100, n), seed, size) for lo in range(0, n, 100)], workers, progress,
+                       'render scenes')
     return torch.from_numpy(np.concatenate([o[0] for o in out])), [a for o in out for a in o[1]]

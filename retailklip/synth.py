@@ -12,9 +12,9 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps, ImageEnhance
 
 # %% auto #0
 __all__ = ['KINDS', 'COLOURS', 'PATTERNS', 'LOGOS', 'VARIANTS', 'FONT_FILES', 'WORLD_PARTS', 'font_path', 'get_font', 'Product',
-           'rng_for', 'brand_name', 'parallel_map', 'make_products', 'draw_logo', 'draw_package', 'catalog_image',
-           'shelf_image', 'product_caption', 'RetailWorld', 'make_world', 'clear_world', 'write_imagefolder',
-           'show_world']
+           'rng_for', 'brand_name', 'parallel_map', 'make_products', 'colour_rgb', 'shade_rgb', 'draw_logo',
+           'draw_package', 'catalog_image', 'jpeg_roundtrip', 'shelf_image', 'product_caption', 'RetailWorld',
+           'make_world', 'clear_world', 'write_imagefolder', 'show_world']
 
 # %% ../nbs/02_synth.ipynb #e21b37d9
 KINDS = ('can', 'box', 'bottle', 'pouch', 'jar', 'carton', 'tube', 'tray')
@@ -30,12 +30,13 @@ FONT_FILES = ('DejaVuSans-Bold.ttf', 'DejaVuSerif-Bold.ttf', 'DejaVuSansMono-Bol
 # %% ../nbs/02_synth.ipynb #92879235
 def font_path(name:str # a file name from `FONT_FILES`
              )->Path: # the TrueType file shipped with matplotlib
-    "Path of a real TrueType font; matplotlib ships them, so they exist on every install."
+    "Path of a real TrueType font (matplotlib ships them, so they exist on every install)."
     import matplotlib
     p = Path(matplotlib.get_data_path())/'fonts'/'ttf'/name
     if not p.exists(): raise FileNotFoundError(f"font file {p} not found (is matplotlib installed completely?)")
     return p
 
+# %% ../nbs/02_synth.ipynb #244d1a1c
 _FONT_CACHE = {}
 def get_font(name:str, # a file name from `FONT_FILES`
              size:int  # font size in pixels
@@ -49,14 +50,25 @@ def get_font(name:str, # a file name from `FONT_FILES`
 @dataclass
 class Product:
     "One SKU: everything needed to draw it and to describe it in words."
-    sku: str; brand: str; family: int; kind: str; colour: str; accent: str; pattern: str; logo: str
-    variant: str; badge: str; font: str
+    sku: str
+    brand: str
+    family: int
+    kind: str
+    colour: str
+    accent: str
+    pattern: str
+    logo: str
+    variant: str
+    badge: str
+    font: str
 
+# %% ../nbs/02_synth.ipynb #eb76b61f
 def rng_for(*keys)->np.random.Generator:
     "A numpy generator seeded from any mix of ints and strings, so every image is a pure function of its keys."
     ints = [k if isinstance(k, (int, np.integer)) else zlib.crc32(str(k).encode()) for k in keys]
     return np.random.default_rng([int(i) % (2**32) for i in ints])
 
+# %% ../nbs/02_synth.ipynb #6ab21008
 _SYL_A = 'b c d f g k l m n p r s t v z br kr pl st tr gl fl'.split()
 _SYL_V = 'a e i o u ai oo ei'.split()
 def brand_name(rng:np.random.Generator)->str:
@@ -82,7 +94,7 @@ def parallel_map(fn, # a picklable function of one item
 def make_products(n:int=100, # number of SKUs
                   seed:int=0 # world seed
                  )->list[Product]:
-    "`n` products in families of 1-4 fine-grained siblings; deterministic from `seed`."
+    "`n` products in families of 1-4 fine-grained siblings, deterministic from `seed`."
     rng, prods, brands, fam = rng_for(seed, 'products'), [], set(), 0
     cols = list(COLOURS)
     while len(prods) < n:
@@ -90,7 +102,8 @@ def make_products(n:int=100, # number of SKUs
         if brand in brands: continue
         brands.add(brand)
         size = int(rng.choice([1, 2, 3, 4], p=[.35, .3, .2, .15]))
-        colour = str(rng.choice(cols)); accent = str(rng.choice([c for c in cols if c != colour]))
+        colour = str(rng.choice(cols))
+        accent = str(rng.choice([c for c in cols if c != colour]))
         base = dict(brand=brand, family=fam, kind=str(rng.choice(KINDS)), colour=colour, accent=accent,
                     pattern=str(rng.choice(PATTERNS)), logo=str(rng.choice(LOGOS)), font=str(rng.choice(FONT_FILES)))
         variants = rng.choice(VARIANTS, size=size, replace=False)
@@ -102,13 +115,23 @@ def make_products(n:int=100, # number of SKUs
     return prods
 
 # %% ../nbs/02_synth.ipynb #5c0fbc9f
-def _rgb(name, rng=None, jitter=0):
+def colour_rgb(name:str, # a key of `COLOURS`
+               rng=None, # a numpy Generator for the jitter (None: no jitter)
+               jitter:float=0 # standard deviation of the jitter per channel
+              )->tuple:
+    "The (r, g, b) of a named colour, optionally jittered."
     c = np.array(COLOURS[name], float)
     if rng is not None and jitter: c = c + rng.normal(0, jitter, 3)
     return tuple(int(v) for v in np.clip(c, 0, 255))
 
-def _shade(c, f): return tuple(int(np.clip(v * f, 0, 255)) for v in c)
+# %% ../nbs/02_synth.ipynb #e9d24cdf
+def shade_rgb(c:tuple, # (r, g, b)
+              f:float # factor: < 1 darker, > 1 lighter
+             )->tuple:
+    "The colour `c` scaled by `f`, clipped to 0-255."
+    return tuple(int(np.clip(v * f, 0, 255)) for v in c)
 
+# %% ../nbs/02_synth.ipynb #e6f3bf7c
 def draw_logo(d:ImageDraw.ImageDraw, # where to draw
               logo:str, # a name from `LOGOS`
               cx:float, cy:float, r:float, # centre and radius
@@ -120,12 +143,16 @@ def draw_logo(d:ImageDraw.ImageDraw, # where to draw
     elif logo == 'triangle': d.polygon([(cx, cy-r), (cx+r, cy+r*.8), (cx-r, cy+r*.8)], fill=fill)
     elif logo == 'diamond': d.polygon([(cx, cy-r), (cx+r*.8, cy), (cx, cy+r), (cx-r*.8, cy)], fill=fill)
     elif logo == 'star':
-        pts = [(cx + (r if i % 2 == 0 else r*.45)*math.sin(i*math.pi/5), cy - (r if i % 2 == 0 else r*.45)*math.cos(i*math.pi/5)) for i in range(10)]
+        pts = [(cx + (r if i % 2 == 0 else r*.45)*math.sin(i*math.pi/5),
+                cy - (r if i % 2 == 0 else r*.45)*math.cos(i*math.pi/5)) for i in range(10)]
         d.polygon(pts, fill=fill)
     elif logo == 'cross':
-        w = r*.38; d.rectangle([cx-w, cy-r, cx+w, cy+r], fill=fill); d.rectangle([cx-r, cy-w, cx+r, cy+w], fill=fill)
+        w = r*.38
+        d.rectangle([cx-w, cy-r, cx+w, cy+r], fill=fill)
+        d.rectangle([cx-r, cy-w, cx+r, cy+w], fill=fill)
     elif logo == 'heart':
-        d.ellipse([cx-r, cy-r*.8, cx, cy+r*.1], fill=fill); d.ellipse([cx, cy-r*.8, cx+r, cy+r*.1], fill=fill)
+        d.ellipse([cx-r, cy-r*.8, cx, cy+r*.1], fill=fill)
+        d.ellipse([cx, cy-r*.8, cx+r, cy+r*.1], fill=fill)
         d.polygon([(cx-r*.97, cy-r*.2), (cx+r*.97, cy-r*.2), (cx, cy+r)], fill=fill)
     elif logo == 'moon':
         d.ellipse([cx-r, cy-r, cx+r, cy+r], fill=fill)
@@ -145,7 +172,8 @@ _SILHOUETTES = {  # body polygon/box in a 0-1 frame, plus parts drawn over it
 }
 
 def _body_mask(kind, S):
-    m = Image.new('L', (S, S), 0); d = ImageDraw.Draw(m)
+    m = Image.new('L', (S, S), 0)
+    d = ImageDraw.Draw(m)
     x0, y0, x1, y1 = (v*S for v in _SILHOUETTES[kind]['body'])
     r = _SILHOUETTES[kind]['round']*S
     if kind == 'pouch':
@@ -157,15 +185,18 @@ def _body_mask(kind, S):
         d.polygon([(x0, y0+.06*S), (.43*S, .2*S), (.57*S, .2*S), (x1, y0+.06*S)], fill=255)
         d.rectangle([.43*S, .12*S, .57*S, .22*S], fill=255)
     elif kind == 'carton':
-        d.rectangle([x0, y0, x1, y1], fill=255); d.polygon([(x0, y0), (.5*S, .18*S), (x1, y0)], fill=255)
+        d.rectangle([x0, y0, x1, y1], fill=255)
+        d.polygon([(x0, y0), (.5*S, .18*S), (x1, y0)], fill=255)
     else:
         d.rounded_rectangle([x0, y0, x1, y1], r, fill=255)
     return m
 
 # %% ../nbs/02_synth.ipynb #22e8f1aa
 def _pattern_layer(p, S):
-    lay = Image.new('RGBA', (S, S), _rgb(p.colour) + (255,)); d = ImageDraw.Draw(lay)
-    acc = _rgb(p.accent) + (255,); step = S // 8
+    lay = Image.new('RGBA', (S, S), colour_rgb(p.colour) + (255,))
+    d = ImageDraw.Draw(lay)
+    acc = colour_rgb(p.accent) + (255,)
+    step = S // 8
     if p.pattern == 'stripes':
         for k in range(-S, 2*S, step): d.line([(k, 0), (k+S, S)], fill=acc, width=max(2, step//3))
     elif p.pattern == 'dots':
@@ -183,18 +214,55 @@ def _pattern_layer(p, S):
         d.rectangle([0, int(S*.62), S, int(S*.74)], fill=acc)
     return lay
 
+# %% ../nbs/02_synth.ipynb #da39bf74
+def _draw_parts(out:Image.Image, p:Product, S:int, box:tuple)->Image.Image:
+    "Draw the parts of `p`'s packaging kind (lid, cap, seal, film...) over the package `out` (body `box`)."
+    x0, y0, x1, y1 = box
+    kind = p.kind
+    d = ImageDraw.Draw(out)
+    dark, metal = shade_rgb(colour_rgb(p.colour), .6), (190, 190, 198)
+    if kind == 'can':
+        d.ellipse([x0, y0-.04*S, x1, y0+.04*S], fill=metal + (255,), outline=(120, 120, 128, 255))
+        d.rectangle([x0+1, y1-.02*S, x1-1, y1], fill=metal + (255,))
+    elif kind == 'box':
+        d.polygon([(x1, y0), (x1+.1*S, y0-.06*S), (x1+.1*S, y1-.06*S), (x1, y1)], fill=dark + (255,))
+        top = shade_rgb(colour_rgb(p.colour), 1.2) + (255,)
+        d.polygon([(x0, y0), (x0+.1*S, y0-.06*S), (x1+.1*S, y0-.06*S), (x1, y0)], fill=top)
+    elif kind == 'bottle':
+        d.rounded_rectangle([.41*S, .06*S, .59*S, .14*S], 2, fill=colour_rgb(p.accent) + (255,))
+    elif kind == 'pouch':
+        for k in range(int(x0+.04*S), int(x1-.04*S), 4): d.line([(k, y0), (k+2, y0+.04*S)], fill=dark + (255,))
+        d.rectangle([x0+.04*S, y0, x1-.04*S, y0+.015*S], fill=dark + (255,))
+    elif kind == 'jar':
+        d.rounded_rectangle([x0+.02*S, .18*S, x1-.02*S, .32*S], 3, fill=colour_rgb(p.accent) + (255,),
+                            outline=shade_rgb(colour_rgb(p.accent), .6) + (255,))
+    elif kind == 'carton':
+        d.rectangle([.44*S, .1*S, .56*S, .19*S], fill=shade_rgb(colour_rgb(p.colour), .85) + (255,))
+        d.ellipse([.58*S, .24*S, .66*S, .3*S], fill=colour_rgb(p.accent) + (255,))
+    elif kind == 'tube':
+        d.rectangle([x0, y0-.03*S, x1, y0+.01*S], fill=dark + (255,))
+        d.rounded_rectangle([.42*S, y1-.01*S, .58*S, y1+.1*S], 2, fill=colour_rgb(p.accent) + (255,))
+    elif kind == 'tray':
+        film = Image.new('RGBA', (S, S), (0, 0, 0, 0))
+        fd = ImageDraw.Draw(film)
+        fd.rounded_rectangle([x0, y0, x1, y1], 4, fill=(255, 255, 255, 60), outline=(220, 220, 220, 255), width=2)
+        out = Image.alpha_composite(out, film)
+    return out
+
 # %% ../nbs/02_synth.ipynb #f0a576f2
 def draw_package(p:Product, # the product to draw
                  size:int=96 # canvas side in pixels
                 )->Image.Image: # RGBA, transparent outside the package
     "Draw product `p` front-on on a transparent `size` x `size` canvas."
-    S = size; kind = p.kind
+    S = size
+    kind = p.kind
     if kind not in _SILHOUETTES: raise ValueError(f"unknown packaging kind {kind!r}; expected one of {KINDS}")
     body = _pattern_layer(p, S)
     # lighting: horizontal gradient, rounder for cylinders
     x = np.linspace(-1, 1, S)
     shade = 1 - (.35 if kind in ('can', 'bottle', 'jar', 'tube') else .12) * x**2 + .06*x
-    arr = np.asarray(body).astype(float); arr[..., :3] *= shade[None, :, None]
+    arr = np.asarray(body).astype(float)
+    arr[..., :3] *= shade[None, :, None]
     body = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), 'RGBA')
     d = ImageDraw.Draw(body)
     x0, y0, x1, y1 = (v*S for v in _SILHOUETTES[kind]['body'])
@@ -202,44 +270,21 @@ def draw_package(p:Product, # the product to draw
     lw, ly0 = x1 - x0, y0 + (y1 - y0)*(.22 if kind != 'tray' else .12)
     lh = (y1 - y0)*(.42 if kind != 'tray' else .7)
     lx0, lx1 = x0 + lw*.08, x1 - lw*.08
-    label = (255, 255, 255) if p.colour not in ('white', 'yellow') else _rgb('black')
+    label = (255, 255, 255) if p.colour not in ('white', 'yellow') else colour_rgb('black')
     d.rounded_rectangle([lx0, ly0, lx1, ly0+lh], S*.03, fill=label + (255,))
-    ink = _rgb(p.colour) if p.colour not in ('white', 'yellow') else (255, 255, 255)
+    ink = colour_rgb(p.colour) if p.colour not in ('white', 'yellow') else (255, 255, 255)
     fs = max(6, int(min(lh*.42, (lx1-lx0)*1.6/max(3, len(p.brand)))))
     d.text(((lx0+lx1)/2, ly0+lh*.32), p.brand, fill=ink, font=get_font(p.font, fs), anchor='mm')
     r = min(lh, lx1-lx0)*.17
-    draw_logo(d, p.logo, lx0 + (lx1-lx0)*.28, ly0+lh*.74, r, _rgb(p.accent) if p.accent != p.colour else ink)
-    d.text((lx0 + (lx1-lx0)*.68, ly0+lh*.74), p.variant, fill=ink, font=get_font('DejaVuSans-Bold.ttf', max(5, int(fs*.55))), anchor='mm')
+    draw_logo(d, p.logo, lx0 + (lx1-lx0)*.28, ly0+lh*.74, r, colour_rgb(p.accent) if p.accent != p.colour else ink)
+    small = get_font('DejaVuSans-Bold.ttf', max(5, int(fs*.55)))
+    d.text((lx0 + (lx1-lx0)*.68, ly0+lh*.74), p.variant, fill=ink, font=small, anchor='mm')
     br = S*.085  # badge radius: ~16 px wide at 96 px, so its colour survives shelf blur, casts and JPEG
-    d.ellipse([x1-br*2.4, y1-br*2.6, x1-br*.4, y1-br*.6], fill=_rgb(p.badge) + (255,), outline=(255, 255, 255, 255))
+    d.ellipse([x1-br*2.4, y1-br*2.6, x1-br*.4, y1-br*.6], fill=colour_rgb(p.badge) + (255,),
+              outline=(255, 255, 255, 255))
     out = Image.new('RGBA', (S, S), (0, 0, 0, 0))
     out.paste(body, (0, 0), _body_mask(kind, S))
-    d = ImageDraw.Draw(out)
-    dark, metal = _shade(_rgb(p.colour), .6), (190, 190, 198)
-    if kind == 'can':
-        d.ellipse([x0, y0-.04*S, x1, y0+.04*S], fill=metal + (255,), outline=(120, 120, 128, 255))
-        d.rectangle([x0+1, y1-.02*S, x1-1, y1], fill=metal + (255,))
-    elif kind == 'box':
-        d.polygon([(x1, y0), (x1+.1*S, y0-.06*S), (x1+.1*S, y1-.06*S), (x1, y1)], fill=dark + (255,))
-        d.polygon([(x0, y0), (x0+.1*S, y0-.06*S), (x1+.1*S, y0-.06*S), (x1, y0)], fill=_shade(_rgb(p.colour), 1.2) + (255,))
-    elif kind == 'bottle':
-        d.rounded_rectangle([.41*S, .06*S, .59*S, .14*S], 2, fill=_rgb(p.accent) + (255,))
-    elif kind == 'pouch':
-        for k in range(int(x0+.04*S), int(x1-.04*S), 4): d.line([(k, y0), (k+2, y0+.04*S)], fill=dark + (255,))
-        d.rectangle([x0+.04*S, y0, x1-.04*S, y0+.015*S], fill=dark + (255,))
-    elif kind == 'jar':
-        d.rounded_rectangle([x0+.02*S, .18*S, x1-.02*S, .32*S], 3, fill=_rgb(p.accent) + (255,), outline=_shade(_rgb(p.accent), .6) + (255,))
-    elif kind == 'carton':
-        d.rectangle([.44*S, .1*S, .56*S, .19*S], fill=_shade(_rgb(p.colour), .85) + (255,))
-        d.ellipse([.58*S, .24*S, .66*S, .3*S], fill=_rgb(p.accent) + (255,))
-    elif kind == 'tube':
-        d.rectangle([x0, y0-.03*S, x1, y0+.01*S], fill=dark + (255,))
-        d.rounded_rectangle([.42*S, y1-.01*S, .58*S, y1+.1*S], 2, fill=_rgb(p.accent) + (255,))
-    elif kind == 'tray':
-        film = Image.new('RGBA', (S, S), (0, 0, 0, 0)); fd = ImageDraw.Draw(film)
-        fd.rounded_rectangle([x0, y0, x1, y1], 4, fill=(255, 255, 255, 60), outline=(220, 220, 220, 255), width=2)
-        out = Image.alpha_composite(out, film)
-    return out
+    return _draw_parts(out, p, S, (x0, y0, x1, y1))
 
 # %% ../nbs/02_synth.ipynb #d830c719
 def _place(canvas, sprite, cx, cy, scale, angle=0.):
@@ -249,6 +294,7 @@ def _place(canvas, sprite, cx, cy, scale, angle=0.):
     canvas.paste(spr, (int(cx - spr.width/2), int(cy - spr.height/2)), spr)  # clips at the borders
     return spr
 
+# %% ../nbs/02_synth.ipynb #37de91ae
 def catalog_image(p:Product, # the product
                   k:int=0, # index of the catalogue shot (0 is the canonical front view)
                   size:int=96, # output side in pixels
@@ -269,11 +315,18 @@ _SHELF_BG = [(200, 200, 205), (170, 130, 90), (235, 235, 230), (120, 125, 135), 
 def _perspective_coeffs(src, dst):
     A, b = [], []
     for (x, y), (u, v) in zip(dst, src):
-        A += [[x, y, 1, 0, 0, 0, -u*x, -u*y], [0, 0, 0, x, y, 1, -v*x, -v*y]]; b += [u, v]
+        A += [[x, y, 1, 0, 0, 0, -u*x, -u*y], [0, 0, 0, x, y, 1, -v*x, -v*y]]
+        b += [u, v]
     return np.linalg.solve(np.array(A, float), np.array(b, float)).tolist()
 
-def _jpeg(im, q):
-    buf = io.BytesIO(); im.save(buf, 'JPEG', quality=int(q)); buf.seek(0)
+# %% ../nbs/02_synth.ipynb #b5918a9e
+def jpeg_roundtrip(im:Image.Image, # the image
+                   q:int # JPEG quality
+                  )->Image.Image:
+    "`im` as it reads back after a JPEG save at quality `q`."
+    buf = io.BytesIO()
+    im.save(buf, 'JPEG', quality=int(q))
+    buf.seek(0)
     return Image.open(buf).convert('RGB')
 
 # %% ../nbs/02_synth.ipynb #6308b559
@@ -291,14 +344,18 @@ def shelf_image(p:Product, # the product
     canvas = Image.new('RGBA', (big, big), tuple(int(v) for v in np.clip(bg, 0, 255)) + (255,))
     d = ImageDraw.Draw(canvas)
     ys = big*rng.uniform(.78, .86)
-    d.rectangle([0, ys, big, big], fill=(90, 90, 95, 255)); d.rectangle([0, ys, big, ys+big*.05], fill=(240, 240, 240, 255))
-    tx = big*rng.uniform(.4, .6); d.rectangle([tx, ys+1, tx+big*.16, ys+big*.05-1], fill=(250, 220, 60, 255))
-    d.text((tx+2, ys+1), f"{rng.integers(1, 9)}.{rng.integers(10, 99)}", fill=(0, 0, 0, 255), font=get_font('DejaVuSans-Bold.ttf', max(5, big//16)))
+    d.rectangle([0, ys, big, big], fill=(90, 90, 95, 255))
+    d.rectangle([0, ys, big, ys+big*.05], fill=(240, 240, 240, 255))
+    tx = big*rng.uniform(.4, .6)
+    d.rectangle([tx, ys+1, tx+big*.16, ys+big*.05-1], fill=(250, 220, 60, 255))
+    d.text((tx+2, ys+1), f"{rng.integers(1, 9)}.{rng.integers(10, 99)}", fill=(0, 0, 0, 255),
+           font=get_font('DejaVuSans-Bold.ttf', max(5, big//16)))
     sc = 1.0 + h*rng.uniform(-.25, .1)
     for side in (-1, 1):  # neighbours, partly cut by the frame
         if neighbours and rng.random() < .85:
             q = neighbours[rng.integers(len(neighbours))]
-            _place(canvas, draw_package(q, S), big/2 + side*S*sc*rng.uniform(.62, .8), ys - S*sc*.45, sc*rng.uniform(.9, 1.05))
+            _place(canvas, draw_package(q, S), big/2 + side*S*sc*rng.uniform(.62, .8), ys - S*sc*.45,
+                   sc*rng.uniform(.9, 1.05))
     _place(canvas, draw_package(p, S), big/2 + h*rng.uniform(-4, 4), ys - S*sc*.45, sc, h*rng.uniform(-12, 12))
     if rng.random() < .35*h:  # occluder: a hand, a tag or a box edge
         ow, oh = S*rng.uniform(.15, .35), S*rng.uniform(.15, .4)
@@ -309,16 +366,20 @@ def shelf_image(p:Product, # the product
     # camera: crop around the product with a perspective jitter
     c, half = big/2, S*.5
     j = lambda: h*rng.uniform(-.1, .1)*S
-    quad = [(c-half+j(), c-half-S*.1+j()), (c+half+j(), c-half-S*.1+j()), (c+half+j(), c+half-S*.1+j()), (c-half+j(), c+half-S*.1+j())]
-    im = im.transform((S, S), Image.Transform.PERSPECTIVE, _perspective_coeffs(quad, [(0, 0), (S, 0), (S, S), (0, S)]), Image.Resampling.BILINEAR)
+    quad = [(c-half+j(), c-half-S*.1+j()), (c+half+j(), c-half-S*.1+j()), (c+half+j(), c+half-S*.1+j()),
+            (c-half+j(), c+half-S*.1+j())]
+    im = im.transform((S, S), Image.Transform.PERSPECTIVE, _perspective_coeffs(quad, [(0, 0), (S, 0), (S, S), (0, S)]),
+                      Image.Resampling.BILINEAR)
     im = ImageEnhance.Brightness(im).enhance(1 + h*rng.uniform(-.35, .25))
     im = ImageEnhance.Contrast(im).enhance(1 + h*rng.uniform(-.3, .2))
     cast = 1 + h*rng.normal(0, .06, 3)
     arr = np.asarray(im).astype(float)*cast[None, None]
-    if h: im = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(h*rng.uniform(0, 1.1)))
+    if h:
+        im = Image.fromarray(np.clip(arr, 0,
+                                     255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(h*rng.uniform(0, 1.1)))
     arr = np.asarray(im).astype(float) + rng.normal(0, h*rng.uniform(0, 10), (S, S, 1))
     im = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
-    return _jpeg(im, 90 - h*rng.uniform(0, 60))
+    return jpeg_roundtrip(im, 90 - h*rng.uniform(0, 60))
 
 # %% ../nbs/02_synth.ipynb #bbf851b6
 _PATTERN_WORDS = {'plain': '', 'stripes': ' with stripes', 'dots': ' with dots', 'checks': ' with checks',
@@ -337,7 +398,10 @@ def product_caption(p:Product, # the product
 @dataclass
 class RetailWorld:
     "Products plus a table of every image in the world (nothing rendered yet: images are drawn on demand)."
-    seed: int; products: list; images: pd.DataFrame; size: int = 96
+    seed: int
+    products: list
+    images: pd.DataFrame
+    size: int = 96
 
     @property
     def table(self)->pd.DataFrame:
@@ -345,7 +409,8 @@ class RetailWorld:
         df = pd.DataFrame([asdict(p) for p in self.products])
         counts = self.images.groupby(['sku', 'view']).size().unstack(fill_value=0)
         df['split'] = df.sku.map(self.images.groupby('sku').split.first())
-        for v in ('catalog', 'shelf'): df[f'n_{v}'] = df.sku.map(counts.get(v, pd.Series(dtype=int))).fillna(0).astype(int)
+        for v in ('catalog', 'shelf'):
+            df[f'n_{v}'] = df.sku.map(counts.get(v, pd.Series(dtype=int))).fillna(0).astype(int)
         return df
 
     def product(self, sku:str)->Product:
@@ -381,8 +446,10 @@ def make_world(n_products:int=100, # number of SKUs
         split = 'heldout' if i in held else 'train'
         n_cat = 1 + int(rng.random() < .5) + int(rng.random() < .2)
         n_shelf = int(np.clip(round(rng.lognormal(math.log(mean_shelf), .8)), 2, max_shelf))
-        rows += [dict(sku=p.sku, view='catalog', k=k, split=split, caption=product_caption(p, 'catalog')) for k in range(n_cat)]
-        rows += [dict(sku=p.sku, view='shelf', k=k, split=split, caption=product_caption(p, 'shelf')) for k in range(n_shelf)]
+        rows += [dict(sku=p.sku, view='catalog', k=k, split=split,
+                      caption=product_caption(p, 'catalog')) for k in range(n_cat)]
+        rows += [dict(sku=p.sku, view='shelf', k=k, split=split,
+                      caption=product_caption(p, 'shelf')) for k in range(n_shelf)]
     return RetailWorld(seed, prods, pd.DataFrame(rows), size)
 
 # %% ../nbs/02_synth.ipynb #db204ddc
@@ -391,7 +458,7 @@ WORLD_PARTS = ('train', 'refs', 'queries', 'scenes', 'products.csv', 'images.csv
 def clear_world(root:str|Path, # the folder a world is about to be written to
                 overwrite:bool=False # remove the parts of a world found there (else refuse them)
                )->Path:
-    "`root`, ready for a new world: created if absent; one holding part of a world is refused unless `overwrite`."
+    "`root`, ready for a new world: created if absent, refused if it holds part of a world (unless `overwrite`)."
     root = Path(root)
     if root.exists() and not root.is_dir(): raise NotADirectoryError(f"{root} is a file, not a folder")
     found = [p for p in WORLD_PARTS if (root/p).exists() or (root/p).is_symlink()]
@@ -408,10 +475,10 @@ def clear_world(root:str|Path, # the folder a world is about to be written to
 def write_imagefolder(world:RetailWorld, # the world to write
                       root:str|Path, # output folder (created; see `clear_world`)
                       quality:int=92, # JPEG quality
-                      prefix:str='', # put before every SKU folder name (worlds of other seeds reuse the names sku0000 ...)
+                      prefix:str='', # put before every SKU folder name (worlds of other seeds reuse sku0000 ...)
                       overwrite:bool=False # replace a world already in `root`
                      )->pd.DataFrame: # the image table with a `path` column
-    "Render `world` into `root/{train,refs,queries}/<sku>/` (train SKUs; held-out SKUs' catalogue and shelf), plus CSVs."
+    "Render `world` into `root/{train,refs,queries}/<sku>/`, plus CSVs."
     root = clear_world(root, overwrite)
     paths = []
     for i, row in world.images.iterrows():
@@ -439,6 +506,9 @@ def show_world(world:RetailWorld, # the world to show
         axs[r, 0].imshow(catalog_image(p, 0, world.size, world.seed))
         axs[r, 0].set_ylabel(f'{p.sku}\nfam {p.family}', fontsize=7)
         for c in range(n_shelf): axs[r, c+1].imshow(shelf_image(p, c, world.products, world.size, world.seed))
-    for ax in axs.flat: ax.set_xticks([]); ax.set_yticks([])
-    axs[0, 0].set_title('catalogue', fontsize=8); axs[0, 1].set_title('shelf queries ->', fontsize=8)
+    for ax in axs.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axs[0, 0].set_title('catalogue', fontsize=8)
+    axs[0, 1].set_title('shelf queries ->', fontsize=8)
     return fig

@@ -37,14 +37,17 @@ def layer_decay_groups(visual:nn.Module, # an open_clip VisionTransformer
                       )->list[dict]: # optimizer parameter groups (with a 'base_lr' key for schedules)
     "AdamW parameter groups with block-wise learning-rate decay over a ViT's blocks."
     if not hasattr(visual, 'transformer') or not hasattr(visual.transformer, 'resblocks'):
-        raise BackboneError(f"layer-wise decay needs an open_clip VisionTransformer, got {type(visual).__name__}; use layer_decay=1")
-    L = len(visual.transformer.resblocks); groups = {}
+        raise BackboneError("layer-wise decay needs an open_clip VisionTransformer, got "
+                            f"{type(visual).__name__}; use layer_decay=1")
+    L = len(visual.transformer.resblocks)
+    groups = {}
     for n, p in visual.named_parameters():
         if not p.requires_grad: continue
         lid, nd = _layer_id(n, L), _no_decay(n, p)
         g = groups.setdefault((lid, nd), dict(params=[], names=[], weight_decay=0. if nd else weight_decay,
                                               base_lr=base_lr*layer_decay**(L - lid), layer=lid))
-        g['params'].append(p); g['names'].append(n)
+        g['params'].append(p)
+        g['names'].append(n)
     return [dict(g, lr=g['base_lr']) for _, g in sorted(groups.items())]
 
 # %% ../nbs/09_train.ipynb #dc2ce7d1
@@ -56,10 +59,13 @@ def balanced_batches(labels:np.ndarray, # integer product label per training ima
                      seed:int=0
                     )->np.ndarray: # (steps, batch_size) indices
     "Index batches that give every product the same chance, however long its tail."
-    labels = np.asarray(labels); rng = np.random.default_rng(seed); n = steps*batch_size
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    n = steps*batch_size
     if mode == 'm_per_class':
         from pytorch_metric_learning.samplers import MPerClassSampler
-        n_cls = len(np.unique(labels)); m = max(1, min(m, batch_size//2))
+        n_cls = len(np.unique(labels))
+        m = max(1, min(m, batch_size//2))
         bs = batch_size - batch_size % m
         if n_cls*m < bs: bs = n_cls*m  # fewer products than a batch can hold
         from pytorch_metric_learning.utils import common_functions as c_f
@@ -72,7 +78,8 @@ def balanced_batches(labels:np.ndarray, # integer product label per training ima
         return idx[:steps*bs].reshape(steps, bs)
     if mode == 'inverse_freq':
         _, inv, cnt = np.unique(labels, return_inverse=True, return_counts=True)
-        w = 1./cnt[inv]; return rng.choice(len(labels), size=n, p=w/w.sum()).reshape(steps, batch_size)
+        w = 1./cnt[inv]
+        return rng.choice(len(labels), size=n, p=w/w.sum()).reshape(steps, batch_size)
     if mode == 'random': return rng.choice(len(labels), size=n).reshape(steps, batch_size)
     raise ValueError(f"unknown sampling mode {mode!r}; expected 'm_per_class', 'inverse_freq' or 'random'")
 
@@ -84,7 +91,8 @@ def save_run(bb:Backbone, # the backbone whose visual tower holds the (finetuned
              meta:dict|None=None # training config, classes, history summary ...
             )->Path:
     "Write a self-contained run folder: `model.pt` (open_clip checkpoint) and `config.json` (name, fingerprint, meta)."
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     atomic_save({'state_dict': bb.model.state_dict()}, out/RUN_WEIGHTS)
     cfg = dict(model=bb.name, base=bb.source, image_size=bb.image_size, embed_dim=int(bb.model.visual.output_dim),
                fingerprint=fingerprint(bb.model.visual), **(meta or {}))
@@ -110,7 +118,7 @@ def run_config(run:str|Path # run folder written by `save_run` / `finetune`
 # %% ../nbs/09_train.ipynb #12447e79
 def load_run(run:str|Path, # run folder written by `save_run` / `finetune`
              device:str='cpu',
-             allow_download:bool|None=None # let a run that names a Hub model fetch it (None: `backbone.check_local`'s rule)
+             allow_download:bool|None=None # let a run naming a Hub model fetch it (None: `backbone.check_local`'s rule)
             )->tuple: # (Backbone, ImageEncoder, config dict)
     "Load a run folder; checks that the weights still match the recorded fingerprint."
     run = Path(run)
@@ -120,32 +128,52 @@ def load_run(run:str|Path, # run folder written by `save_run` / `finetune`
     except (BackboneError, ValueError) as e: raise ValueError(f"run folder {run}: {e}") from None
     fp = fingerprint(bb.model.visual)
     if fp != cfg.get('fingerprint'):
-        raise ValueError(f"{run/RUN_WEIGHTS} does not match the fingerprint in {run/RUN_CONFIG} ({fp} != {cfg.get('fingerprint')})")
+        raise ValueError(f"{run/RUN_WEIGHTS} does not match the fingerprint in {run/RUN_CONFIG} ({fp} != "
+                         f"{cfg.get('fingerprint')})")
     return bb, ImageEncoder.from_backbone(bb), cfg
 
 # %% ../nbs/09_train.ipynb #0fcdb106
 @dataclass
 class FinetuneConfig:
     "Hyper-parameters of a RetailKLIP finetune. Defaults work on small CPU runs and on other people's folders."
-    loss: str = 'arcface'; margin: float = 28.6; scale: float = 30.; sub_centers: int = 3
-    steps: int = 300; batch_size: int = 64; m_per_class: int = 4; sampling: str = 'm_per_class'
-    lr: float = 5e-4; layer_decay: float = 0.7; head_lr: float = 1e-2; weight_decay: float = 0.05
-    warmup: int = 30; grad_accum: int = 1; precision: str = 'amp'; grad_checkpointing: bool = False
-    augment: float = 0.0; seed: int = 0; ckpt_every: int = 100; clip_grad: float = 1.0
-    head_init: str = 'prototypes'  # 'prototypes': start each product's ArcFace direction at its mean embedding; 'random'
+    loss: str = 'arcface'
+    margin: float = 28.6
+    scale: float = 30.
+    sub_centers: int = 3
+    steps: int = 300
+    batch_size: int = 64
+    m_per_class: int = 4
+    sampling: str = 'm_per_class'
+    lr: float = 5e-4
+    layer_decay: float = 0.7
+    head_lr: float = 1e-2
+    weight_decay: float = 0.05
+    warmup: int = 30
+    grad_accum: int = 1
+    precision: str = 'amp'
+    grad_checkpointing: bool = False
+    augment: float = 0.0
+    seed: int = 0
+    ckpt_every: int = 100
+    clip_grad: float = 1.0
+    head_init: str = 'prototypes'  # 'prototypes': each product's ArcFace direction starts at its mean; 'random'
 
     def __post_init__(self):
         "Refuse values no run can use, before any work starts (one line naming the field)."
         for f in ('steps', 'warmup'):
-            if not isinstance(getattr(self, f), (int, np.integer)) or getattr(self, f) < 0: raise ValueError(f"{f} must be an integer >= 0, got {getattr(self, f)!r}")
+            if not isinstance(getattr(self, f), (int, np.integer)) or getattr(self, f) < 0:
+                raise ValueError(f"{f} must be an integer >= 0, got {getattr(self, f)!r}")
         for f in ('batch_size', 'm_per_class', 'grad_accum', 'sub_centers', 'ckpt_every'):
-            if not isinstance(getattr(self, f), (int, np.integer)) or getattr(self, f) < 1: raise ValueError(f"{f} must be an integer >= 1, got {getattr(self, f)!r}")
+            if not isinstance(getattr(self, f), (int, np.integer)) or getattr(self, f) < 1:
+                raise ValueError(f"{f} must be an integer >= 1, got {getattr(self, f)!r}")
         for f in ('lr', 'head_lr', 'scale', 'clip_grad'):
             v = getattr(self, f)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0): raise ValueError(f"{f} must be a finite number > 0, got {v!r}")
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise ValueError(f"{f} must be a finite number > 0, got {v!r}")
         for f in ('augment', 'weight_decay', 'margin'):
             v = getattr(self, f)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0): raise ValueError(f"{f} must be a finite number >= 0, got {v!r}")
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"{f} must be a finite number >= 0, got {v!r}")
         if not 0 < self.layer_decay <= 1: raise ValueError(f"layer_decay must be in (0, 1], got {self.layer_decay!r}")
         if self.head_init not in ('prototypes', 'random'):
             raise ValueError(f"head_init must be 'prototypes' or 'random', got {self.head_init!r}")
@@ -158,15 +186,21 @@ def init_head_prototypes(head:MetricLoss, # the ArcFace head to initialise
                          data:ImageDataset, # the training images (decoded without augmentation)
                          labels:np.ndarray, # integer product label per image
                          bb:Backbone, workers:int|None=None, report:ScanReport|None=None):
-    "Set each class's ArcFace weight (every sub-centre) to the normalised mean embedding of its training images (under torchrun each process embeds its share)."
+    ("Set each class's ArcFace weight (every sub-centre) to the normalised mean embedding of its training images "
+     "(under torchrun each process embeds its share).")
     rank, world = dist_info()
-    items, labels = (data.items, np.asarray(labels)) if world == 1 else (list(data.items)[rank::world], np.asarray(labels)[rank::world])
-    dev = head.loss.W.device; protos = torch.zeros(head.num_classes, head.loss.W.shape[0], device=dev)
+    items, labels = ((data.items, np.asarray(labels)) if world == 1
+                     else (list(data.items)[rank::world], np.asarray(labels)[rank::world]))
+    dev = head.loss.W.device
+    protos = torch.zeros(head.num_classes, head.loss.W.shape[0], device=dev)
     n_ok = torch.zeros(1, device=dev)
     if items:
         e, ok = embed_images(enc, ImageDataset(items, data.size), bb, workers=workers, report=report, precision='fp32')
-        protos.index_add_(0, torch.as_tensor(labels[ok], device=dev), e.to(dev)); n_ok += int(ok.sum())
-    if all_sum(n_ok).item() == 0: raise ValueError(f"none of the {len(data)} training images could be read ({report or 'pass a ScanReport to see why'})")
+        protos.index_add_(0, torch.as_tensor(labels[ok], device=dev), e.to(dev))
+        n_ok += int(ok.sum())
+    if all_sum(n_ok).item() == 0:
+        raise ValueError(f"none of the {len(data)} training images could be read "
+                         f"({report or 'pass a ScanReport to see why'})")
     protos = torch.nn.functional.normalize(all_sum(protos), dim=1)
     W = head.loss.W  # (dim, n_classes * sub_centres), class-major for sub-centres
     reps = W.shape[1]//head.num_classes
@@ -178,7 +212,8 @@ def data_fingerprint(ds:ImageDataset, labels)->str:
     "A short hash of a training set: each image's file name (or, for an in-memory image, its pixels) and its label."
     h = hashlib.sha1(np.asarray(labels, np.int64).tobytes())
     for it in ds.items:
-        h.update(str(it).encode() + b'\0' if isinstance(it, (str, os.PathLike)) else np.ascontiguousarray(np.asarray(it)).tobytes())
+        h.update(str(it).encode() + b'\0' if isinstance(it, (str, os.PathLike))
+                 else np.ascontiguousarray(np.asarray(it)).tobytes())
     return h.hexdigest()[:16]
 
 # %% ../nbs/09_train.ipynb #fe987a06
@@ -313,6 +348,11 @@ def plot_history(h:pd.DataFrame):
     "Loss and training accuracy of a finetune, against steps (matplotlib)."
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(1, 2, figsize=(9, 2.8))
-    ax[0].plot(h.step, h.loss); ax[0].set_title('ArcFace loss'); ax[0].set_xlabel('step')
-    ax[1].plot(h.step, h.train_acc.rolling(10, min_periods=1).mean()); ax[1].set_title('train accuracy (batch, smoothed)'); ax[1].set_xlabel('step')
-    fig.tight_layout(); return fig
+    ax[0].plot(h.step, h.loss)
+    ax[0].set_title('ArcFace loss')
+    ax[0].set_xlabel('step')
+    ax[1].plot(h.step, h.train_acc.rolling(10, min_periods=1).mean())
+    ax[1].set_title('train accuracy (batch, smoothed)')
+    ax[1].set_xlabel('step')
+    fig.tight_layout()
+    return fig
