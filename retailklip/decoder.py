@@ -423,6 +423,7 @@ def save_for_run(bb:Backbone, head:SumClipHead, out:str|Path, cfg:ForConfig, bas
                                head_fingerprint=fingerprint(head)))
     return Path(out)
 
+# %% ../nbs/13_decoder.ipynb #58ada3ac
 _FOR_RANGES = dict(n_queries=(int, 1, 1024), steps=((int, type(None)), 1, 10**9), batch_size=(int, 1, 1 << 16),
                    lr=(float, 0, 10), weight_decay=(float, 0, 10),
                    warmup=(int, 0, 10**9), w_sup=((float, type(None)), 0, 1e6), w_guide=(float, 0, 1e6),
@@ -438,6 +439,7 @@ FOR_CONFIG_SPEC = {f.name: (*(_FOR_RANGES[f.name] + (None, None))[:3], f.default
 # the fields of a FOR run's config.json that `load_for_run` reads
 FOR_RUN_SPEC = dict(task=({'for'},), base_classes=([str],), head_fingerprint=(str,), for_config=(dict,))
 
+# %% ../nbs/13_decoder.ipynb #062ec48e
 def load_for_run(run:str|Path, device:str='cpu')->tuple: # (Backbone, SumClipHead, config dict)
     ("Load a FOR run folder written by `save_for_run`; its config (every field `FOR_CONFIG_SPEC` names, no other) and "
      "its head are checked first, each fault one line naming the file.")

@@ -23,6 +23,17 @@ def _stage(t0:float, # when the job started (`time.time()`)
     "Print one progress line of a long job, with the seconds since it started."
     print(f"[{time.time() - t0:5.0f} s] {msg}", flush=True)
 
+# %% ../nbs/16a_demo.ipynb #e8d54e22
+def _start(out:str, # the job's output folder (created)
+           device:str|None # None: the default device
+          )->tuple: # (device, start time, output folder)
+    "What both demos do first: pick the device, seed torch, create the output folder."
+    import torch
+    from retailklip.core import default_device
+    torch.manual_seed(0)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    return default_device(device), time.time(), Path(out)
+
 # %% ../nbs/16a_demo.ipynb #3b24132e
 def demo(out:str='demo_out', # folder for results.json, the finetuned run and its index
          n_products:int=334, # SKUs in the synthetic world (30 % held out of finetuning)
@@ -34,19 +45,15 @@ def demo(out:str='demo_out', # folder for results.json, the finetuned run and it
          device:str|None=None
         )->dict:
     "The main job: synthetic world -> mini-CLIP -> RetailKLIP finetune -> index -> the four-method table."
-    import torch, pandas as pd
+    import pandas as pd
     from dataclasses import asdict
-    from retailklip.core import default_device, atomic_write_text
+    from retailklip.core import atomic_write_text
     from retailklip.backbone import load_backbone
     from retailklip.pretrain import render_pool, embed_pairs, retrieval_recall
     from retailklip.eval import make_benchmark, run_benchmark
     from retailklip.train import FinetuneConfig, save_run
     from retailklip.api import Recognizer
-    device = default_device(device)
-    t0 = time.time()
-    torch.manual_seed(0)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    device, t0, out = _start(out, device)
     _stage(t0, f"loading the shipped mini-CLIP; checking its caption -> image recall on {n_pairs} unseen images")
     bb = load_backbone('rk-vit-mini', pretrained='synthetic', device=device)
     rec = retrieval_recall(*embed_pairs(bb, *render_pool(n_pairs, seed=seed, workers=workers, progress=False)))
@@ -110,13 +117,8 @@ def retrieval_demo(out:str='demo_out', n_train:int=3000, n_test:int=1000, seed:i
     from retailklip.decoder import ForConfig, save_for_run
     from retailklip.retrieval_bench import make_retrieval_benchmark, run_retrieval_benchmark
     from retailklip.retrieval import RetrievalIndex
-    import torch
-    from retailklip.core import default_device, atomic_write_text
-    device = default_device(device)
-    t0 = time.time()
-    torch.manual_seed(0)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    from retailklip.core import atomic_write_text
+    device, t0, out = _start(out, device)
     bb = load_backbone('rk-vit-mini', pretrained='synthetic', device=device)
     b = make_retrieval_benchmark(bb, n_train, n_test, seed)
     t_data = time.time() - t0
