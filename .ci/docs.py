@@ -16,6 +16,14 @@ def chapters()->list:
     "The notebooks in book order (index.ipynb is the README, the home page)."
     return sorted(p for p in (root/'nbs').glob('*.ipynb') if p.name != 'index.ipynb')
 
+def explanations()->list:
+    "The notebooks of `nbs/explanations/`: why the defaults are what they are, with the benchmark's figures."
+    return sorted((root/'nbs'/'explanations').glob('*.ipynb'))
+
+def page_link(m)->str:
+    "A markdown link to another notebook, as the site's page of it: the page is a folder one level below the notebook's."
+    return f"]({'../' + m.group(1)}/{m.group(2) or ''})"
+
 def title(nb:dict, fallback:str)->str:
     "The notebook's first markdown heading."
     for c in nb['cells']:
@@ -39,6 +47,7 @@ def page_notebook(src:Path, dst:Path)->str:
                     o['data'] = {'text/markdown': '*An ipywidgets control (live when the notebook runs in Jupyter); the output above is its view as saved.*'}
         else:  # headings without code spans: the table of contents and the page then name a heading by the same id
             c['source'] = re.sub(r'^(#+ .*)$', lambda m: m.group(1).replace('`', ''), text, flags=re.M)
+            c['source'] = re.sub(r'\]\(((?:\.\./|[\w-]+/)*[\w-]+)\.ipynb(#[\w-]*)?\)', page_link, c['source'])  # as on GitHub
         cells.append(c)
     nb['cells'] = cells; dst.write_text(json.dumps(nb))
     return title(nb, src.stem)
@@ -83,6 +92,8 @@ def build()->None:
             shutil.copy(bench[-1], docs/'bench.md')
         (docs/'index.md').write_text(home)
         nav_ch = [{page_notebook(p, docs/p.name): p.name} for p in chapters()]
+        (docs/'explanations').mkdir()
+        nav_ex = [{page_notebook(p, docs/'explanations'/p.name): f'explanations/{p.name}'} for p in explanations()]
         nav_api = []; sys.path.insert(0, str(root))
         for m in modules():
             mod = importlib.import_module(f'retailklip.{m}')
@@ -93,7 +104,7 @@ def build()->None:
                    theme=dict(name='material', font=False, features=['navigation.sections', 'navigation.top', 'search.highlight']),
                    plugins=['search', {'mkdocs-jupyter': dict(execute=False, include_source=False, ignore_h1_titles=True)}],
                    markdown_extensions=['tables', 'attr_list', 'admonition', {'toc': dict(permalink=True)}, 'pymdownx.superfences'],
-                   nav=[{'Home': 'index.md'}, {'Chapters': nav_ch}, {'API reference': nav_api}] + ([{'Benchmark': 'bench.md'}] if bench else []))
+                   nav=[{'Home': 'index.md'}, {'Chapters': nav_ch}, {'Explanations': nav_ex}, {'API reference': nav_api}] + ([{'Benchmark': 'bench.md'}] if bench else []))
         (Path(tmp)/'mkdocs.yml').write_text(json.dumps(cfg, indent=1))  # JSON is YAML
         if site.exists(): shutil.rmtree(site)
         from mkdocs.__main__ import cli
@@ -103,7 +114,7 @@ def build()->None:
             if e.code: raise
         finally: os.chdir(cwd)
     pages = sorted(site.rglob('index.html'))
-    print(f"built {len(pages)} pages ({len(nav_ch)} chapters, {len(nav_api)} API pages) into {site.relative_to(root)}/ in {time.time() - t:.0f} s")
+    print(f"built {len(pages)} pages ({len(nav_ch)} chapters, {len(nav_ex)} explanations, {len(nav_api)} API pages) into {site.relative_to(root)}/ in {time.time() - t:.0f} s")
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *a): pass

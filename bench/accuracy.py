@@ -44,7 +44,7 @@ def accuracy_for(seeds:tuple=(11, 22, 33), n_train:int=3000, n_test:int=1000, st
         t, *_ = run_retrieval_benchmark(b, bb, cfg, fractions=fractions, progress=progress)
         tabs.append(t.reset_index()[['method', 'map50_base', 'map50_novel']].assign(seed=seed))
     df = pd.concat(tabs, ignore_index=True); s = _mean_std(df.drop(columns='seed')).set_index('method')
-    gain = lambda m: s.loc[m, 'map50_novel_mean'] - s.loc['cluster_clip', 'map50_novel_mean']
+    gain = lambda m: s.loc[m, 'map50_novel_mean'] - s.loc['cluster', 'map50_novel_mean']
     keep = gain('for_10pct')/gain('for') if 'for_10pct' in s.index and gain('for') > 0 else float('nan')
     return dict(per_seed=df.to_dict('records'), summary=s.reset_index().to_dict('records'),
                 for_minus_cluster_novel=float(gain('for')), ten_pct_keeps=float(keep))

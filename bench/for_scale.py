@@ -7,7 +7,7 @@ def for_at_scale(n_images:int=100_000, dim:int=128, k:int=4, n_queries:int=1000,
     "Latency and memory of `RetrievalIndex` at `n_images` for 1, k + 1 and n_out embeddings per image."
     from retailklip.retrieval import RetrievalIndex
     rows = []
-    for method, m in (('clip', 1), ('cluster_clip', k + 1), ('for', n_out)):
+    for method, m in (('clip', 1), ('cluster', k + 1), ('for', n_out)):
         x, q = clustered_vectors(n_images*m, dim, n_queries, seed)
         idx, tb = _timed(lambda: RetrievalIndex(dim, method).add(torch.from_numpy(x).view(n_images, m, dim), list(range(n_images))))
         _, ts = _timed(lambda: [idx.search(torch.from_numpy(q[j:j+1]), 50) for j in range(min(100, n_queries))])

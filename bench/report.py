@@ -18,6 +18,13 @@ def last_reruns(res:dict)->list: # [(sections, date, machine)], oldest first
     for s, v in last.items(): groups.setdefault(v, []).append(s)
     return [(sorted(ss, key=lambda s: SECTIONS.index(s) if s in SECTIONS else len(SECTIONS)), d, m) for (d, m), ss in sorted(groups.items())]  # sections in report order
 
+# method names in results written before the search-method registry (`retrieval.SEARCH_METHODS`) named Cluster-CLIP
+OLD_METHOD_NAMES = {'cluster_clip': 'cluster'}
+
+def by_method(summary:list)->dict:
+    "The rows of a results summary by method name, older names (`OLD_METHOD_NAMES`) read as today's."
+    return {OLD_METHOD_NAMES.get(r['method'], r['method']): r for r in summary}
+
 def _met(ok:bool)->str: return 'met' if ok else 'not met'
 
 def _verdict(ok:bool)->str: return f'**{_met(ok)}**'
@@ -33,8 +40,8 @@ def headline_markdown(res:dict)->str:
               f"| covering {a['new_skus']} new SKUs: full-finetune retrain / RetailKLIP add | {a['retrain_over_add']:.0f}x | >= 100x | "
               f"{_met(a['met'])} |"]
     if 'accuracy_for' in res:
-        a = res['accuracy_for']; s = {r['method']: r for r in a['summary']}
-        L += [f"| novel mAP@50: FOR / Cluster-CLIP / CLIP | {s['for']['map50_novel_mean']:.3f} / {s['cluster_clip']['map50_novel_mean']:.3f} / "
+        a = res['accuracy_for']; s = by_method(a['summary'])
+        L += [f"| novel mAP@50: FOR / Cluster-CLIP / CLIP | {s['for']['map50_novel_mean']:.3f} / {s['cluster']['map50_novel_mean']:.3f} / "
               f"{s['clip']['map50_novel_mean']:.3f} | FOR >= Cluster-CLIP + 8 points | {_met(a['for_minus_cluster_novel'] >= .08)} "
               f"({100*a['for_minus_cluster_novel']:+.1f}) |",
               f"| FOR with 10 % labels: share of the novel gain kept | {100*a['ten_pct_keeps']:.0f} % | >= 80 % | "
@@ -80,6 +87,7 @@ def headline_markdown(res:dict)->str:
               f"{sum(r['errors'] for r in v['runs'])} errors, {sum(r['lost_updates'] for r in v['runs'])} lost of {sum(r['adds'] for r in v['runs'])} concurrent adds "
               f"| >= 3x, no error, no lost update | {_met(v['met'])} |",
               f"| vision encoder images/s, PyTorch / onnxruntime | {v['torch_images_per_s']:.0f} / {v['onnxruntime_images_per_s']:.0f} img/s | reported | |"]
+        if 'engine' in v: L += [_engine_row(v['engine'])]
     if 'big_index' in res:
         b = res['big_index']; big, sub = b['rows'][-1], b['rows'][1]
         L += [f"| index of {b['vectors']:,} x {b['dim']} vectors ({b['vectors_gib']:.0f} GiB) from shards: memory over the imports, build / query | "
@@ -93,6 +101,33 @@ def headline_markdown(res:dict)->str:
               f"{t['finetune_beside_neighbour']:.2f}x / {t['index_beside_neighbour']:.2f}x ({t['finetune_alone']:.2f}x / {t['index_alone']:.2f}x) | "
               f"> 1 beside, >= 0.9 alone | {_met(t['met'])} |"]
     return '\n'.join(L)
+
+def _engine_row(g:dict)->str:
+    "The headline row of the service under `hey` against its engine (`bench.serve.service_vs_engine`)."
+    return (f"| `retailklip serve` /classify under `hey`, {g['clients']} clients, one {g['jpeg_side']}-px JPEG each: "
+            f"requests/s over the engine's images/s, same JPEGs | {g['requests_per_s']:.0f} / "
+            f"{g['engine_images_per_s']:.0f} = {g['service_over_engine']:.2f} (p50 / p99 {g['p50_ms']:.0f} / "
+            f"{g['p99_ms']:.0f} ms), {g['errors']} errors | >= 0.5, no error | {_met(g['met'])} |")
+
+def _engine_text(g:dict)->list:
+    "The report's lines on the service under `hey` against its engine, with the profile of one request."
+    return [f"The service under `hey` ({g['clients']} clients, {g['seconds']:.0f} s, one {g['jpeg_side']}-px JPEG "
+            f"per multipart request): {g['requests_per_s']:.0f} requests/s, p50 {g['p50_ms']:.0f} ms, "
+            f"p99 {g['p99_ms']:.0f} ms, {g['errors']} errors; the engine on the same JPEGs in-process (decode, "
+            f"resize, forward, search, batches of {g['clients']}): {g['engine_images_per_s']:.0f} images/s. "
+            f"Service over engine: {g['service_over_engine']:.2f}; target >= 0.5 with no error: "
+            f"{_verdict(g['met'])}. Per request, the service spends {g['service_ms_beyond_engine']:.1f} ms beyond "
+            f"the engine's time per image (HTTP, framework, waiting). Load average before / after: "
+            f"{g['load_before']} / {g['load_after']}.", '',
+            "Where one request's time goes (each stage timed in-process):", '',
+            _md(pd.DataFrame(g['profile']).round(3)), '']
+
+def _gpu_line(res:dict)->str:
+    "What `bench/gpu.sh` measured (batching, bf16 vs fp32 finetune, ViT-B-32 images/s), or why it did not run."
+    g = res.get('gpu') or {}
+    why = g.get('reason') or ('no GPU' if not res['machine']['cuda'] else 'not started')
+    if not g.get('run'): return f"not run ({why})"
+    return '; '.join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in g.items() if k != 'run')
 
 def bench_markdown(res:dict)->str:
     "The markdown report of a `run_bench` result (the sections it holds)."
@@ -164,6 +199,8 @@ def bench_markdown(res:dict)->str:
               f"Micro-batched over batch size 1: {v['batched_over_bs1']:.2f}x requests/s; target >= 3x with no error and no lost update: "
               f"{_verdict(v['met'])}. Vision encoder alone, the same JPEGs: PyTorch {v['torch_images_per_s']:.0f} img/s, onnxruntime "
               f"{v['onnxruntime_images_per_s']:.0f} img/s ({v['onnx_over_torch']:.2f}x).", '']
+        if 'engine' in v: L += _engine_text(v['engine'])
+        L += [f"GPU script (`bench/gpu.sh`): {_gpu_line(res)}", '']
     if 'big_index' in res:
         b = res['big_index']
         L += [f"## 13. Indexes larger than memory: {b['vectors']:,} x {b['dim']} vectors ({b['vectors_gib']:.1f} GiB) from shards", '',

@@ -30,7 +30,7 @@ SIZES = dict(quick=dict(accuracy_retailklip=dict(seeds=(3,), n_products=24, step
                         rendered=1200, knn_rendered=(1000,), knn_matched=(), big_index=dict(n=40_000, n_subset=20_000, dim=64, budget='8M', subset_budget='4M', n_queries=200, shard_size=5000),
                         scale_out=dict(n_images=64, steps=4, warm=2, batch_size=8, ray_images=40, shard_size=10),
                         memory=dict(n=24, factor=2, for_steps=2, vitb=(), commands=('index', 'for-train')), user_path=dict(n=96, n_naive=16, batch_size=16, steps=4, warm=1), reliability=dict(n=12, structured=12), kills=dict(n=1, concurrent=2),
-                        serve=dict(clients=4, requests=4, adds=2, products=6, images=32),
+                        serve=dict(clients=4, requests=4, adds=2, products=6, images=32, seconds=2.),
                         threads=dict(steps=2, warm=1, batch_size=16, n_index=64, products=12), startup=dict(runs=2)),
              full=dict(accuracy_retailklip=dict(seeds=(2024, 7, 99), n_products=334),
                        accuracy_for=dict(seeds=(11, 22, 33), n_train=3000, n_test=1000),

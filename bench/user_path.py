@@ -17,6 +17,7 @@ def user_path(n:int=2000, # JPEGs on disk
     from retailklip.imagefolder import ImageDataset
     from retailklip.train import finetune, FinetuneConfig, save_run
     from retailklip.api import Recognizer
+    from retailklip.source import ModelSource
     bb = load_backbone('rk-vit-mini', pretrained='synthetic')
     with tempfile.TemporaryDirectory(dir=work) as d:
         d = Path(d); w = make_world(max(2, n//6 + 1), heldout_frac=0., seed=9, size=size)
@@ -24,7 +25,7 @@ def user_path(n:int=2000, # JPEGs on disk
         def naive_loop():
             with torch.no_grad():
                 for p in files[:n_naive]: bb.model.encode_image(bb.preprocess(Image.open(p).convert('RGB'))[None])
-        rec = Recognizer(bb, dict(model='rk-vit-mini', pretrained='synthetic')); rec.index(pd.DataFrame(dict(path=files[:64], product=labels[:64])))  # warm up
+        rec = Recognizer(bb, ModelSource('rk-vit-mini', 'synthetic')); rec.index(pd.DataFrame(dict(path=files[:64], product=labels[:64])))  # warm up
         naive, lib = best_rate(naive_loop, n_naive), best_rate(lambda: rec.index(d/'refs'), n)  # each the faster of two runs
         save_run(bb, d/'run'); t = time.perf_counter()
         peak_rss_mb(['index', '--run', d/'run', '--refs', d/'refs', '--out', d/'refs.rk'], d/'log.txt'); cli = n/(time.perf_counter() - t)

@@ -8,7 +8,8 @@ import contextlib, math, os, warnings
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from fastcore.basics import patch
-from .backbone import load_backbone, ImageEncoder, Backbone, check_local
+from .backbone import ImageEncoder, Backbone
+from .source import ModelSource
 from .imagefolder import (IMAGE_EXTS, ScanReport, ImageDataset, scan_imagefolder, list_images, check_given,
                                     iter_batches,
                                     embed_images, progress_bar)
@@ -45,51 +46,25 @@ def labelled_images(source, # ImageFolder tree `root/<product_id>/*.jpg`, or a D
     if report is not None: report.merge(rep)
     return df
 
-# %% ../nbs/16_api.ipynb #079c1098
-def _model_args(source:dict)->tuple: # (model, pretrained, checkpoint)
-    "The open_clip model a source without a run names; bare 'rk-vit-mini' means its shipped weights."
-    model, pretrained, checkpoint = (source.get('model') or 'rk-vit-mini', source.get('pretrained'),
-                                     source.get('checkpoint'))
-    if model == 'rk-vit-mini' and pretrained is None and checkpoint is None: pretrained = 'synthetic'
-    return model, pretrained, checkpoint
-
-def _check_source(source, # a model source read from a file
-                  origin # the file, for messages
-                 )->dict:
-    "`source` once its fields are strings or null, its run folder is there and its model resolves locally."
-    if not isinstance(source, dict):
-        raise ValueError(f"{origin}: its model source is {type(source).__name__}, not a dict")
-    for k in ('run', 'model', 'pretrained', 'checkpoint'):
-        if not isinstance(source.get(k), (str, type(None))):
-            raise ValueError(f"{origin}: model source {k} = {source[k]!r}")
-    if source.get('run') and not Path(source['run']).is_dir():
-        raise FileNotFoundError(f"{origin} was built with the run folder {source['run']}, which is not there "
-                                f"(moved or deleted?): give the run's new place (run=..., CLI --run RUN)")
-    if not source.get('run'): check_local(*_model_args(source), origin)
-    return source
-
-# %% ../nbs/16_api.ipynb #3a5dc3d9
-def _load_source(source:dict, # dict(run=FOLDER) or dict(model=, pretrained=, checkpoint=)
-                 device:str,
-                 origin=None # the file that recorded `source` (None: the caller named it)
-                )->Backbone:
-    "The backbone that `source` names; a source read from a file is checked first (`_check_source`)."
-    if origin is not None: _check_source(source, origin)
-    if source.get('run'): return load_run(source['run'], device)[0]
-    model, pretrained, checkpoint = _model_args(source)
-    return load_backbone(model, pretrained=pretrained, checkpoint=checkpoint, device=device)
-
 # %% ../nbs/16_api.ipynb #b1946513
 class Recognizer:
     "Product recognition: a (finetuned) vision encoder and a kNN index of reference images."
     def __init__(self, bb:Backbone, # the model
-                 source:dict, # how to load it again: dict(run=FOLDER) or dict(model=, pretrained=, checkpoint=)
+                 source:ModelSource, # how to load it again: ModelSource(run=FOLDER) or ModelSource(model, tag, file)
                  index:KNNClassifier|None=None, # the references (None: empty until `index`)
                  batch_size:int=128, workers:int|None=None, progress:bool=False):
-        self.bb, self.encoder, self.source = bb, ImageEncoder.from_backbone(bb), dict(source)
+        if not isinstance(source, ModelSource):
+            raise ValueError(f"source must be a ModelSource (ModelSource(run=RUN)), not {type(source).__name__}")
+        self.bb, self.encoder, self.source = bb, ImageEncoder.from_backbone(bb), source
         self.fingerprint = fingerprint(bb.model.visual)
         self.knn, self.batch_size, self.workers, self.progress = index, batch_size, workers, progress
         self.report = ScanReport()
+
+    @classmethod
+    def from_source(cls, source:ModelSource, # the model: a run folder, or an open_clip model with a tag or a file
+                    device:str|None=None, **kwargs)->Recognizer:
+        "A recognizer on the model `source` names."
+        return cls(source.load(_device(device)), source, **kwargs)
 
     @classmethod
     def from_pretrained(cls, model:str='rk-vit-mini', # open_clip model name, `local-dir:PATH`, or an `rk-*` config
@@ -97,16 +72,13 @@ class Recognizer:
                         checkpoint:str|None=None, # a local open_clip checkpoint file
                         device:str|None=None, **kwargs)->Recognizer:
         "A recognizer on a model that was not finetuned (the pretrained-kNN baseline)."
-        src = dict(model=model, pretrained=pretrained, checkpoint=str(Path(checkpoint).resolve()) if checkpoint
-                   else None)
-        return cls(_load_source(src, _device(device)), src, **kwargs)
+        return cls.from_source(ModelSource(model, pretrained, checkpoint), device, **kwargs)
 
     @classmethod
     def from_run(cls, run:str|Path, # a run folder of `Recognizer.finetune` / `retailklip finetune`
                  device:str|None=None, **kwargs)->Recognizer:
         "A recognizer on a finetuned run (its weights fingerprint is checked)."
-        src = dict(run=str(Path(run).resolve()))
-        return cls(_load_source(src, _device(device)), src, **kwargs)
+        return cls.from_source(ModelSource(run=run), device, **kwargs)
 
     def __repr__(self):
         return f"Recognizer({self.bb.name}, {self.source}, {self.knn if self.knn is not None else 'no index'})"
@@ -139,7 +111,7 @@ def index(self:Recognizer, refs, # reference images: ImageFolder tree or table (
     "Build the kNN index from reference images (replaces any index)."
     e, df = self._embed_labelled(refs)
     self.knn = KNNClassifier(e.shape[1], index_type, fingerprint=self.fingerprint, model=self.bb.name)
-    self.knn.source = self.source
+    self.knn.source = self.source.to_dict()
     self.knn.fit(e, df['product'], meta=df[['path']], fingerprint=self.fingerprint)
     return self
 
@@ -178,7 +150,7 @@ def index_embeddings(self:Recognizer,
     "Build the kNN index from precomputed embedding shards (no image is read; replaces any index)."
     self.knn = index_from_shards(path, max_memory, index_type, fingerprint=self.fingerprint, model=self.bb.name,
                                  progress=progress)
-    self.knn.source = self.source
+    self.knn.source = self.source.to_dict()
     return self
 
 def shards_run(path:str|Path, # a shards folder (`retailklip embed`)
@@ -201,7 +173,7 @@ def index_shards(path:str|Path, # a shards folder (`retailklip embed`) of labell
     cfg = run_config(run)
     knn = index_from_shards(path, max_memory, index_type, fingerprint=cfg['fingerprint'], model=cfg['model'],
                             progress=progress)
-    knn.source = dict(run=str(run))
+    knn.source = ModelSource(run=run).to_dict()
     return knn
 
 # %% ../nbs/16_api.ipynb #a872fd96
@@ -307,7 +279,7 @@ def save(self:Recognizer, path:str|Path,
         )->Path:
     "Write the index, with the model's source and fingerprint, to `path` atomically."
     knn = self._need_index()
-    knn.source = self.source
+    knn.source = self.source.to_dict()
     return knn.save(writable_target(path, overwrite))
 
 @patch(cls_method=True)
@@ -316,10 +288,11 @@ def load(cls:Recognizer, path:str|Path, # an index written by `Recognizer.save` 
          **kwargs)->Recognizer:
     "Restore a recognizer (model and index) from its index file."
     knn = KNNClassifier.load(path)
-    legacy = {'run': knn.model} if knn.model and Path(knn.model).is_dir() else None
-    src = dict(run=str(Path(run).resolve())) if run else (knn.source or legacy)
-    if src is None: raise ValueError(f"{path} does not record its model: pass run=RUN (CLI: --run RUN)")
-    rec = cls(_load_source(src, _device(device), origin=None if run else path), src, knn, **kwargs)
+    if run: src = ModelSource(run=run)
+    elif knn.source: src = ModelSource.from_dict(knn.source, path)  # checked before anything is loaded
+    elif knn.model and Path(knn.model).is_dir(): src = ModelSource(run=knn.model)  # older files: `model` is the run
+    else: raise ValueError(f"{path} does not record its model: pass run=RUN (CLI: --run RUN)")
+    rec = cls.from_source(src, device, index=knn, **kwargs)
     knn.check_model(rec.fingerprint)
     return rec
 
@@ -350,8 +323,7 @@ def finetune(cls:Recognizer, train, # ImageFolder tree `train/<product_id>/*.jpg
     if cfg.steps > 0 and len(classes) < 2:
         raise ValueError(f"{train}: finetuning needs images of at least 2 products, found images of {len(classes)} "
                          f"({', '.join(classes)}); {report}".replace('\n', ' '))
-    src = dict(model=model, pretrained=pretrained, checkpoint=str(Path(checkpoint).resolve()) if checkpoint else None)
-    bb = _load_source(src, device)
+    bb = ModelSource(model, pretrained, checkpoint).load(device)
     if cfg.steps == 0:
         run_guard(out, overwrite=overwrite, device=device)  # refuses a folder that holds a run, unless overwrite
         if dist_info()[0] == 0:
@@ -371,59 +343,69 @@ class ImageSearch:
     def __init__(self, bb:Backbone, head=None, # a `SumClipHead` for method 'for'
                  method:str='for', # 'for', 'clip' (one global embedding per image) or 'cluster' (Cluster-CLIP)
                  k:int=4, # Cluster-CLIP clusters per image
-                 source:dict|None=None, # how to reload the model: dict(run=) or dict(model=, pretrained=, checkpoint=)
+                 source:ModelSource|None=None, # how to reload the model (None: the index file will not say)
                  index=None, batch_size:int=128, workers:int|None=None, progress:bool=False):
-        from retailklip.retrieval import RetrievalIndex, TextBank
-        if method not in ('clip', 'cluster', 'for'):
-            raise ValueError(f"method must be 'clip', 'cluster' or 'for', got {method!r}")
-        if method == 'for' and head is None:
+        from retailklip.retrieval import RetrievalIndex, TextBank, search_method
+        m = search_method(method)  # an unknown method: one line listing the known ones
+        if m.needs_head and head is None:
             raise ValueError("method 'for' needs a FOR run folder (from `retailklip for-train`): "
                              "ImageSearch.from_run(RUN)")
         if int(k) < 1: raise ValueError(f"k must be >= 1, got {k}")
-        self.bb, self.head, self.method, self.k, self.source = bb, head, method, int(k), dict(source or {})
-        # text tower too: it embeds the queries
-        fp = fingerprint(bb.model) + (f"+{fingerprint(head)}" if method == 'for'
-                                      else f"+{method}{k if method == 'cluster' else ''}")
-        self.index = index if index is not None else RetrievalIndex(bb.embed_dim, method, fp,
-                                                                    dict(self.source, k=self.k))
+        if not isinstance(source, (ModelSource, type(None))):
+            raise ValueError(f"source must be a ModelSource (ModelSource(run=RUN)), not {type(source).__name__}")
+        self.bb, self.head, self.method, self.k, self.source = bb, head, method, int(k), source
+        fp = fingerprint(bb.model) + m.tag(head, self.k)  # the whole model: the text tower embeds the queries
+        self.index = index if index is not None else RetrievalIndex(bb.embed_dim, method, fp, self._info())
         if self.index.fingerprint != fp:
             raise ValueError(f"the index was built by another model (fingerprint {self.index.fingerprint} != {fp})")
         self.text, self.report = TextBank(bb), ScanReport()
         self.batch_size, self.workers, self.progress = batch_size, workers, progress
 
-    @classmethod
-    def from_run(cls, run:str|Path, # a FOR run folder (or a RetailKLIP run, for method 'clip' / 'cluster')
-                 method:str='for', device:str|None=None, **kwargs)->ImageSearch:
-        "Search with a trained FOR head (or the CLIP baselines over a run's backbone)."
-        from retailklip.decoder import load_for_run, FOR_HEAD
-        device = _device(device)
-        if method == 'for' and not (Path(run)/FOR_HEAD).exists():
-            raise ValueError(f"{run} is not a FOR run folder (no {FOR_HEAD}); train one with `retailklip for-train`")
-        if (Path(run)/FOR_HEAD).exists(): bb, head, _ = load_for_run(run, device)
-        else: bb, head = load_run(run, device)[0], None
-        try: return cls(bb, head, method, source=dict(run=str(Path(run).resolve())), **kwargs)
-        except ValueError as e:
-            if 'another model' not in str(e): raise
-            raise ValueError(f"{run}: its weights are not the model the index was built with ({e})") from None
-
-    @classmethod
-    def from_pretrained(cls, model:str='rk-vit-mini', pretrained:str|None=None, checkpoint:str|None=None,
-                        method:str='cluster', device:str|None=None, **kwargs)->ImageSearch:
-        "Search with a CLIP model as it is: method 'clip' or 'cluster' (the FOR head needs training)."
-        src = dict(model=model, pretrained=pretrained, checkpoint=str(Path(checkpoint).resolve()) if checkpoint
-                   else None)
-        return cls(_load_source(src, _device(device)), None, method, source=src, **kwargs)
+    def _info(self)->dict: # what the index file records: the model's source and k
+        return dict(self.source.to_dict() if self.source is not None else {}, k=self.k)
 
     def __len__(self): return len(self.index)
     def __repr__(self): return f"ImageSearch({self.bb.name}, {self.method}, {self.index})"
+
+# %% ../nbs/16_api.ipynb #3d776bdc
+@patch(cls_method=True)
+def from_run(cls:ImageSearch, run:str|Path, # a FOR run folder (or a RetailKLIP run, for method 'clip' / 'cluster')
+             method:str='for', device:str|None=None, **kwargs)->ImageSearch:
+    "Search with a trained FOR head (or the CLIP baselines over a run's backbone)."
+    from retailklip.decoder import load_for_run, FOR_HEAD
+    from retailklip.retrieval import search_method
+    device = _device(device)
+    if search_method(method).needs_head and not (Path(run)/FOR_HEAD).exists():
+        raise ValueError(f"{run} is not a FOR run folder (no {FOR_HEAD}); train one with `retailklip for-train`")
+    src = ModelSource(run=run)
+    if (Path(run)/FOR_HEAD).exists(): bb, head, _ = load_for_run(src.run, device)
+    else: bb, head = src.load(device), None
+    try: return cls(bb, head, method, source=src, **kwargs)
+    except ValueError as e:
+        if 'another model' not in str(e): raise
+        raise ValueError(f"{run}: its weights are not the model the index was built with ({e})") from None
+
+# %% ../nbs/16_api.ipynb #6284970a
+@patch(cls_method=True)
+def from_source(cls:ImageSearch, source:ModelSource, # a run folder, or an open_clip model with a tag or a file
+                method:str='cluster', device:str|None=None, **kwargs)->ImageSearch:
+    "Search with the model `source` names (a run through `from_run`: a FOR run brings its head)."
+    if source.run: return cls.from_run(source.run, method, device, **kwargs)
+    return cls(source.load(_device(device)), None, method, source=source, **kwargs)
+
+# %% ../nbs/16_api.ipynb #95f460b5
+@patch(cls_method=True)
+def from_pretrained(cls:ImageSearch, model:str='rk-vit-mini', pretrained:str|None=None, checkpoint:str|None=None,
+                    method:str='cluster', device:str|None=None, **kwargs)->ImageSearch:
+    "Search with a CLIP model as it is: method 'clip' or 'cluster' (the FOR head needs training)."
+    return cls.from_source(ModelSource(model, pretrained, checkpoint), method, device, **kwargs)
 
 # %% ../nbs/16_api.ipynb #ea1f1335
 @patch
 def add_images(self:ImageSearch, images # a folder (recursive), files, PIL images or arrays
               )->ImageSearch:
-    "Embed images batch by batch and append them to the index; unreadable files go to `self.report`."
-    from retailklip.retrieval import scene_features, clip_embeddings, cluster_clip_embeddings
-    from retailklip.decoder import for_embeddings
+    "Embed images batch by batch (`retrieval.embed_scenes`) and append them; unreadable files go to `self.report`."
+    from retailklip.retrieval import embed_scenes
     items = list_images(images)
     if not len(items): raise ValueError(f"no image files found in {images}")
     ds = ImageDataset(items, self.bb.image_size)
@@ -431,10 +413,7 @@ def add_images(self:ImageSearch, images # a folder (recursive), files, PIL image
     for u8, idx in iter_batches(ds, self.batch_size, self.workers, self.report, progress=self.progress,
                                 desc='index images'):
         if not len(idx): continue
-        f = scene_features(self.bb, u8, depth=self.head.depth if self.method == 'for' else 1,
-                           batch_size=self.batch_size)
-        e = (clip_embeddings(f) if self.method == 'clip' else for_embeddings(self.head, f) if self.method == 'for'
-             else cluster_clip_embeddings(self.bb.model.visual, f, k=self.k))
+        e = embed_scenes(self.method, u8, self.bb, self.head, self.k, self.batch_size)
         self.index.add(e, [_abspath(ds.items[i]) if isinstance(ds.items[i], (str, os.PathLike)) else ds.name(i)
                            for i in idx.tolist()])
     if len(self.index) == n0: raise ValueError(f"none of the {len(items)} images could be read ({self.report})")
@@ -485,7 +464,7 @@ def save(self:ImageSearch, path:str|Path,
          overwrite:bool=True # replace an existing file (the CLI passes False unless --overwrite)
         )->Path:
     "Write the index (with the model's source) to `path` atomically."
-    self.index.info = dict(self.source, k=self.k)
+    self.index.info = self._info()
     return self.index.save(writable_target(path, overwrite))
 
 # %% ../nbs/16_api.ipynb #4c55551b
@@ -494,13 +473,11 @@ def load(cls:ImageSearch, path:str|Path, device:str|None=None, **kwargs)->ImageS
     "Restore an `ImageSearch` (model, head and index) from an index file written by `save` / `retailklip search-index`."
     from retailklip.retrieval import RetrievalIndex
     idx = RetrievalIndex.load(path)
-    info = _check_source(dict(idx.info), path)
-    if not info: raise ValueError(f"{path} does not record its model; rebuild it with `retailklip search-index`")
-    k = info.pop('k', 4)
+    src = ModelSource.from_dict(idx.info, path)  # checked before anything is loaded
+    if not idx.info: raise ValueError(f"{path} does not record its model; rebuild it with `retailklip search-index`")
+    k = idx.info.get('k', 4)
     if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 1024: raise ValueError(f"{path}: k = {k!r}")
-    try:
-        if info.get('run'): return cls.from_run(info['run'], idx.method, device, index=idx, k=k, **kwargs)
-        return cls.from_pretrained(*_model_args(info), idx.method, device, index=idx, k=k, **kwargs)
+    try: return cls.from_source(src, idx.method, device, index=idx, k=k, **kwargs)
     except ValueError as e: raise ValueError(str(e) if str(path) in str(e) else f"{path}: {e}") from None
 
 # %% ../nbs/16_api.ipynb #5e720df6
@@ -559,8 +536,7 @@ def train(cls:ImageSearch,
     if not len(data.images):
         raise ValueError(f"{data.source or 'the detection file'} lists no image found under {images}")
     device = init_distributed(device)
-    src = dict(model=model, pretrained=pretrained, checkpoint=checkpoint)
-    bb = _load_source(src, device)
+    bb = ModelSource(model, pretrained, checkpoint).load(device)  # the checkpoint is recorded absolute
     rep = ScanReport()
     paths = data.images.path.tolist()
     feats = (FeatureCache.build(bb, paths, cache, cfg.train_blocks + 1, cfg.k, workers=workers, report=rep,
@@ -684,8 +660,9 @@ def build_search_index(out, # the retrieval index file to write
                        overwrite:bool=False, progress:bool=False)->ImageSearch:
     "Write a retrieval index of photos (CLIP global, Cluster-CLIP or FOR) or of embedding shards (CLIP global)."
     writable_target(out, overwrite)
-    if method not in ('clip', 'cluster', 'for'):
-        raise ValueError(f"--method must be clip, cluster or for, got {method!r}")
+    from retailklip.retrieval import SEARCH_METHODS, search_method
+    if method not in SEARCH_METHODS:
+        raise ValueError(f"--method must be one of {', '.join(SEARCH_METHODS)}, got {method!r}")
     if (images is None) == (from_embeddings is None):
         raise ValueError("give --images or --from-embeddings, one of them")
     if max_memory is not None and from_embeddings is None:
@@ -698,7 +675,7 @@ def build_search_index(out, # the retrieval index file to write
         s.add_embeddings(from_embeddings, max_memory, progress=progress)
         s.save(out, overwrite)
         return s
-    if method == 'for' and run is None:
+    if search_method(method).needs_head and run is None:
         raise ValueError("--method for needs --run, a FOR run folder (from `retailklip for-train`)")
     if not Path(images).is_dir(): raise FileNotFoundError(f"image folder not found: {images}")
     paths = coco_images(coco, images).images.path.tolist() if coco else [images]

@@ -11,7 +11,8 @@ import numpy as np, pandas as pd, torch, torch.nn as nn, torch.nn.functional as 
 from fastcore.basics import patch
 from .backbone import Backbone, vit_tower
 from .losses import multilabel_loss, guidance_loss, alignment_loss
-from .retrieval import SceneFeatures, TextBank, scene_features, cluster_clip_embeddings, relevance_matrix
+from .retrieval import SceneFeatures, TextBank, scene_features, embed_scenes, search_method
+from .retrieval import relevance_matrix
 from .imagefolder import ImageDataset, ScanReport, as_dataset, iter_batches, list_images, progress_bar
 from .core import atomic_dir, atomic_file, atomic_save, atomic_write_text, fingerprint, load_tensors
 from .core import init_distributed, dist_info, barrier, blank_batch, check_fields, read_json
@@ -121,7 +122,7 @@ def batch_features(bb:Backbone, # frozen backbone (a ViT)
     ("The training features of one batch: tokens entering the last `depth` blocks, global "
      "embeddings, Cluster-CLIP centroids.")
     f = scene_features(bb, u8, depth=depth, batch_size=max(1, len(u8)))
-    return f.tokens, f.global_emb, cluster_clip_embeddings(vit_tower(bb), f, k=k)[:, :k].float()
+    return f.tokens, f.global_emb, embed_scenes('cluster', f, bb, k=k)[:, :k].float()
 
 # %% ../nbs/13_decoder.ipynb #74839bd5
 # the fields of cache.json
@@ -192,18 +193,17 @@ def get(self:FeatureCache, idx)->tuple: # (tokens fp16, global embeddings, centr
 # %% ../nbs/13_decoder.ipynb #507fab5e
 @patch
 def embeddings(self:FeatureCache,
-               method:str='clip', # 'clip' (global embedding) or 'cluster_clip' (k centroids, then the global one)
-               k:int|None=None, # centroids per image (default: all cached)
+               method:str='clip', # a search method (`SEARCH_METHODS`): 'clip', 'cluster', or 'for' with `head`
+               k:int|None=None, # Cluster-CLIP centroids per image (default: all cached)
+               head=None, # the FOR head (method 'for'; it needs the cache's token depth)
                batch_size:int=4096)->torch.Tensor: # (n, M, d) float32; rows of unreadable images are NaN
-    "The CLIP or Cluster-CLIP index embeddings of every image, from the cached features."
-    if method not in ('clip', 'cluster_clip'):
-        raise ValueError(f"method must be 'clip' or 'cluster_clip', got {method!r}")
-    k = self.k if k is None else int(k)
+    "The index embeddings of every image by one search method (`embed_scenes`), from the cached features."
+    m, k = search_method(method), self.k if k is None else int(k)
     if not 1 <= k <= self.k: raise ValueError(f"k must be between 1 and the {self.k} cached centroids, got {k}")
     out = []
     for i in range(0, len(self), batch_size):
-        _, g, c = self.get(np.arange(i, min(len(self), i + batch_size)))
-        out.append(g[:, None].float() if method == 'clip' else torch.cat([c[:, :k], g[:, None]], 1).float())
+        t, g, c = self.get(np.arange(i, min(len(self), i + batch_size)))
+        out.append(embed_scenes(m, SceneFeatures(t, g, self.depth, c), head=head, k=k).float())
     e = torch.cat(out)
     e[torch.from_numpy(~self.ok)] = float('nan')
     return e
@@ -274,8 +274,7 @@ def _step_features(bb, feats, plan, cfg, centroids, workers, report):
     ("Per step: (tokens, global embeddings, centroids) of the readable images of the step, and "
      "the mask of those positions.")
     if isinstance(feats, SceneFeatures):
-        C = (centroids if centroids is not None
-             else cluster_clip_embeddings(vit_tower(bb), feats, k=cfg.k))[:, :cfg.k].float()
+        C = (centroids if centroids is not None else embed_scenes('cluster', feats, bb, k=cfg.k))[:, :cfg.k].float()
         for a, l in plan:
             i = torch.from_numpy(np.concatenate([a, l]))
             yield feats.tokens[i], feats.global_emb[i], C[i], np.ones(len(i), bool)
@@ -390,23 +389,10 @@ def train_for(bb:Backbone, # frozen backbone (its text tower embeds the base cla
     return head, h.assign(step=h.step + 1) if len(h) else h  # steps counted from 1
 
 # %% ../nbs/13_decoder.ipynb #1c1afe83
-def for_embeddings(head:SumClipHead, feats:SceneFeatures|FeatureCache, batch_size:int=512,
-                   progress:bool=False)->torch.Tensor:
-    "FOR: the N embeddings of every image (n, N, d); from a `FeatureCache`, rows of unreadable images are NaN."
-    if feats.depth != head.depth: raise ValueError(f"the head needs features of depth {head.depth}, got {feats.depth}")
-    dev, out = next(head.parameters()).device, []
-    d = head.proj.shape[1] if head.proj is not None else head.queries.shape[1]
-    with torch.inference_mode():
-        for i in progress_bar(range(0, len(feats), batch_size), 'FOR embeddings', progress=progress):
-            if isinstance(feats, SceneFeatures):
-                out.append(head(feats.tokens[i:i+batch_size].to(dev)).cpu())
-                continue
-            j = np.arange(i, min(len(feats), i + batch_size))
-            ok = feats.ok[j]
-            e = torch.full((len(j), len(head.queries), d), float('nan'))
-            if ok.any(): e[torch.from_numpy(ok)] = head(feats.get(j[ok])[0].to(dev)).cpu()
-            out.append(e)
-    return torch.cat(out)
+def for_embeddings(head:SumClipHead, feats:SceneFeatures|FeatureCache)->torch.Tensor:
+    "FOR: the N embeddings of every image (n, N, d) by `embed_scenes`; from a `FeatureCache`, NaN rows if unreadable."
+    if isinstance(feats, FeatureCache): return feats.embeddings('for', head=head)
+    return embed_scenes('for', feats, head=head)
 
 # %% ../nbs/13_decoder.ipynb #3fa2f362
 FOR_HEAD = 'head.pt'

@@ -53,6 +53,7 @@ def demo(out:str='demo_out', # folder for results.json, the finetuned run and it
     from retailklip.eval import make_benchmark, run_benchmark
     from retailklip.train import FinetuneConfig, save_run
     from retailklip.api import Recognizer
+    from retailklip.source import ModelSource
     device, t0, out = _start(out, device)
     _stage(t0, f"loading the shipped mini-CLIP; checking its caption -> image recall on {n_pairs} unseen images")
     bb = load_backbone('rk-vit-mini', pretrained='synthetic', device=device)
@@ -70,7 +71,7 @@ def demo(out:str='demo_out', # folder for results.json, the finetuned run and it
     save_run(ft, out/'run', dict(finetune=asdict(cfg), classes=b.classes))
     refs = pd.DataFrame(dict(path=b.ref_files, product=b.ref_ids))
     # `Recognizer.load` restores both
-    Recognizer(ft, dict(run=str((out/'run').resolve()))).index(refs).save(out/'index.rk')
+    Recognizer(ft, ModelSource(run=out/'run')).index(refs).save(out/'index.rk')
     m = res['methods']
     secs = {**res['seconds'], 'render_world': t_render, 'total': time.time() - t0}
     ratio = secs['full_finetune_train']/max(secs['retailklip_knn_add'], 1e-9)
@@ -125,9 +126,9 @@ def retrieval_demo(out:str='demo_out', n_train:int=3000, n_test:int=1000, seed:i
     cfg = ForConfig() if steps is None else ForConfig(steps=steps)
     tab, res, embs, heads = run_retrieval_benchmark(b, bb, cfg, fractions)
     save_for_run(bb, heads[1.] if 1. in heads else next(iter(heads.values())), out/'for_run', cfg, b.base)
-    m, cc = res, res['cluster_clip']['map50_novel']
+    m, cc = res, res['cluster']['map50_novel']
     gain = res['for']['map50_novel'] - cc if 'for' in res else float('nan')
-    summary = dict(for_minus_cluster_clip_novel=gain, cluster_clip_minus_clip_novel=cc - res['clip']['map50_novel'],
+    summary = dict(for_minus_cluster_novel=gain, cluster_minus_clip_novel=cc - res['clip']['map50_novel'],
                    for_10pct_share_of_novel_gain=(res['for_10pct']['map50_novel'] - cc)/gain if 'for_10pct' in res
                    and gain > 0 else None)
     results = dict(methods=m, summary=summary, seconds=dict(data=t_data, total=time.time() - t0),
@@ -140,7 +141,7 @@ def retrieval_demo(out:str='demo_out', n_train:int=3000, n_test:int=1000, seed:i
           f"{len(b.test)} test scenes, mAP@50 over {len(b.base)} base and {len(b.novel)} novel classes")
     print(tab.round(3).to_string())
     print(f"FOR vs Cluster-CLIP on novel classes: {100*gain:+.1f} points; Cluster-CLIP vs CLIP: "
-          f"{100*summary['cluster_clip_minus_clip_novel']:+.1f}"
+          f"{100*summary['cluster_minus_clip_novel']:+.1f}"
           + (f"; FOR with 10 % labels keeps {100*summary['for_10pct_share_of_novel_gain']:.0f} % of the gain"
              if summary['for_10pct_share_of_novel_gain'] is not None else ''))
     print(f"wrote {out/'results.json'} and {out/'for_run'} in {time.time() - t0:.0f} s")

@@ -6,18 +6,20 @@
 from __future__ import annotations
 import json, os, time
 from dataclasses import dataclass
+from typing import Callable
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn.functional as F
 from fastcore.basics import patch
 from tqdm.auto import tqdm
 from .backbone import Backbone, to_model_input, vit_tower, vit_tokens, vit_pooled
-from .core import read_npz, npz_members, check_fields
+from .core import read_npz, npz_members, check_fields, fingerprint
 from .store import VectorStore, SOURCE_SPEC, STORE_SPEC, check_rows
 from .scenes import article_for
 
 # %% auto #0
-__all__ = ['PROMPTS', 'RETRIEVAL_SPEC', 'COMPRESSED_SPEC', 'TextBank', 'SceneFeatures', 'scene_features', 'last_block_input',
-           'dense_features', 'spherical_kmeans', 'clip_embeddings', 'cluster_clip_embeddings', 'precision_at_k',
+__all__ = ['PROMPTS', 'SEARCH_METHODS', 'RETRIEVAL_SPEC', 'COMPRESSED_SPEC', 'TextBank', 'SceneFeatures', 'scene_features',
+           'last_block_input', 'dense_features', 'spherical_kmeans', 'clip_embeddings', 'cluster_clip_embeddings',
+           'head_embeddings', 'SearchMethod', 'cluster_or_cached', 'search_method', 'embed_scenes', 'precision_at_k',
            'ap_at_k', 'image_scores', 'relevance_matrix', 'map_at_k', 'evaluate_retrieval', 'RetrievalIndex']
 
 # %% ../nbs/12_retrieval.ipynb #f59bfe83
@@ -52,13 +54,16 @@ class TextBank:
 # %% ../nbs/12_retrieval.ipynb #4da9d274
 @dataclass
 class SceneFeatures:
-    ("Frozen CLIP features of a collection: tokens entering the last `depth` blocks (fp16) and "
-     "normalised global embeddings.")
+    ("Frozen CLIP features of a collection: tokens entering the last `depth` blocks (fp16), "
+     "normalised global embeddings and, when a `FeatureCache` holds them, Cluster-CLIP centroids.")
     tokens: torch.Tensor  # (n, 1 + patches, width)
     global_emb: torch.Tensor  # (n, embed_dim)
     depth: int = 1  # the tokens enter block number (n_blocks - depth)
+    centroids: torch.Tensor|None = None  # (n, k, embed_dim) cached k-means centroids (None: computed when needed)
     def __len__(self): return len(self.global_emb)
-    def __getitem__(self, idx): return SceneFeatures(self.tokens[idx], self.global_emb[idx], self.depth)
+    def __getitem__(self, idx):
+        c = None if self.centroids is None else self.centroids[idx]
+        return SceneFeatures(self.tokens[idx], self.global_emb[idx], self.depth, c)
 
 # %% ../nbs/12_retrieval.ipynb #ae296ac6
 def scene_features(bb:Backbone, # frozen backbone (a ViT)
@@ -146,6 +151,63 @@ def cluster_clip_embeddings(visual, # `model.visual` (frozen)
             dn = dense_features(visual, last_block_input(visual, feats, slice(i, i+batch_size)), residual, mlp)
             out.append(torch.cat([spherical_kmeans(dn, k).cpu(), feats.global_emb[i:i+batch_size, None]], 1))
     return torch.cat(out)
+
+# %% ../nbs/12_retrieval.ipynb #9f14ebfa
+def head_embeddings(head, # a FOR head: tokens (b, 1 + P, width) -> (b, N, d), with its token `depth`
+                    feats:SceneFeatures, # tokens of that depth
+                    batch_size:int=512)->torch.Tensor: # (n, N, d) on the CPU
+    "A learned head's N embeddings of every image, batch by batch on the head's device."
+    if feats.depth != head.depth: raise ValueError(f"the head needs features of depth {head.depth}, got {feats.depth}")
+    dev = next(head.parameters()).device
+    with torch.inference_mode():
+        out = [head(feats.tokens[i:i+batch_size].to(dev)).cpu() for i in range(0, len(feats), batch_size)]
+    return torch.cat(out)
+
+# %% ../nbs/12_retrieval.ipynb #b150d21c
+@dataclass(frozen=True)
+class SearchMethod:
+    "A search method: its name, how it embeds scene features, and the tag it adds to an index's model fingerprint."
+    name: str
+    embed: Callable  # (feats, bb, head, k) -> (n, M, d) embeddings of each image
+    tag: Callable  # (head, k) -> '+...' appended to the backbone's fingerprint
+    needs_head: bool = False  # True: `head` is required and sets the token depth
+
+# %% ../nbs/12_retrieval.ipynb #d9683479
+def cluster_or_cached(feats:SceneFeatures, bb:Backbone|None, k:int)->torch.Tensor: # (n, k + 1, d)
+    "Cluster-CLIP embeddings: the first `k` cached centroids when `feats` holds them, else k-means on `bb`'s."
+    if feats.centroids is None: return cluster_clip_embeddings(vit_tower(bb), feats, k=k)
+    if not 1 <= k <= feats.centroids.shape[1]:
+        raise ValueError(f"k must be between 1 and the {feats.centroids.shape[1]} cached centroids, got {k}")
+    return torch.cat([feats.centroids[:, :k], feats.global_emb[:, None]], 1).float()
+
+# %% ../nbs/12_retrieval.ipynb #c1a3a3f8
+SEARCH_METHODS = {m.name: m for m in (
+    SearchMethod('clip', lambda feats, bb, head, k: clip_embeddings(feats), lambda head, k: '+clip'),
+    SearchMethod('cluster', lambda feats, bb, head, k: cluster_or_cached(feats, bb, k), lambda head, k: f'+cluster{k}'),
+    SearchMethod('for', lambda feats, bb, head, k: head_embeddings(head, feats),
+                 lambda head, k: f'+{fingerprint(head)}', needs_head=True))}
+
+def search_method(method:str|SearchMethod)->SearchMethod:
+    "The registered search method of that name (a `SearchMethod` passes through)."
+    if isinstance(method, SearchMethod): return method
+    if method not in SEARCH_METHODS:
+        raise ValueError(f"unknown search method {method!r}; known: {', '.join(SEARCH_METHODS)}")
+    return SEARCH_METHODS[method]
+
+# %% ../nbs/12_retrieval.ipynb #5d9e1b68
+def embed_scenes(method:str|SearchMethod, # 'clip', 'cluster' or 'for' (`SEARCH_METHODS`)
+                 images:torch.Tensor|SceneFeatures, # (n, H, W, 3) uint8 images, or their `scene_features`
+                 bb:Backbone|None=None, # the frozen backbone (not needed for clip and cached centroids)
+                 head=None, # the FOR head (method 'for')
+                 k:int=4, # Cluster-CLIP centroids per image
+                 batch_size:int=128 # images per batch of `scene_features`
+                )->torch.Tensor: # (n, M, d) embeddings of each image
+    "The search embeddings of images by one method: their scene features (at the method's depth), then its embedding."
+    m = search_method(method)
+    if m.needs_head and head is None: raise ValueError(f"method {m.name!r} needs a head (a FOR run folder)")
+    if isinstance(images, SceneFeatures): return m.embed(images, bb, head, k)
+    depth = head.depth if m.needs_head else 1
+    return m.embed(scene_features(bb, images, depth=depth, batch_size=batch_size), bb, head, k)
 
 # %% ../nbs/12_retrieval.ipynb #83ca34bd
 def precision_at_k(scores:np.ndarray, # (n,) score of each image
@@ -240,8 +302,10 @@ class RetrievalIndex:
 # %% ../nbs/12_retrieval.ipynb #48dcb9a5
 @patch(as_prop=True)
 def owner(self:RetrievalIndex)->np.ndarray:
-    "The image of each stored embedding (int64, row order)."
-    return self.store.refs['image'].to_numpy()
+    "The image of each stored embedding (int64, row order), read once per version of the store's row table."
+    refs = self.store.refs  # the store replaces its table on every change, never edits it in place
+    if getattr(self, 'owner_of', None) is not refs: self.owner_of, self.owner_rows = refs, refs['image'].to_numpy()
+    return self.owner_rows
 
 # %% ../nbs/12_retrieval.ipynb #73dffe34
 @patch(as_prop=True)
@@ -304,10 +368,11 @@ def search(self:RetrievalIndex, text:torch.Tensor, # (Q, d) normalised query emb
     if len(self) == 0: raise ValueError("the index is empty; add images first")
     q = np.ascontiguousarray(torch.as_tensor(text).float().reshape(-1, self.dim).numpy())
     k = min(int(k), len(self))
-    D, I = self.store.search(q, min(len(self.owner), (k - 1)*self.max_per_image + 1))
+    owner = self.owner
+    D, I = self.store.search(q, min(len(owner), (k - 1)*self.max_per_image + 1))
     S, N = np.full((len(q), k), -np.inf, np.float32), np.full((len(q), k), -1, np.int64)
     valid = I >= 0
-    own = np.where(valid, self.owner[np.where(valid, I, 0)], -1)
+    own = np.where(valid, owner[np.where(valid, I, 0)], -1)
     key = np.arange(len(q))[:, None]*(len(self) + 1) + own + 1  # rows come best first: an image's first row is its max
     first = np.zeros(key.size, bool)
     first[np.unique(key.ravel(), return_index=True)[1]] = True

@@ -11,7 +11,7 @@ import numpy as np, pandas as pd, torch
 from .backbone import Backbone
 from .scenes import write_scenes, BASE_CATEGORIES, NOVEL_CATEGORIES
 from .retrieval import TextBank, evaluate_retrieval, RetrievalIndex
-from .decoder import ForConfig, FeatureCache, train_for, for_embeddings
+from .decoder import ForConfig, FeatureCache, train_for
 
 # %% auto #0
 __all__ = ['RetrievalBenchmark', 'make_retrieval_benchmark', 'run_retrieval_benchmark']
@@ -75,7 +75,7 @@ def run_retrieval_benchmark(b:RetrievalBenchmark, bb:Backbone, cfg:ForConfig=For
     "CLIP global, Cluster-CLIP and FOR at each label fraction: mAP@50 base/novel, storage, latency, training time."
     text = TextBank(bb)
     q = text(list(b.base) + list(b.novel))
-    embs = {'clip': b.test.embeddings('clip'), 'cluster_clip': b.test.embeddings('cluster_clip', k)}
+    embs = {m: b.test.embeddings(m, k) for m in ('clip', 'cluster')}
     heads, seconds = {}, {}
     for f in fractions:
         name = 'for' if f == 1 else f'for_{round(100*f)}pct'
@@ -83,7 +83,7 @@ def run_retrieval_benchmark(b:RetrievalBenchmark, bb:Backbone, cfg:ForConfig=For
         heads[f], _ = train_for(bb, b.train, b.train_labels, b.base, ForConfig(**{**cfg.__dict__, 'label_fraction': f}),
                                 text=text, progress=progress)
         seconds[name] = time.time() - t0
-        embs[name] = for_embeddings(heads[f], b.test)
+        embs[name] = b.test.embeddings('for', head=heads[f])
     rows, res = [], {}
     for name, e in embs.items():
         r = evaluate_retrieval(e, b.test_labels, text, b.base, b.novel)

@@ -335,7 +335,9 @@ class Service:
         self.root = common_root(paths)
         self.image_ids = {p: i for i, p in reversed(list(enumerate(paths)))}  # path -> its first position (`s<n>`)
         self.metrics = Metrics()
-        self.batcher = Batcher(self.embedder(onnx), max_batch, max_wait, on_batch=self.metrics.batch.observe)
+        self.embed = self.embedder(onnx)
+        answer = lambda items: self.answer(items)  # `Service.answer`, defined below
+        self.batcher = Batcher(answer, max_batch, max_wait, on_batch=self.metrics.batch.observe)
 
     def swap(self, rec, key):
         "Serve `rec` from the next request on; `key` is its file's (None: check the file again)."
@@ -426,6 +428,24 @@ def current(self:Service)->object:
             logger.error('%s; the service answers from the last good index until the file changes', e)
             return self.rec
 
+# %% ../nbs/18_serve.ipynb #afbdae59
+@patch
+def answer(self:Service, items:list # (decoded photo, k) pairs of concurrent requests
+          )->list: # per photo: dict(unknown, top [product, score, image])
+    "The batcher's function: one forward pass over the photos, then one search per distinct `k`, in a worker thread."
+    r = self.current()
+    first = self.first
+    e = self.embed([a for a, _ in items])
+    ks = np.array([k for _, k in items])
+    out = [None]*len(items)
+    for k in np.unique(ks):
+        rows = np.flatnonzero(ks == k)
+        pred = r.predict(e[rows], int(k))  # the vote of `Recognizer.classify`
+        for i, t, u in zip(rows, pred.topk, pred.unknown):
+            top = [dict(product=p, score=round(float(s), 4), image=first.get(p)) for p, s in t]
+            out[i] = dict(unknown=bool(u), top=top)
+    return out
+
 # %% ../nbs/18_serve.ipynb #02ea059e
 @patch
 def writable_index(self:Service, path:str|Path)->object:
@@ -449,15 +469,12 @@ def change(self:Service, fn # recognizer -> None: the change (when it raises, no
 @patch
 async def classify(self:Service, files:list, # the uploaded photos
                    k:int=5)->list: # per photo: file, unknown, top [product, score, image]
-    "Top-k products of each uploaded photo: forward passes shared with other requests, then the index's vote."
+    "Top-k products of each uploaded photo: forward passes and searches shared with other requests (`answer`)."
     self.need('product index')
     self.check_k(k)
     arrays = await self.read_files(files)
-    e = np.concatenate(await asyncio.gather(*[self.batcher([a]) for a in arrays]))
-    r = await asyncio.to_thread(self.current)
-    pred = r.predict(e, k)  # the vote of `Recognizer.classify`
-    tops = [[dict(product=p, score=round(float(s), 4), image=self.first.get(p)) for p, s in t] for t in pred.topk]
-    return [dict(file=f.filename, unknown=bool(u), top=top) for f, top, u in zip(files, tops, pred.unknown)]
+    got = await asyncio.gather(*[self.batcher([(a, k)]) for a in arrays])
+    return [dict(file=f.filename, **g) for f, (g,) in zip(files, got)]
 
 # %% ../nbs/18_serve.ipynb #67bf07a4
 @patch
@@ -532,7 +549,7 @@ def save_uploads(arrays:list, # decoded uploads, (H, W, 3) uint8
     return [str(p) for p in paths]
 
 # %% ../nbs/18_serve.ipynb #784f3dc3
-PRODUCT_RULE = '1-128 characters without control characters, slashes or surrounding spaces'
+PRODUCT_RULE = '1-128 characters without control characters, slashes (/ or \\) or surrounding spaces, not . or ..'
 
 @patch
 async def add_references(self:Service, product:str, files:list)->dict:
@@ -626,7 +643,7 @@ def get_metrics(svc:Service=Depends(service)):
 async def classify(files:list[UploadFile]=File(..., min_length=1), k:int=Query(5, ge=1, le=MAX_K),
                    svc:Service=Depends(service)):
     "Top-k products of each uploaded photo (`unknown` when the best score is under the index's threshold)."
-    return await svc.classify(files, k)
+    return JSONResponse(await svc.classify(files, k))  # plain JSON types already: no `jsonable_encoder` pass
 
 # %% ../nbs/18_serve.ipynb #c2c21c4c
 @router.get('/products', responses=error_responses(404))
