@@ -187,6 +187,7 @@ SEARCH_METHODS = {m.name: m for m in (
     SearchMethod('for', lambda feats, bb, head, k: head_embeddings(head, feats),
                  lambda head, k: f'+{fingerprint(head)}', needs_head=True))}
 
+# %% ../nbs/12_retrieval.ipynb #5a8d0743
 def search_method(method:str|SearchMethod)->SearchMethod:
     "The registered search method of that name (a `SearchMethod` passes through)."
     if isinstance(method, SearchMethod): return method
