@@ -52,7 +52,10 @@ def run_bench(quick:bool=False, out:str|Path='bench_out', progress:bool=True, se
         res = old
     bb = load_backbone('rk-vit-mini', pretrained='synthetic')
     steps = [s for s in SECTIONS if sections is None or s in sections]
-    tmp = tempfile.TemporaryDirectory() if work is None else None; work = Path(work or tmp.name); got = {}
+    tmp = tempfile.TemporaryDirectory() if work is None else None
+    work = Path(work or tmp.name).absolute()
+    work.mkdir(parents=True, exist_ok=True)  # sections make their temporary folders inside it
+    got = {}
     def _real(): # the library's embeddings of a rendered catalogue, made once per run
         if 'e' not in got: got['e'] = rendered_embeddings(size['rendered'], work, progress=progress)
         return got['e']

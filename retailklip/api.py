@@ -4,17 +4,17 @@
 
 # %% ../nbs/16_api.ipynb #d0101a19
 from __future__ import annotations
-import contextlib, math, os, warnings
+import contextlib, os
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from fastcore.basics import patch
 from .backbone import ImageEncoder, Backbone
 from .source import ModelSource
-from .imagefolder import (IMAGE_EXTS, ScanReport, ImageDataset, scan_imagefolder, list_images, check_given,
+from .imagefolder import (ScanReport, ImageDataset, scan_imagefolder, list_images, check_given,
                                     iter_batches,
-                                    embed_images, progress_bar)
-from .core import default_device as _device, fingerprint, locked, edited, init_distributed, dist_info, barrier
-from .train import FinetuneConfig, finetune, save_run, load_run, run_config
+                                    embed_images)
+from .core import default_device as _device, fingerprint, edited, init_distributed, dist_info, barrier
+from .train import FinetuneConfig, finetune, save_run, run_config
 from .fit import run_guard
 from .knn import KNNClassifier
 from .shards import shards_meta, model_shards, read_shards, index_from_shards, retrieval_from_shards

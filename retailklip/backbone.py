@@ -5,7 +5,7 @@
 # %% ../nbs/04_backbone.ipynb #0820771e
 from __future__ import annotations
 import json, os, pickle, tempfile, warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
 import open_clip

@@ -146,12 +146,14 @@ def synth_cmd(out:OutDir, # output folder: train/, refs/, queries/ (ImageFolder 
               heldout_frac:Fraction=0.3, # share of SKUs held out of train/ into refs/ and queries/
               scenes:NonNegInt=0, # number of COCO scenes to write under OUT/scenes
               prefix:str='', # put before every product folder name
-              overwrite:bool=False # OUT holds a world: replace it (its other files stay)
+              overwrite:bool=False, # OUT holds a world: replace it (its other files stay)
+              shelves:NonNegInt=0 # number of shelf photos (a COCO box per facing) to write under OUT/shelves
              )->dict:
-    "Write a synthetic world as ImageFolder trees (+ COCO scenes)."
-    from retailklip.scenes import write_world
-    r = write_world(out, products, seed, heldout_frac, scenes, prefix, overwrite)
-    print(f"wrote {r['images']} product images of {products} SKUs and {r['scenes']} scenes under {out}")
+    "Write a synthetic world as ImageFolder trees (+ COCO scenes and shelf photos)."
+    from retailklip.shelves import write_world
+    r = write_world(out, products, seed, heldout_frac, scenes, prefix, overwrite, shelves)
+    print(f"wrote {r['images']} product images of {products} SKUs, {r['scenes']} scenes and {r['shelves']} shelf "
+          f"photos under {out}")
     return r
 
 # %% ../nbs/19a_commands.ipynb #568da45d
@@ -381,7 +383,7 @@ def search_index_cmd(out:OutFile, # index file to write
                            max_memory, overwrite, progress=True)
     _say_report(s.report, 'images')
     idx = s.index
-    how = f", IVF-PQ codes re-scored from the shards" if idx.compressed else ''
+    how = ", IVF-PQ codes re-scored from the shards" if idx.compressed else ''
     print(f"indexed {len(idx)} images ({idx.embeddings_per_image:.1f} embeddings, "
           f"{idx.bytes_per_image:.0f} bytes per image, "
           f"method {method}{how}); {len(s.report.skipped)} skipped; wrote {out}")

@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_decoder.ipynb #3e612626
 from __future__ import annotations
-import copy, dataclasses, hashlib, json, math, os, time
+import copy, dataclasses, hashlib, json, os
 from dataclasses import dataclass, asdict
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn as nn, torch.nn.functional as F

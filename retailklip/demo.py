@@ -117,7 +117,6 @@ def retrieval_demo(out:str='demo_out', n_train:int=3000, n_test:int=1000, seed:i
     from retailklip.backbone import load_backbone
     from retailklip.decoder import ForConfig, save_for_run
     from retailklip.retrieval_bench import make_retrieval_benchmark, run_retrieval_benchmark
-    from retailklip.retrieval import RetrievalIndex
     from retailklip.core import atomic_write_text
     device, t0, out = _start(out, device)
     bb = load_backbone('rk-vit-mini', pretrained='synthetic', device=device)

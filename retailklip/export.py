@@ -4,7 +4,6 @@
 
 # %% ../nbs/17_export.ipynb #6582450b
 from __future__ import annotations
-import json
 from pathlib import Path
 import numpy as np, torch
 from .backbone import Backbone, ImageEncoder, to_model_input

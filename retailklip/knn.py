@@ -141,7 +141,7 @@ def predict(self:KNNClassifier, q, # (n, dim) query embeddings
     if vote not in ('1nn', 'weighted'): raise ValueError(f"vote must be '1nn' or 'weighted', got {vote!r}")
     k = k or self.k
     sims, idx = self.search(q, max(self.n_neighbors, k))
-    prods = np.asarray(self.refs['product'].take(np.maximum(idx, 0).ravel())).reshape(idx.shape)  # the rows found only
+    prods = self.store.column('product')[np.maximum(idx, 0)]  # a -1 (no row found) is skipped below
     rows = []
     for s, i, ps in zip(sims, idx, prods):
         agg = {}

@@ -4,12 +4,11 @@
 
 # %% ../nbs/05_pretrain.ipynb #0f05617b
 from __future__ import annotations
-import math, os, time, json
-from dataclasses import dataclass, asdict, field
+import math, json
+from dataclasses import dataclass, asdict
 from pathlib import Path
-import numpy as np, pandas as pd, torch, torch.nn as nn, torch.nn.functional as F
+import numpy as np, torch, torch.nn as nn
 from PIL import Image
-import open_clip
 from open_clip.loss import ClipLoss
 from .synth import make_world, catalog_image, shelf_image, product_caption, rng_for, parallel_map
 from .scenes import CATEGORIES, draw_object, make_scene, SCENE_SETTINGS, article_for

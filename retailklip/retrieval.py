@@ -4,9 +4,8 @@
 
 # %% ../nbs/12_retrieval.ipynb #05a15a0f
 from __future__ import annotations
-import json, os, time
+import json
 from dataclasses import dataclass
-from typing import Callable
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn.functional as F
 from fastcore.basics import patch
@@ -19,8 +18,9 @@ from .scenes import article_for
 # %% auto #0
 __all__ = ['PROMPTS', 'SEARCH_METHODS', 'RETRIEVAL_SPEC', 'COMPRESSED_SPEC', 'TextBank', 'SceneFeatures', 'scene_features',
            'last_block_input', 'dense_features', 'spherical_kmeans', 'clip_embeddings', 'cluster_clip_embeddings',
-           'head_embeddings', 'SearchMethod', 'cluster_or_cached', 'search_method', 'embed_scenes', 'precision_at_k',
-           'ap_at_k', 'image_scores', 'relevance_matrix', 'map_at_k', 'evaluate_retrieval', 'RetrievalIndex']
+           'head_embeddings', 'SearchMethod', 'cluster_or_cached', 'ClipSearch', 'ClusterSearch', 'ForSearch',
+           'search_method', 'embed_scenes', 'precision_at_k', 'ap_at_k', 'image_scores', 'relevance_matrix', 'map_at_k',
+           'evaluate_retrieval', 'RetrievalIndex']
 
 # %% ../nbs/12_retrieval.ipynb #f59bfe83
 PROMPTS = ('a photo of {a} {c}', 'a photo of a shelf with {a} {c}', 'a photo of a checkout counter with {a} {c}',
@@ -164,13 +164,17 @@ def head_embeddings(head, # a FOR head: tokens (b, 1 + P, width) -> (b, N, d), w
     return torch.cat(out)
 
 # %% ../nbs/12_retrieval.ipynb #b150d21c
-@dataclass(frozen=True)
 class SearchMethod:
-    "A search method: its name, how it embeds scene features, and the tag it adds to an index's model fingerprint."
-    name: str
-    embed: Callable  # (feats, bb, head, k) -> (n, M, d) embeddings of each image
-    tag: Callable  # (head, k) -> '+...' appended to the backbone's fingerprint
-    needs_head: bool = False  # True: `head` is required and sets the token depth
+    "A search method: how it embeds scene features, and the tag it adds to an index's model fingerprint."
+    name = ''
+    needs_head = False  # True: a FOR head is required and sets the token depth
+    def embed(self, feats:SceneFeatures, bb:Backbone|None=None, head=None, k:int=4)->torch.Tensor: # (n, M, d)
+        "The embeddings of each image in `feats`."
+        raise NotImplementedError
+    def tag(self, head=None, k:int=4)->str:
+        "What an index built this way appends to the backbone's fingerprint."
+        return f'+{self.name}'
+    def __repr__(self): return f'{type(self).__name__}()'
 
 # %% ../nbs/12_retrieval.ipynb #d9683479
 def cluster_or_cached(feats:SceneFeatures, bb:Backbone|None, k:int)->torch.Tensor: # (n, k + 1, d)
@@ -180,12 +184,29 @@ def cluster_or_cached(feats:SceneFeatures, bb:Backbone|None, k:int)->torch.Tenso
         raise ValueError(f"k must be between 1 and the {feats.centroids.shape[1]} cached centroids, got {k}")
     return torch.cat([feats.centroids[:, :k], feats.global_emb[:, None]], 1).float()
 
+# %% ../nbs/12_retrieval.ipynb #9f8b50d1
+class ClipSearch(SearchMethod):
+    "CLIP's own image embedding: one per image."
+    name = 'clip'
+    def embed(self, feats, bb=None, head=None, k=4): return clip_embeddings(feats)
+
+# %% ../nbs/12_retrieval.ipynb #2b73e44d
+class ClusterSearch(SearchMethod):
+    "Cluster-CLIP: `k` centroids of the patch tokens, then the global embedding."
+    name = 'cluster'
+    def embed(self, feats, bb=None, head=None, k=4): return cluster_or_cached(feats, bb, k)
+    def tag(self, head=None, k=4): return f'+cluster{k}'
+
+# %% ../nbs/12_retrieval.ipynb #c59fad6c
+class ForSearch(SearchMethod):
+    "FOR: a learned head's N embeddings per image."
+    name = 'for'
+    needs_head = True
+    def embed(self, feats, bb=None, head=None, k=4): return head_embeddings(head, feats)
+    def tag(self, head=None, k=4): return f'+{fingerprint(head)}'
+
 # %% ../nbs/12_retrieval.ipynb #c1a3a3f8
-SEARCH_METHODS = {m.name: m for m in (
-    SearchMethod('clip', lambda feats, bb, head, k: clip_embeddings(feats), lambda head, k: '+clip'),
-    SearchMethod('cluster', lambda feats, bb, head, k: cluster_or_cached(feats, bb, k), lambda head, k: f'+cluster{k}'),
-    SearchMethod('for', lambda feats, bb, head, k: head_embeddings(head, feats),
-                 lambda head, k: f'+{fingerprint(head)}', needs_head=True))}
+SEARCH_METHODS = {m.name: m for m in (ClipSearch(), ClusterSearch(), ForSearch())}
 
 # %% ../nbs/12_retrieval.ipynb #5a8d0743
 def search_method(method:str|SearchMethod)->SearchMethod:
@@ -303,10 +324,8 @@ class RetrievalIndex:
 # %% ../nbs/12_retrieval.ipynb #48dcb9a5
 @patch(as_prop=True)
 def owner(self:RetrievalIndex)->np.ndarray:
-    "The image of each stored embedding (int64, row order), read once per version of the store's row table."
-    refs = self.store.refs  # the store replaces its table on every change, never edits it in place
-    if getattr(self, 'owner_of', None) is not refs: self.owner_of, self.owner_rows = refs, refs['image'].to_numpy()
-    return self.owner_rows
+    "The image of each stored embedding (int64, row order)."
+    return self.store.column('image')
 
 # %% ../nbs/12_retrieval.ipynb #73dffe34
 @patch(as_prop=True)

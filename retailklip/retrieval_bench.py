@@ -4,10 +4,10 @@
 
 # %% ../nbs/14_retrieval_bench.ipynb #42618466
 from __future__ import annotations
-import os, tempfile, time
+import tempfile, time
 from dataclasses import dataclass, field
 from pathlib import Path
-import numpy as np, pandas as pd, torch
+import pandas as pd
 from .backbone import Backbone
 from .scenes import write_scenes, BASE_CATEGORIES, NOVEL_CATEGORIES
 from .retrieval import TextBank, evaluate_retrieval, RetrievalIndex

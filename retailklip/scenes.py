@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_scenes.ipynb #2c82d6ac
 from __future__ import annotations
-import json, math, os
+import json, math
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from PIL import Image, ImageDraw
@@ -16,7 +16,7 @@ from .core import atomic_write_text
 
 # %% auto #0
 __all__ = ['PACKAGING', 'PRODUCE', 'STORE_OBJECTS', 'CATEGORIES', 'NOVEL_CATEGORIES', 'BASE_CATEGORIES', 'SCENE_SETTINGS',
-           'draw_object', 'article_for', 'scene_caption', 'make_scene', 'scenes_to_coco', 'write_scenes', 'write_world',
+           'draw_object', 'article_for', 'scene_caption', 'make_scene', 'scene_kind', 'scenes_to_coco', 'write_scenes',
            'render_scenes']
 
 # %% ../nbs/03_scenes.ipynb #a7969105
@@ -296,16 +296,22 @@ def _iou(a, b):
     u = (a[2]-a[0])*(a[3]-a[1]) + (b[2]-b[0])*(b[3]-b[1]) - inter
     return inter/u if u > 0 else 0.
 
+# %% ../nbs/03_scenes.ipynb #2f8ab567
+def scene_kind(c:str # a category name
+              )->str:
+    "The supercategory of a scene object: 'packaging', 'produce' or 'store'."
+    return 'packaging' if c in PACKAGING else 'produce' if c in PRODUCE else 'store'
+
 # %% ../nbs/03_scenes.ipynb #64865b4b
 def scenes_to_coco(items:list, # (file_name, size, annotations, caption) per image
-                   categories:tuple=CATEGORIES # the category vocabulary
+                   categories:tuple=CATEGORIES, # the category vocabulary
+                   supercategory=scene_kind, # category name -> its supercategory
+                   description:str='retailklip synthetic store scenes'
                   )->dict: # a COCO detection dictionary
     "Build a COCO detection dict from per-image annotations."
     cat_id = {c: k+1 for k, c in enumerate(categories)}
-    coco = dict(info=dict(description='retailklip synthetic store scenes'), images=[], annotations=[],
-                categories=[dict(id=cat_id[c], name=c, supercategory='packaging' if c in PACKAGING else 'produce'
-                                 if c in PRODUCE else 'store')
-                            for c in categories])
+    coco = dict(info=dict(description=description), images=[], annotations=[],
+                categories=[dict(id=cat_id[c], name=c, supercategory=supercategory(c)) for c in categories])
     for img_id, (fn, (w, h), anns, cap) in enumerate(items, 1):
         coco['images'].append(dict(id=img_id, file_name=fn, width=w, height=h, caption=cap))
         for a in anns:
@@ -345,18 +351,6 @@ def write_scenes(root:str|Path, # output folder (created)
     atomic_write_text(root/'base_classes.txt', '\n'.join(BASE_CATEGORIES) + '\n')
     atomic_write_text(root/'novel_classes.txt', '\n'.join(NOVEL_CATEGORIES) + '\n')
     return coco
-
-# %% ../nbs/03_scenes.ipynb #5df93fa0
-def write_world(out, # the folder (see `synth.clear_world`)
-                products:int=100, seed:int=0, heldout_frac:float=0.3, # see `synth.make_world`
-                scenes:int=0, # COCO scenes to write under out/scenes
-                prefix:str='', # put before every product folder name
-                overwrite:bool=False # replace a world already in `out`
-               )->dict: # images, scenes
-    "Write a synthetic world as ImageFolder trees (+ CSV tables) and, optionally, `scenes` COCO scenes."
-    imgs = write_imagefolder(make_world(products, heldout_frac, seed), out, prefix=prefix, overwrite=overwrite)
-    n = len(write_scenes(Path(out)/'scenes', scenes, seed)['images']) if scenes else 0
-    return dict(images=len(imgs), scenes=n)
 
 # %% ../nbs/03_scenes.ipynb #235f3bd0
 def _render(args):

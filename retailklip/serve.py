@@ -6,7 +6,7 @@
 from __future__ import annotations
 import asyncio, copy, functools, hashlib, hmac, io, ipaddress, logging, os, re, shutil
 import socket, threading, time, uuid, warnings
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 import numpy as np
@@ -336,8 +336,7 @@ class Service:
         self.image_ids = {p: i for i, p in reversed(list(enumerate(paths)))}  # path -> its first position (`s<n>`)
         self.metrics = Metrics()
         self.embed = self.embedder(onnx)
-        answer = lambda items: self.answer(items)  # `Service.answer`, defined below
-        self.batcher = Batcher(answer, max_batch, max_wait, on_batch=self.metrics.batch.observe)
+        self.batcher = Batcher(self.answer, max_batch, max_wait, on_batch=self.metrics.batch.observe)
 
     def swap(self, rec, key):
         "Serve `rec` from the next request on; `key` is its file's (None: check the file again)."
@@ -357,6 +356,24 @@ def embedder(self:Service, onnx:str|Path|None=None)->callable:
         raise ValueError(f"{onnx} was exported from another model (fingerprint {ox.fingerprint}) than the one "
                          f"{self.index} was built with ({self.rec.fingerprint})")
     return lambda arrays: embed_onnx(ox, arrays, batch_size=max(1, len(arrays)), workers=0)[0].numpy()
+
+# %% ../nbs/18_serve.ipynb #afbdae59
+@patch
+def answer(self:Service, items:list # (decoded photo, k) pairs of concurrent requests
+          )->list: # per photo: dict(unknown, top [product, score, image])
+    "The batcher's function: one forward pass over the photos, then one search per distinct `k`, in a worker thread."
+    r = self.current()
+    first = self.first
+    e = self.embed([a for a, _ in items])
+    ks = np.array([k for _, k in items])
+    out = [None]*len(items)
+    for k in np.unique(ks):
+        rows = np.flatnonzero(ks == k)
+        pred = r.predict(e[rows], int(k))  # the vote of `Recognizer.classify`
+        for i, t, u in zip(rows, pred.topk, pred.unknown):
+            top = [dict(product=p, score=round(float(s), 4), image=first.get(p)) for p, s in t]
+            out[i] = dict(unknown=bool(u), top=top)
+    return out
 
 # %% ../nbs/18_serve.ipynb #30b5ecd7
 @patch
@@ -427,24 +444,6 @@ def current(self:Service)->object:
             self.bad_key = key
             logger.error('%s; the service answers from the last good index until the file changes', e)
             return self.rec
-
-# %% ../nbs/18_serve.ipynb #afbdae59
-@patch
-def answer(self:Service, items:list # (decoded photo, k) pairs of concurrent requests
-          )->list: # per photo: dict(unknown, top [product, score, image])
-    "The batcher's function: one forward pass over the photos, then one search per distinct `k`, in a worker thread."
-    r = self.current()
-    first = self.first
-    e = self.embed([a for a, _ in items])
-    ks = np.array([k for _, k in items])
-    out = [None]*len(items)
-    for k in np.unique(ks):
-        rows = np.flatnonzero(ks == k)
-        pred = r.predict(e[rows], int(k))  # the vote of `Recognizer.classify`
-        for i, t, u in zip(rows, pred.topk, pred.unknown):
-            top = [dict(product=p, score=round(float(s), 4), image=first.get(p)) for p, s in t]
-            out[i] = dict(unknown=bool(u), top=top)
-    return out
 
 # %% ../nbs/18_serve.ipynb #02ea059e
 @patch

@@ -7,14 +7,13 @@ from __future__ import annotations
 import contextlib, hashlib, json, os, re, time
 from pathlib import Path
 import numpy as np, pandas as pd, torch
-from .core import (atomic_file, atomic_write_text, default_device, local_cores, parse_size, open_regular,
+from .core import (atomic_file, atomic_write_text, default_device, parse_size, open_regular,
                              read_json, npy_header, check_fields)
 from .imagefolder import ImageDataset, ScanReport, scan_imagefolder, embed_images, progress_bar
 from .train import load_run, run_config
 from .store import VectorStore, VectorFiles, as_unit_rows, unit_rows, is_unit
 from .knn import KNNClassifier
 from .retrieval import RetrievalIndex
-from .core import fingerprint
 
 # %% auto #0
 __all__ = ['SHARDS_META', 'UNIT_TOL', 'EMBED_SPEC', 'image_table', 'shard_files', 'shards_meta', 'finished_shards',
@@ -306,7 +305,7 @@ def _stderr_on_error():
 # %% ../nbs/15a_shards.ipynb #7454718b
 def _ray_shards(run, df, todo, out, meta, batch_size, workers, address, device, progress, report):
     "Embed shards `todo` with Ray Data: parallel decoding tasks and an actor pool of models."
-    import ray, logging
+    import ray
     if not progress:
         # Ray Data's progress and advice lines only with progress=True
         os.environ.setdefault('RAY_DATA_LOG_LEVEL', 'ERROR')

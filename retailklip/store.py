@@ -293,6 +293,16 @@ def search(self:VectorStore, q, # (n, dim) queries
     k = min(k, len(self))
     return self._rescore(self.index, q, k) if self.built['kind'] == 'ivfpq' else self.index.search(q, k)
 
+# %% ../nbs/07b_store.ipynb #2211508c
+@patch
+def column(self:VectorStore, name:str # a column of the row table
+          )->np.ndarray:
+    "Column `name` of the row table as an array, read once per version of the table (searches map rows through it)."
+    cache = self.__dict__.setdefault('columns', {})
+    hit = cache.get(name)
+    if hit is None or hit[0] is not self.refs: hit = cache[name] = (self.refs, self.refs[name].to_numpy())
+    return hit[1]
+
 # %% ../nbs/07b_store.ipynb #1d7461b2
 def encode_refs(refs:pd.DataFrame)->tuple: # (array, product names or None)
     "A row table as a file stores it: int32 product codes and their names for products alone, else JSON records."

@@ -4,17 +4,18 @@
 
 # %% ../nbs/02_synth.ipynb #30b00be4
 from __future__ import annotations
-import io, json, math, os, shutil, zlib
+import io, math, os, shutil, zlib
 from dataclasses import dataclass, asdict
 from pathlib import Path
 import numpy as np, pandas as pd
-from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps, ImageEnhance
+from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageEnhance
 
 # %% auto #0
-__all__ = ['KINDS', 'COLOURS', 'PATTERNS', 'LOGOS', 'VARIANTS', 'FONT_FILES', 'WORLD_PARTS', 'font_path', 'get_font', 'Product',
-           'rng_for', 'brand_name', 'parallel_map', 'make_products', 'colour_rgb', 'shade_rgb', 'draw_logo',
-           'draw_package', 'catalog_image', 'jpeg_roundtrip', 'shelf_image', 'product_caption', 'RetailWorld',
-           'make_world', 'clear_world', 'write_imagefolder', 'show_world']
+__all__ = ['KINDS', 'COLOURS', 'PATTERNS', 'LOGOS', 'VARIANTS', 'FONT_FILES', 'SHELF_WALLS', 'WORLD_PARTS', 'font_path',
+           'get_font', 'Product', 'rng_for', 'brand_name', 'parallel_map', 'make_products', 'colour_rgb', 'shade_rgb',
+           'draw_logo', 'draw_package', 'catalog_image', 'perspective_coeffs', 'jpeg_roundtrip', 'camera_effects',
+           'shelf_image', 'product_caption', 'RetailWorld', 'make_world', 'clear_world', 'write_imagefolder',
+           'show_world']
 
 # %% ../nbs/02_synth.ipynb #e21b37d9
 KINDS = ('can', 'box', 'bottle', 'pouch', 'jar', 'carton', 'tube', 'tray')
@@ -310,9 +311,13 @@ def catalog_image(p:Product, # the product
     return canvas.convert('RGB')
 
 # %% ../nbs/02_synth.ipynb #3a59913f
-_SHELF_BG = [(200, 200, 205), (170, 130, 90), (235, 235, 230), (120, 125, 135), (215, 200, 170)]
+SHELF_WALLS = [(200, 200, 205), (170, 130, 90), (235, 235, 230), (120, 125, 135), (215, 200, 170)]  # behind the shelves
 
-def _perspective_coeffs(src, dst):
+# %% ../nbs/02_synth.ipynb #4b5808b3
+def perspective_coeffs(src:list, # four (x, y) corners in the input image
+                       dst:list # where they land in the output
+                      )->list: # the 8 coefficients of PIL's `Image.transform(..., PERSPECTIVE, ...)`
+    "PIL's perspective coefficients (output -> input pixels) that take the corners `src` to `dst`."
     A, b = [], []
     for (x, y), (u, v) in zip(dst, src):
         A += [[x, y, 1, 0, 0, 0, -u*x, -u*y], [0, 0, 0, x, y, 1, -v*x, -v*y]]
@@ -329,6 +334,23 @@ def jpeg_roundtrip(im:Image.Image, # the image
     buf.seek(0)
     return Image.open(buf).convert('RGB')
 
+# %% ../nbs/02_synth.ipynb #35af8ad1
+def camera_effects(im:Image.Image, # the scene as the lens sees it
+                   rng:np.random.Generator, # the photo's generator (drawn from in a fixed order)
+                   hardness:float=1.0 # scales every effect (0: unchanged but for a JPEG at quality 90)
+                  )->Image.Image: # RGB
+    "A store camera's nuisances: exposure, contrast, colour cast, defocus, sensor noise and JPEG."
+    h = hardness
+    im = ImageEnhance.Brightness(im).enhance(1 + h*rng.uniform(-.35, .25))
+    im = ImageEnhance.Contrast(im).enhance(1 + h*rng.uniform(-.3, .2))
+    cast = 1 + h*rng.normal(0, .06, 3)
+    if h:
+        arr = np.clip(np.asarray(im).astype(float)*cast, 0, 255).astype(np.uint8)
+        im = Image.fromarray(arr).filter(ImageFilter.GaussianBlur(h*rng.uniform(0, 1.1)))
+    noise = rng.normal(0, h*rng.uniform(0, 10), (im.height, im.width, 1))
+    im = Image.fromarray(np.clip(np.asarray(im).astype(float) + noise, 0, 255).astype(np.uint8))
+    return jpeg_roundtrip(im, 90 - h*rng.uniform(0, 60))
+
 # %% ../nbs/02_synth.ipynb #6308b559
 def shelf_image(p:Product, # the product
                 k:int, # index of the shelf shot
@@ -340,7 +362,7 @@ def shelf_image(p:Product, # the product
     "In-situ (query) photograph number `k` of `p` on a shelf, between neighbours, under store-camera nuisances."
     rng, S, h = rng_for(seed, p.sku, 'shelf', k), size, hardness
     big = int(S*1.5)
-    bg = np.array(_SHELF_BG[rng.integers(len(_SHELF_BG))], float) + rng.normal(0, 8, 3)
+    bg = np.array(SHELF_WALLS[rng.integers(len(SHELF_WALLS))], float) + rng.normal(0, 8, 3)
     canvas = Image.new('RGBA', (big, big), tuple(int(v) for v in np.clip(bg, 0, 255)) + (255,))
     d = ImageDraw.Draw(canvas)
     ys = big*rng.uniform(.78, .86)
@@ -368,18 +390,9 @@ def shelf_image(p:Product, # the product
     j = lambda: h*rng.uniform(-.1, .1)*S
     quad = [(c-half+j(), c-half-S*.1+j()), (c+half+j(), c-half-S*.1+j()), (c+half+j(), c+half-S*.1+j()),
             (c-half+j(), c+half-S*.1+j())]
-    im = im.transform((S, S), Image.Transform.PERSPECTIVE, _perspective_coeffs(quad, [(0, 0), (S, 0), (S, S), (0, S)]),
+    im = im.transform((S, S), Image.Transform.PERSPECTIVE, perspective_coeffs(quad, [(0, 0), (S, 0), (S, S), (0, S)]),
                       Image.Resampling.BILINEAR)
-    im = ImageEnhance.Brightness(im).enhance(1 + h*rng.uniform(-.35, .25))
-    im = ImageEnhance.Contrast(im).enhance(1 + h*rng.uniform(-.3, .2))
-    cast = 1 + h*rng.normal(0, .06, 3)
-    arr = np.asarray(im).astype(float)*cast[None, None]
-    if h:
-        im = Image.fromarray(np.clip(arr, 0,
-                                     255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(h*rng.uniform(0, 1.1)))
-    arr = np.asarray(im).astype(float) + rng.normal(0, h*rng.uniform(0, 10), (S, S, 1))
-    im = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
-    return jpeg_roundtrip(im, 90 - h*rng.uniform(0, 60))
+    return camera_effects(im, rng, h)
 
 # %% ../nbs/02_synth.ipynb #bbf851b6
 _PATTERN_WORDS = {'plain': '', 'stripes': ' with stripes', 'dots': ' with dots', 'checks': ' with checks',
@@ -453,7 +466,7 @@ def make_world(n_products:int=100, # number of SKUs
     return RetailWorld(seed, prods, pd.DataFrame(rows), size)
 
 # %% ../nbs/02_synth.ipynb #db204ddc
-WORLD_PARTS = ('train', 'refs', 'queries', 'scenes', 'products.csv', 'images.csv')  # what a world writes in its folder
+WORLD_PARTS = ('train', 'refs', 'queries', 'scenes', 'shelves', 'products.csv', 'images.csv')  # what a world writes
 
 def clear_world(root:str|Path, # the folder a world is about to be written to
                 overwrite:bool=False # remove the parts of a world found there (else refuse them)

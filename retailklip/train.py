@@ -5,7 +5,7 @@
 # %% ../nbs/09_train.ipynb #a659bcff
 from __future__ import annotations
 import copy, hashlib, json, math, os
-from dataclasses import dataclass, asdict, field
+from dataclasses import dataclass, asdict
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn as nn
 from .backbone import load_backbone, Backbone, ImageEncoder, BackboneError, check_local
@@ -14,7 +14,7 @@ from .imagefolder import shelf_augment, ImageDataset, ScanReport, as_dataset, it
 from .backbone import to_model_input
 from .core import read_json, check_fields, atomic_save, atomic_write_text, fingerprint, init_distributed
 from .core import dist_info, all_sum, barrier, blank_batch
-from .fit import Task, Plan, fit, run_guard, amp_dtype, RUN_FILES
+from .fit import Task, Plan, fit, run_guard, amp_dtype
 
 # %% auto #0
 __all__ = ['RUN_CONFIG', 'RUN_WEIGHTS', 'layer_decay_groups', 'balanced_batches', 'save_run', 'run_config', 'load_run',

@@ -91,7 +91,6 @@ class Inspector:
     def widget(self):
         "An ipywidgets UI: slider over queries, 'only wrong' switch, the neighbour strip."
         import ipywidgets as W
-        from IPython.display import display
         only = W.Checkbox(value=False, description=f'only wrong ({len(self.wrong)})')
         sl = W.IntSlider(0, 0, max(0, len(self.truth) - 1), description='query')
         out = W.Output()
@@ -250,7 +249,6 @@ class RetrievalInspector:
     def widget(self, query:str='jar', k:int=8):
         "Text box + method switch -> gallery and precision curve."
         import ipywidgets as W
-        from IPython.display import display
         box = W.Text(value=query, description='query', continuous_update=False)
         meth = W.ToggleButtons(options=list(self.embs), value=list(self.embs)[-1])
         out = W.Output()
