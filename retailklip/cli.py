@@ -127,7 +127,7 @@ def _leave_group():
     if torch.distributed.is_initialized(): torch.distributed.destroy_process_group()
 
 # %% ../nbs/20_cli.ipynb #ce99d650
-DISTRIBUTED = ('finetune', 'for-train')  # the commands that torchrun may start in several processes
+DISTRIBUTED = ('finetune', 'for-train', 'train-detector')  # the commands torchrun may start in several processes
 THREADS_NOTE = ("OpenMP threads that wait for work sleep (OMP_WAIT_POLICY=PASSIVE) unless the "
                 "environment says otherwise: "
                 "spinning waiters steal the cores that a second process on the machine needs (bench section 'threads')")
@@ -148,7 +148,7 @@ def main(argv:list[str]|None=None)->int:
     if args.allow_download: os.environ['RETAILKLIP_ALLOW_DOWNLOAD'] = '1'  # read by `backbone.check_local`
     world, rank = int(os.environ.get('WORLD_SIZE', '1')), int(os.environ.get('RANK', '0'))
     if world > 1 and args.cmd not in DISTRIBUTED:
-        print(f"retailklip {args.cmd}: error: only {' and '.join(DISTRIBUTED)} run under "
+        print(f"retailklip {args.cmd}: error: only {', '.join(DISTRIBUTED[:-1])} and {DISTRIBUTED[-1]} run under "
               f"torchrun (WORLD_SIZE={world}); "
               f"run {args.cmd} as one process", file=sys.stderr)
         return 2

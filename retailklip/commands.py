@@ -4,9 +4,10 @@
 
 # %% auto #0
 __all__ = ['PosInt', 'NonNegInt', 'PosFloat', 'NonNegFloat', 'Fraction', 'Seconds', 'Memory', 'OutFile', 'OutDir', 'COMMANDS',
-           'FORMULA_STARTS', 'command', 'demo_cmd', 'pretrain_cmd', 'synth_cmd', 'finetune_cmd', 'embed_cmd',
-           'index_cmd', 'add_cmd', 'remove_cmd', 'classify_cmd', 'calibrate_cmd', 'evaluate_cmd', 'for_train_cmd',
-           'serve_cmd', 'export_cmd', 'search_index_cmd', 'search_cmd', 'for_eval_cmd', 'bench_cmd']
+           'FORMULA_STARTS', 'command', 'demo_cmd', 'pretrain_cmd', 'synth_cmd', 'finetune_cmd', 'train_detector_cmd',
+           'embed_cmd', 'index_cmd', 'add_cmd', 'remove_cmd', 'classify_cmd', 'calibrate_cmd', 'shelf_cmd',
+           'discover_cmd', 'evaluate_cmd', 'for_train_cmd', 'serve_cmd', 'export_cmd', 'search_index_cmd', 'search_cmd',
+           'for_eval_cmd', 'bench_cmd']
 
 # %% ../nbs/19a_commands.ipynb #5c77d8e1
 import argparse, json, math, os, sys
@@ -180,6 +181,29 @@ def finetune_cmd(data:str, # ImageFolder tree: one folder per product
     print(f"finetuned {model} on {data} ({len(rec.report.skipped)} image(s) skipped) -> {out}")
     return dict(run=out, skipped=len(rec.report.skipped))
 
+# %% ../nbs/19a_commands.ipynb #69792170
+@command('train-detector', exclusive=(('resume', 'overwrite'),))
+def train_detector_cmd(coco:str, # COCO boxes (any category is a product), e.g. OUT/shelves/annotations.json
+                       images:str, # the folder of its photos
+                       out:OutDir, # run folder to write (last.pt, history.csv, model.pt, config.json)
+                       steps:NonNegInt=3000, # optimiser steps
+                       batch_size:PosInt=4, # photos per step, shared by the processes under torchrun
+                       lr:PosFloat=1e-3, # peak learning rate
+                       arch:str='frcnn_mbv3', # 'frcnn_mbv3' (sized for a CPU) or 'frcnn_r50'
+                       min_size:PosInt|None=None, # photos resized to this short side (default: the arch's)
+                       device:str|None=None, # cpu or cuda (default: cuda if present)
+                       workers:NonNegInt=2, # decoding processes
+                       resume:bool=False, # --out holds a run: continue it (same config; --steps may grow)
+                       overwrite:bool=False # --out holds a run: replace it
+                      )->dict:
+    "Train a class-agnostic product detector on COCO boxes; writes a run folder."
+    from retailklip.detector import DetectorConfig, train_detector
+    cfg = DetectorConfig(arch=arch, steps=steps, batch_size=batch_size, lr=lr, min_size=min_size)
+    _, h = train_detector(coco, images, out, cfg, resume, overwrite, device, workers)
+    loss = float(h.loss.iloc[-1]) if len(h) else float('nan')
+    print(f"trained a {arch} detector for {steps} steps on {coco} (last loss {loss:.3f}) -> {out}")
+    return dict(run=out, steps=steps, loss=loss)
+
 # %% ../nbs/19a_commands.ipynb #62426aae
 @command('embed')
 def embed_cmd(images:str, # ImageFolder tree (product = folder), a .csv (path[, product]) or a .txt list of images
@@ -281,6 +305,37 @@ def calibrate_cmd(index:str, # index file (its threshold is updated in place)
           f"{r['known_accepted']:.1%} of the {r['known_queries']} known and rejects {r['unknown_rejected']:.1%} "
           f"of the {r['unknown_queries']} unknown")
     return r
+
+# %% ../nbs/19a_commands.ipynb #11b586e4
+@command('shelf', positional=('photos',), one_of=(('detector', 'boxes'),))
+def shelf_cmd(photos:list[str], # shelf photos and/or folders of them (with --boxes: the folder of its photos)
+              index:str, # product index file (`retailklip index`)
+              out:OutDir, # a new folder: facings.csv, summary.csv, overlays/
+              detector:str|None=None, # detector run folder (`retailklip train-detector`)
+              boxes:str|None=None, # or a COCO box file of the photos (ground truth or another detector's)
+              min_score:Fraction=.5, # detector boxes scored below are dropped
+              top_k:PosInt=3 # products per facing: the best and the runners-up
+             )->dict:
+    "Read whole shelf photos: every facing's product or 'unknown', a summary and an overlay per photo."
+    from retailklip.api import read_shelves
+    src = photos[0] if boxes is not None else photos
+    if boxes is not None and len(photos) != 1: raise ValueError("with --boxes give one folder: the photos' folder")
+    f = read_shelves(index, src, out, detector, boxes, min_score, top_k)
+    print(f"read {f.photo.nunique()} shelf photo(s): {len(f)} facings, {int(f.unknown.sum())} unknown -> {out}")
+    return dict(out=out, photos=int(f.photo.nunique()), facings=len(f), unknown=int(f.unknown.sum()))
+
+# %% ../nbs/19a_commands.ipynb #fbf26ebc
+@command('discover')
+def discover_cmd(index:str, # the product index that read the shelves
+                 shelves:str, # a `retailklip shelf` output folder (or its facings.csv)
+                 out:OutDir, # a new folder: a folder of crops and a contact sheet per candidate product
+                 min_facings:PosInt=3 # the fewest unknown facings that make a candidate
+                )->dict:
+    "Gather the unknown facings of read shelves into candidate new products, to confirm and `add`."
+    from retailklip.api import discover_products
+    c = discover_products(index, shelves, out, min_facings)
+    print(f"{len(c)} candidate product(s) from {shelves} -> {out}")
+    return dict(out=out, candidates=len(c), facings=int(c.facings.sum()) if len(c) else 0)
 
 # %% ../nbs/19a_commands.ipynb #0709e87f
 @command('evaluate')
