@@ -79,8 +79,9 @@ def shelves(n_products:int=100, n_photos:int=40, outside:int=20, steps:int=300, 
                 with tempfile.TemporaryDirectory(dir=d) as c:
                     cands = write_candidates(Path(c)/'cands', u)
                     conf = Path(c)/'confirmed'; conf.mkdir()
-                    for row in cands.itertuples():
-                        if row.candidate in pure: Path(row.folder).rename(conf/pure[row.candidate])
+                    for row in cands[cands.candidate.isin(list(pure))].itertuples():  # two candidates of one product: one folder
+                        (conf/pure[row.candidate]).mkdir(exist_ok=True)
+                        for f in Path(row.folder).iterdir(): f.rename(conf/pure[row.candidate]/f'{row.candidate}-{f.name}')
                     rec.add(conf)
                     later, later_truth = truth_of(d/'later'); lw = pd.concat(later_truth, ignore_index=True)['product']
                     again = rec.read_shelf(later, boxes=later_truth)

@@ -13,10 +13,10 @@ from tqdm.auto import tqdm
 from .core import local_cores
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'ImageError', 'to_rgb', 'load_image', 'ScanReport', 'walk_images', 'scan_imagefolder', 'one_thread',
-           'ImageDataset', 'list_images', 'check_given', 'shelf_augment', 'progress_bar', 'default_workers',
-           'as_dataset', 'prefetch', 'iter_batches', 'native_bf16', 'bf16_twin', 'embed_processes', 'release_memory',
-           'EmbedBatches', 'embed_images']
+__all__ = ['IMAGE_EXTS', 'ImageError', 'to_rgb', 'load_image', 'as_rgb', 'ScanReport', 'walk_images', 'scan_imagefolder',
+           'one_thread', 'ImageDataset', 'list_images', 'check_given', 'shelf_augment', 'progress_bar',
+           'default_workers', 'as_dataset', 'prefetch', 'iter_batches', 'native_bf16', 'bf16_twin', 'embed_processes',
+           'release_memory', 'EmbedBatches', 'embed_images']
 
 # %% ../nbs/06_imagefolder.ipynb #dccb01b3
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp')
@@ -66,6 +66,17 @@ def load_image(path:str|Path, # image file
     if min(out.size) < min_side:
         raise ImageError(f"{p}: image too small ({out.size[0]}x{out.size[1]} px, need {min_side})")
     return out
+
+# %% ../nbs/06_imagefolder.ipynb #415ab4fa
+def as_rgb(photo # a file, a PIL image or an (H, W, 3) uint8 array
+          )->Image.Image:
+    "One photo as an RGB PIL image (a file decoded by `load_image`; an array checked)."
+    if isinstance(photo, (str, os.PathLike)): return load_image(photo)
+    if isinstance(photo, Image.Image): return to_rgb(photo)
+    a = np.asarray(photo)
+    if a.ndim != 3 or a.shape[2] != 3 or a.dtype != np.uint8:
+        raise ValueError(f"a photo array must be (H, W, 3) uint8, got {a.shape} {a.dtype}")
+    return Image.fromarray(a)
 
 # %% ../nbs/06_imagefolder.ipynb #cf9fbc87
 @dataclass
