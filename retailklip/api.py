@@ -792,12 +792,12 @@ def pretrain_clip(steps:int=600, batch_size:int=128, lr:float=1e-3, warmup=None,
 # %% ../nbs/16_api.ipynb #49847c77
 def read_shelves(index, # a product index file (`retailklip index`)
                  photos, # shelf photos: files and/or folders (with `detector`)
-                 out, # a new folder: facings.csv, summary.csv, overlays/
+                 out, # a new folder: facings.csv, summary.csv, gaps.csv, overlays/
                  detector=None, # a detector run folder (`retailklip train-detector`)
                  boxes=None, # or a COCO box file of the photos (then `photos` is its images folder)
                  min_score:float=.5, k:int=3)->pd.DataFrame: # the facings
-    "Read shelf photos with an index: every facing's product or 'unknown', a summary, and an overlay per photo."
-    from retailklip.shelf import coco_boxes, fresh_folder, draw_facings, shelf_summary
+    "Read shelf photos with an index: every facing's product or 'unknown', a summary, the gaps, an overlay per photo."
+    from retailklip.shelf import coco_boxes, fresh_folder, draw_facings, shelf_summary, photo_gaps
     if boxes is not None: photos, given = coco_boxes(boxes, photos)
     else: photos, given = [str(p) for p in list_images(check_given(photos))], None
     rec = Recognizer.load(index)
@@ -805,6 +805,7 @@ def read_shelves(index, # a product index file (`retailklip index`)
     with fresh_folder(out) as tmp:
         facings.to_csv(tmp/'facings.csv', index=False)
         shelf_summary(facings).to_csv(tmp/'summary.csv', index=False)
+        photo_gaps(facings).to_csv(tmp/'gaps.csv', index=False)
         (tmp/'overlays').mkdir()
         for i, p in enumerate(photos):
             draw_facings(p, facings[facings.photo == p]).save(tmp/'overlays'/f'{i:05d}-{Path(p).stem}.jpg', quality=90)

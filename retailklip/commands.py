@@ -310,7 +310,7 @@ def calibrate_cmd(index:str, # index file (its threshold is updated in place)
 @command('shelf', positional=('photos',), one_of=(('detector', 'boxes'),))
 def shelf_cmd(photos:list[str], # shelf photos and/or folders of them (with --boxes: the folder of its photos)
               index:str, # product index file (`retailklip index`)
-              out:OutDir, # a new folder: facings.csv, summary.csv, overlays/
+              out:OutDir, # a new folder: facings.csv, summary.csv, gaps.csv, overlays/
               detector:str|None=None, # detector run folder (`retailklip train-detector`)
               boxes:str|None=None, # or a COCO box file of the photos (ground truth or another detector's)
               min_score:Fraction=.5, # detector boxes scored below are dropped
