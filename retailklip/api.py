@@ -340,24 +340,26 @@ def finetune(cls:Recognizer, train, # ImageFolder tree `train/<product_id>/*.jpg
 # %% ../nbs/16_api.ipynb #b1acf52d
 @patch
 def read_shelf(self:Recognizer, photos:list, # shelf photos: files, PIL images or (H, W, 3) uint8 arrays
-               detector=None, # a detector run folder or module (`detector.train_detector`)
+               detector=None, # a detector: run folder, module or shipped name (default: 'rk-det-mini')
                boxes:list|None=None, # or each photo's boxes: tables with x, y, w, h
                min_score:float=.5, # the detector's boxes scored below are dropped
-               k:int=3 # products per facing: the best and the runners-up
-              )->pd.DataFrame: # photo, facing, x, y, w, h, box_score, product, score, unknown, candidates
+               k:int=3, # products per facing: the best and the runners-up
+               embeddings:bool=False # also return the facings' embeddings (for `discover`)
+              ): # photo, facing, x, y, w, h, box_score, product, score, unknown, candidates (, embeddings)
     "One row per facing of each shelf photo: where it is and which product it shows, or `unknown`."
     from retailklip.shelf import read_shelf
-    return read_shelf(self, photos, detector, boxes, min_score, k)
+    return read_shelf(self, photos, detector, boxes, min_score, k, embeddings)
 
 # %% ../nbs/16_api.ipynb #7d198757
 @patch
 def discover(self:Recognizer, facings:pd.DataFrame, # `read_shelf`'s table of many photos
              photos:list|None=None, # the photos, when the table numbers them instead of naming files
-             min_facings:int=3 # the fewest facings that make a candidate
+             min_facings:int=3, # the fewest facings that make a candidate
+             embeddings:np.ndarray|None=None # `read_shelf`'s embeddings of the facings (else the crops are embedded)
             )->pd.DataFrame: # the unknown facings with their `candidate` (-1: none)
     "The unknown facings gathered into candidate new products (HDBSCAN over their embeddings)."
     from retailklip.shelf import discover
-    return discover(self, facings, photos, min_facings)
+    return discover(self, facings, photos, min_facings, embeddings)
 
 # %% ../nbs/16_api.ipynb #1a1be27a
 class ImageSearch:
@@ -792,24 +794,25 @@ def pretrain_clip(steps:int=600, batch_size:int=128, lr:float=1e-3, warmup=None,
 # %% ../nbs/16_api.ipynb #49847c77
 def read_shelves(index, # a product index file (`retailklip index`)
                  photos, # shelf photos: files and/or folders (with `detector`)
-                 out, # a new folder: facings.csv, summary.csv, gaps.csv, overlays/
-                 detector=None, # a detector run folder (`retailklip train-detector`)
+                 out, # a new folder: facings.csv, embeddings.npy, summary.csv, gaps.csv, overlays/
+                 detector=None, # a detector run folder (`retailklip train-detector`) (default: 'rk-det-mini')
                  boxes=None, # or a COCO box file of the photos (then `photos` is its images folder)
-                 min_score:float=.5, k:int=3)->pd.DataFrame: # the facings
+                 min_score:float=.5, k:int=3)->tuple: # (the facings, the photos read)
     "Read shelf photos with an index: every facing's product or 'unknown', a summary, the gaps, an overlay per photo."
     from retailklip.shelf import coco_boxes, fresh_folder, draw_facings, shelf_summary, photo_gaps
     if boxes is not None: photos, given = coco_boxes(boxes, photos)
     else: photos, given = [str(p) for p in list_images(check_given(photos))], None
     rec = Recognizer.load(index)
-    facings = rec.read_shelf(photos, detector, given, min_score, k)
+    facings, emb = rec.read_shelf(photos, detector, given, min_score, k, embeddings=True)
     with fresh_folder(out) as tmp:
         facings.to_csv(tmp/'facings.csv', index=False)
+        np.save(tmp/'embeddings.npy', emb)  # row for row: what `discover_products` clusters
         shelf_summary(facings).to_csv(tmp/'summary.csv', index=False)
         photo_gaps(facings).to_csv(tmp/'gaps.csv', index=False)
         (tmp/'overlays').mkdir()
         for i, p in enumerate(photos):
             draw_facings(p, facings[facings.photo == p]).save(tmp/'overlays'/f'{i:05d}-{Path(p).stem}.jpg', quality=90)
-    return facings
+    return facings, photos
 
 # %% ../nbs/16_api.ipynb #fb70a5ed
 def discover_products(index, # the product index that read the shelves
@@ -817,10 +820,11 @@ def discover_products(index, # the product index that read the shelves
                       out, # a new folder: one folder of crops per candidate, contact sheets, candidates.csv
                       min_facings:int=3)->pd.DataFrame: # candidate, facings, folder
     "Candidate new products gathered from the unknown facings of read shelves, written for a person to confirm."
-    from retailklip.shelf import write_candidates
+    from retailklip.shelf import write_candidates, shelf_embeddings
     f = Path(shelves)/'facings.csv' if Path(shelves).is_dir() else Path(shelves)
     if not f.is_file(): raise FileNotFoundError(f"no facings table at {f}: give a `retailklip shelf` output folder")
     facings = pd.read_csv(f)
     missing = {'photo', 'facing', 'x', 'y', 'w', 'h', 'unknown'} - set(facings.columns)
     if missing: raise ValueError(f"{f} is not a facings table: no {', '.join(sorted(missing))} column")
-    return write_candidates(out, Recognizer.load(index).discover(facings, min_facings=min_facings))
+    emb = shelf_embeddings(f.parent/'embeddings.npy') if (f.parent/'embeddings.npy').is_file() else None
+    return write_candidates(out, Recognizer.load(index).discover(facings, min_facings=min_facings, embeddings=emb))

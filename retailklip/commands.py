@@ -307,12 +307,12 @@ def calibrate_cmd(index:str, # index file (its threshold is updated in place)
     return r
 
 # %% ../nbs/19a_commands.ipynb #11b586e4
-@command('shelf', positional=('photos',), one_of=(('detector', 'boxes'),))
+@command('shelf', positional=('photos',), exclusive=(('detector', 'boxes'),))
 def shelf_cmd(photos:list[str], # shelf photos and/or folders of them (with --boxes: the folder of its photos)
               index:str, # product index file (`retailklip index`)
               out:OutDir, # a new folder: facings.csv, summary.csv, gaps.csv, overlays/
-              detector:str|None=None, # detector run folder (`retailklip train-detector`)
-              boxes:str|None=None, # or a COCO box file of the photos (ground truth or another detector's)
+              detector:str|None=None, # detector run folder (`retailklip train-detector`) (default: rk-det-mini)
+              boxes:str|None=None, # or the photos' boxes: COCO file or SKU-110K CSV (default: none, detect)
               min_score:Fraction=.5, # detector boxes scored below are dropped
               top_k:PosInt=3 # products per facing: the best and the runners-up
              )->dict:
@@ -320,9 +320,11 @@ def shelf_cmd(photos:list[str], # shelf photos and/or folders of them (with --bo
     from retailklip.api import read_shelves
     src = photos[0] if boxes is not None else photos
     if boxes is not None and len(photos) != 1: raise ValueError("with --boxes give one folder: the photos' folder")
-    f = read_shelves(index, src, out, detector, boxes, min_score, top_k)
-    print(f"read {f.photo.nunique()} shelf photo(s): {len(f)} facings, {int(f.unknown.sum())} unknown -> {out}")
-    return dict(out=out, photos=int(f.photo.nunique()), facings=len(f), unknown=int(f.unknown.sum()))
+    f, read = read_shelves(index, src, out, detector, boxes, min_score, top_k)
+    if bare := [p for p in read if p not in set(f.photo)]:
+        print(f"retailklip shelf: no facing found on {len(bare)} photo(s), e.g. {bare[0]}", file=sys.stderr)
+    print(f"read {len(read)} shelf photo(s): {len(f)} facings, {int(f.unknown.sum())} unknown -> {out}")
+    return dict(out=out, photos=len(read), facings=len(f), unknown=int(f.unknown.sum()), bare=len(bare))
 
 # %% ../nbs/19a_commands.ipynb #fbf26ebc
 @command('discover')
@@ -394,13 +396,16 @@ def serve_cmd(index:str|None=None, # product index (.rk) for /classify and /prod
               engine:Literal['torch', 'onnxruntime']='torch', # runtime of /classify
               onnx:str|None=None, # graph from `retailklip export`; needs --engine onnxruntime (default: none)
               no_access_log:bool=False, # do not log one line per request to stderr
-              allowed_host:list[str]|None=None # names the Host header may give (default: the bound loopback names)
+              allowed_host:list[str]|None=None, # names the Host header may give (default: the bound loopback names)
+              detector:str='rk-det-mini', # what POST /shelf finds facings with: a detector run folder or shipped name
+              candidates:str|None=None # a `retailklip discover` folder: the page lists them to enrol (default: none)
              ):
     "An HTTP service and web page (FastAPI + uvicorn) over a product index and/or a search index, until Ctrl-C."
     from retailklip.serve import serve
     token = token if token is not None else os.environ.get('RETAILKLIP_TOKEN')
     serve(index, search, host, port, token, max_batch=max_batch, max_wait=max_wait, device=device, engine=engine,
-          onnx=onnx, access_log=not no_access_log, allowed_hosts=allowed_host)
+          onnx=onnx, access_log=not no_access_log, allowed_hosts=allowed_host, detector=detector,
+          candidates=candidates)
 
 # %% ../nbs/19a_commands.ipynb #fc9dde54
 @command('export')

@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np, pandas as pd
 
 # %% auto #0
-__all__ = ['COCO_2017', 'OV_COCO_NOVEL_IDS', 'OV_COCO_BASE_IDS', 'PROTOCOLS', 'LVIS_V1_SAMPLE', 'CocoReport', 'CocoData',
-           'load_coco', 'read_class_list', 'check_split', 'relevance', 'protocol_split', 'write_ov_fixture']
+__all__ = ['SKU110K_COLUMNS', 'COCO_2017', 'OV_COCO_NOVEL_IDS', 'OV_COCO_BASE_IDS', 'PROTOCOLS', 'LVIS_V1_SAMPLE', 'CocoReport',
+           'CocoData', 'load_coco', 'coco_data', 'read_class_list', 'check_split', 'relevance', 'sku110k_coco',
+           'load_boxes', 'protocol_split', 'write_ov_fixture']
 
 # %% ../nbs/11_data.ipynb #4b440ed4
 @dataclass
@@ -57,8 +58,16 @@ def load_coco(json_path:str|Path, # COCO / LVIS detection JSON
     if not json_path.exists(): raise FileNotFoundError(f"annotation file not found: {json_path}")
     try: d = json.loads(json_path.read_text())
     except json.JSONDecodeError as e: raise ValueError(f"{json_path} is not valid JSON: {e}") from None
+    return coco_data(d, images_dir, require_files, str(json_path))
+
+# %% ../nbs/11_data.ipynb #11cc7b58
+def coco_data(d:dict, # a COCO detection dict: images, annotations, categories
+              images_dir:str|Path|None=None, require_files:bool=True, # see `load_coco`
+              source:str='' # where it was read from, for messages
+             )->CocoData:
+    "A COCO detection dict as per-image category sets and boxes, with a report of what was fixed or dropped."
     for k in ('images', 'annotations', 'categories'):
-        if k not in d: raise ValueError(f"{json_path} is not a COCO detection file: no '{k}' key")
+        if k not in d: raise ValueError(f"{source} is not a COCO detection file: no '{k}' key")
     rep = CocoReport()
     cats = {c['id']: c['name'] for c in d['categories']}
     federated = any('neg_category_ids' in im or 'not_exhaustive_category_ids' in im for im in d['images'])
@@ -66,7 +75,7 @@ def load_coco(json_path:str|Path, # COCO / LVIS detection JSON
     for im in d['images']:
         # LVIS v1 names its COCO image by URL: 'train2017/0000....jpg'
         fname = im.get('file_name') or '/'.join(str(im.get('coco_url', '')).split('/')[-2:])
-        if not fname: raise ValueError(f"{json_path}: image {im.get('id')} has neither 'file_name' nor 'coco_url'")
+        if not fname: raise ValueError(f"{source}: image {im.get('id')} has neither 'file_name' nor 'coco_url'")
         path = str(Path(images_dir)/fname) if images_dir is not None else fname
         if images_dir is not None and require_files and not Path(path).is_file():
             rep.missing_files.append(path)
@@ -95,7 +104,7 @@ def load_coco(json_path:str|Path, # COCO / LVIS detection JSON
         r['boxes'].append((name, [x0, y0, x1 - x0, y1 - y0]))
     freq = {c['name']: c['frequency'] for c in d['categories'] if c.get('frequency') in ('r', 'c', 'f')}
     return CocoData(pd.DataFrame(list(rows.values())), [cats[k] for k in sorted(cats)], federated, rep, freq,
-                    str(json_path))
+                    source)
 
 # %% ../nbs/11_data.ipynb #805abb02
 def read_class_list(path:str|Path)->list[str]:
@@ -122,6 +131,44 @@ def relevance(data:CocoData, category:str)->np.ndarray:
         if category in r.categories: out[i] = 1
         elif data.federated and (category not in r.neg or category in r.not_exhaustive): out[i] = -1
     return out
+
+# %% ../nbs/11_data.ipynb #b664250c
+SKU110K_COLUMNS = ['image_name', 'x1', 'y1', 'x2', 'y2', 'class', 'image_width', 'image_height']
+
+def sku110k_coco(csv_path:str|Path # SKU-110K's published annotations_{train,val,test}.csv (no header)
+                )->dict: # a COCO detection dict, one category 'object'
+    "SKU-110K's box CSV (one row per box, corners in pixels, the photo's size) as a COCO dict."
+    t = pd.read_csv(csv_path, header=None, names=SKU110K_COLUMNS)
+    if len(t) and t.x1.iloc[0] == 'x1': t = t.iloc[1:]  # a copy saved with its header row
+    num = t[SKU110K_COLUMNS[1:5] + SKU110K_COLUMNS[6:]].apply(pd.to_numeric, errors='coerce')
+    if num.isna().any(axis=None):
+        raise ValueError(f"{csv_path} is not a SKU-110K box CSV: row {int(num.isna().any(axis=1).argmax()) + 1} "
+                         f"is not {', '.join(SKU110K_COLUMNS)}")
+    ids = {n: i + 1 for i, n in enumerate(t.image_name.unique())}
+    first = t.assign(**num).drop_duplicates('image_name')
+    images = [dict(id=ids[r.image_name], file_name=str(r.image_name), width=int(r.image_width),
+                   height=int(r.image_height)) for r in first.itertuples()]
+    anns = [dict(id=k + 1, image_id=ids[n], category_id=1, bbox=[x0, y0, x1 - x0, y1 - y0], iscrowd=0)
+            for k, (n, x0, y0, x1, y1) in enumerate(zip(t.image_name, num.x1, num.y1, num.x2, num.y2))]
+    return dict(images=images, annotations=anns, categories=[dict(id=1, name='object')])
+
+# %% ../nbs/11_data.ipynb #4fa6ef36
+def load_boxes(path:str|Path, # a COCO box file (.json) or SKU-110K's box CSV (.csv)
+               images:str|Path # the folder of its photos
+              )->CocoData:
+    "The boxes of labelled photos, refused (one line) when a photo is missing or a box lies wholly outside its photo."
+    path = Path(path)
+    if path.suffix.lower() == '.csv':
+        if not path.is_file(): raise FileNotFoundError(f"box file not found: {path}")
+        data = coco_data(sku110k_coco(path), images, source=str(path))
+    else: data = load_coco(path, images)
+    r = data.report
+    if r.missing_files: raise FileNotFoundError(f"{path}: {len(r.missing_files)} photo(s) it lists are not under "
+                                                f"{images} (first: {r.missing_files[0]})")
+    if r.dropped_boxes: raise ValueError(f"{path}: {r.dropped_boxes} box(es) lie wholly outside their photo or have "
+                                         "no area: fix or remove them")
+    if not len(data.images): raise ValueError(f"{path} lists no photo")
+    return data
 
 # %% ../nbs/11_data.ipynb #e5a87fe8
 # id -> name, instances_*2017.json

@@ -10,14 +10,15 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn as nn
 from .core import (atomic_save, atomic_write_text, read_json, check_fields, load_tensors, default_device,
                              dist_info, init_distributed)
-from .data import CocoData, load_coco
+from .data import CocoData, load_boxes
 from .fit import Task, Plan, fit, run_guard
 from .imagefolder import load_image, as_rgb
 
 # %% auto #0
-__all__ = ['DETECTOR_ARCHS', 'DETECTOR_SPEC', 'detector_backbone', 'make_detector', 'DetectionImages', 'corner_boxes',
-           'detection_plan', 'detection_batches', 'DetectorTask', 'DetectorConfig', 'save_detector', 'load_detector',
-           'train_detector', 'detect', 'as_photo_tensor', 'evaluate_detector', 'agnostic_coco']
+__all__ = ['DETECTOR_ARCHS', 'DETECTOR_SPEC', 'SHIPPED_DETECTORS', 'detector_backbone', 'make_detector', 'DetectionImages',
+           'corner_boxes', 'detection_plan', 'detection_batches', 'DetectorTask', 'DetectorConfig', 'save_detector',
+           'detector_folder', 'load_detector', 'train_detector', 'detect', 'as_photo_tensor', 'evaluate_detector',
+           'agnostic_coco']
 
 # %% ../nbs/11a_detector.ipynb #5aa580da
 DETECTOR_ARCHS = dict(
@@ -149,19 +150,37 @@ DETECTOR_SPEC = dict(format=({'retailklip-detector-1'},), arch=(str,), min_size=
                      max_size=(int, 32, 8192), detections=(int, 1, 10_000))
 
 # %% ../nbs/11a_detector.ipynb #4db9d849
-def save_detector(model:nn.Module, out:str|Path, cfg:DetectorConfig):
+def save_detector(model:nn.Module, out:str|Path, cfg:DetectorConfig, # the detector, its run folder and config
+                  half:bool=False, # store floating tensors as fp16 (half the file; how the shipped detector is kept)
+                  meta:dict|None=None # more to record in config.json (how it was trained, what it measured)
+                 ):
     "Write `model.pt` (tensors only) and `config.json` into run folder `out`, atomically."
     out = Path(out)
-    atomic_save(model.state_dict(), out/'model.pt')
-    meta = dict(format='retailklip-detector-1', arch=cfg.arch, min_size=model.transform.min_size[0],
+    out.mkdir(parents=True, exist_ok=True)
+    sd = {k: v.half() if half and v.is_floating_point() else v for k, v in model.state_dict().items()}
+    atomic_save(sd, out/'model.pt')
+    info = dict(format='retailklip-detector-1', arch=cfg.arch, min_size=model.transform.min_size[0],
                 max_size=model.transform.max_size, detections=model.roi_heads.detections_per_img, config=asdict(cfg))
-    atomic_write_text(out/'config.json', json.dumps(meta, indent=1))
+    atomic_write_text(out/'config.json', json.dumps(info | (meta or {}), indent=1))
+
+# %% ../nbs/11a_detector.ipynb #5b8f1354
+SHIPPED_DETECTORS = {'rk-det-mini': 'rk-det-mini'}  # name -> folder in retailklip/weights/ (a run folder, fp16)
+
+def detector_folder(run:str|Path # a run folder, or the name of a shipped detector ('rk-det-mini')
+                   )->Path:
+    "The folder a detector loads from: a run folder as given, or the package's own for a shipped name."
+    from retailklip.backbone import weights_dir
+    if str(run) not in SHIPPED_DETECTORS: return Path(run)
+    d = weights_dir()/SHIPPED_DETECTORS[str(run)]
+    if not (d/'model.pt').is_file():
+        raise FileNotFoundError(f"the package should ship {d} for {run} but it is missing: reinstall retailklip")
+    return d
 
 # %% ../nbs/11a_detector.ipynb #1ec47431
-def load_detector(run:str|Path, # a run folder written by `train_detector`
+def load_detector(run:str|Path='rk-det-mini', # a run folder (`train_detector`) or a shipped detector's name
                   device:str|None=None)->nn.Module: # in eval mode
     "A trained detector from its run folder; the config is checked and the weights load as tensors only."
-    run = Path(run)
+    run = detector_folder(run)
     cfg = check_fields(read_json(run/'config.json', 'a detector run config'), DETECTOR_SPEC, f"{run/'config.json'}")
     if cfg['arch'] not in DETECTOR_ARCHS: raise ValueError(f"{run/'config.json'}: unknown arch {cfg['arch']!r}")
     model = make_detector(cfg['arch'], None, cfg['min_size'], cfg['max_size'], cfg['detections'])
@@ -171,7 +190,7 @@ def load_detector(run:str|Path, # a run folder written by `train_detector`
     return model.to(device or default_device()).eval()
 
 # %% ../nbs/11a_detector.ipynb #2f0d08e1
-def train_detector(coco:str|Path, images:str|Path, # a COCO-format box file and the folder of its photos
+def train_detector(coco:str|Path, images:str|Path, # a COCO box file or SKU-110K CSV, the photos' folder
                    out:str|Path, # run folder: last.pt, history.csv, then model.pt and config.json
                    cfg:DetectorConfig=DetectorConfig(),
                    resume:bool=False, overwrite:bool=False, # see `fit.run_guard`
@@ -181,8 +200,7 @@ def train_detector(coco:str|Path, images:str|Path, # a COCO-format box file and 
     device = init_distributed(device)  # under torchrun: this process's device
     same = {k: v for k, v in asdict(cfg).items() if k not in ('steps', 'ckpt_every')}  # a resumed run may go on longer
     st = run_guard(out, dict(config=same), resume, overwrite, device, 'a detector run')
-    data = load_coco(coco, images)
-    if not len(data.images): raise ValueError(f"{coco} lists no photo found under {images}")
+    data = load_boxes(coco, images)
     torch.manual_seed(cfg.seed)
     model = make_detector(cfg.arch, min_size=cfg.min_size, max_size=cfg.max_size).to(device).train()
     plan = detection_plan(len(data.images), cfg.batch_size, cfg.steps, cfg.seed, cfg.flip)
@@ -221,7 +239,7 @@ def evaluate_detector(model:nn.Module, coco:str|Path, images:str|Path, # a detec
     "Class-agnostic COCO AP, AP50 and AR of `model` on a COCO box file, by pycocotools."
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
-    data = load_coco(coco, images)
+    data = load_boxes(coco, images)
     gt = agnostic_coco(data)
     found = detect(model, data.images.path.tolist(), 0., batch_size)
     dets = [dict(image_id=int(i), category_id=1, bbox=[r.x, r.y, r.w, r.h], score=r.score)

@@ -13,10 +13,10 @@ from tqdm.auto import tqdm
 from .core import local_cores
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'ImageError', 'to_rgb', 'load_image', 'as_rgb', 'ScanReport', 'walk_images', 'scan_imagefolder',
-           'one_thread', 'ImageDataset', 'list_images', 'check_given', 'shelf_augment', 'progress_bar',
-           'default_workers', 'as_dataset', 'prefetch', 'iter_batches', 'native_bf16', 'bf16_twin', 'embed_processes',
-           'release_memory', 'EmbedBatches', 'embed_images']
+__all__ = ['IMAGE_EXTS', 'PHOTO_MAX_SIDE', 'ImageError', 'to_rgb', 'load_image', 'photo_size', 'check_photo', 'as_rgb',
+           'ScanReport', 'walk_images', 'scan_imagefolder', 'one_thread', 'ImageDataset', 'list_images', 'check_given',
+           'shelf_augment', 'progress_bar', 'default_workers', 'as_dataset', 'prefetch', 'iter_batches', 'native_bf16',
+           'bf16_twin', 'embed_processes', 'release_memory', 'EmbedBatches', 'embed_images']
 
 # %% ../nbs/06_imagefolder.ipynb #dccb01b3
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp')
@@ -67,16 +67,47 @@ def load_image(path:str|Path, # image file
         raise ImageError(f"{p}: image too small ({out.size[0]}x{out.size[1]} px, need {min_side})")
     return out
 
+# %% ../nbs/06_imagefolder.ipynb #75c469f4
+def photo_size(photo # a file (its header only is read), a PIL image or an (H, W, 3) uint8 array (checked)
+              )->tuple: # ((width, height), the photo's name for messages)
+    "The stored size of a photo, without decoding a file's pixels; `ImageError` naming the file if unreadable."
+    if isinstance(photo, Image.Image): return photo.size, 'a photo'
+    if not isinstance(photo, (str, os.PathLike)):
+        a = np.asarray(photo)
+        if a.ndim != 3 or a.shape[2] != 3 or a.dtype != np.uint8:
+            raise ValueError(f"a photo array must be (H, W, 3) uint8, got {a.shape} {a.dtype}")
+        return (a.shape[1], a.shape[0]), 'a photo array'
+    p = Path(photo)
+    if not p.is_file(): raise ImageError(f"{p}: file not found")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', Image.DecompressionBombWarning)  # refused by size below, not by a warning
+            with Image.open(p) as im: return im.size, str(p)
+    except Image.DecompressionBombError as e:
+        raise ImageError(f"{p}: too many pixels for a photo ({str(e).split(',')[0]}): downscale it") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
+        raise ImageError(f"{p}: cannot read image ({type(e).__name__}: {str(e)[:120]})") from None
+
+# %% ../nbs/06_imagefolder.ipynb #e2ded49a
+PHOTO_MAX_SIDE = 8192  # a whole photo (a shelf) is read at full resolution up to this side, refused above
+
+def check_photo(photo, # a file, a PIL image or an (H, W, 3) uint8 array
+                max_side:int=PHOTO_MAX_SIDE # the largest side allowed
+               )->tuple: # ((width, height), the photo's name for messages)
+    "A photo's size, refused (`ImageError` naming it) over `max_side` a side; a file's pixels are not decoded."
+    (w, h), name = photo_size(photo)
+    if max(w, h) > max_side:
+        raise ImageError(f"{name}: {w} x {h} pixels, over the {max_side} a side a photo may have: downscale it")
+    return (w, h), name
+
 # %% ../nbs/06_imagefolder.ipynb #415ab4fa
-def as_rgb(photo # a file, a PIL image or an (H, W, 3) uint8 array
+def as_rgb(photo, # a file, a PIL image or an (H, W, 3) uint8 array
+           max_side:int=PHOTO_MAX_SIDE # larger photos are refused, not shrunk, so boxes stay in their pixels
           )->Image.Image:
-    "One photo as an RGB PIL image (a file decoded by `load_image`; an array checked)."
-    if isinstance(photo, (str, os.PathLike)): return load_image(photo)
-    if isinstance(photo, Image.Image): return to_rgb(photo)
-    a = np.asarray(photo)
-    if a.ndim != 3 or a.shape[2] != 3 or a.dtype != np.uint8:
-        raise ValueError(f"a photo array must be (H, W, 3) uint8, got {a.shape} {a.dtype}")
-    return Image.fromarray(a)
+    "One whole photo as an RGB PIL image at full resolution (a file decoded by `load_image`; an array checked)."
+    check_photo(photo, max_side)
+    if isinstance(photo, (str, os.PathLike)): return load_image(photo, max_side)
+    return to_rgb(photo) if isinstance(photo, Image.Image) else Image.fromarray(np.asarray(photo))
 
 # %% ../nbs/06_imagefolder.ipynb #cf9fbc87
 @dataclass

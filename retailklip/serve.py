@@ -4,7 +4,7 @@
 
 # %% ../nbs/18_serve.ipynb #40baa37f
 from __future__ import annotations
-import asyncio, copy, functools, hashlib, hmac, io, ipaddress, logging, os, re, shutil
+import asyncio, copy, dataclasses, functools, hashlib, hmac, io, ipaddress, logging, os, re, shutil
 import socket, threading, time, uuid, warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, Response, HTMLResponse, PlainTextRes
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastcore.basics import patch
 from .core import locked, edited
-from .imagefolder import release_memory, embed_images
+from .imagefolder import release_memory, embed_images, load_image, PHOTO_MAX_SIDE
 
 logger = logging.getLogger('retailklip.serve')  # the service's lines; one per request: `retailklip.serve.access`
 
@@ -27,10 +27,11 @@ logger = logging.getLogger('retailklip.serve')  # the service's lines; one per r
 __all__ = ['logger', 'ERRORS', 'PRODUCT_ID', 'PAGE', 'PAGE_HEADERS', 'MAX_K', 'PRODUCT_RULE', 'router', 'CHANGING', 'MIN_TOKEN',
            'ServeLimits', 'UploadError', 'read_upload', 'Batcher', 'Metrics', 'AccessLog', 'HostCheck', 'same_origin',
            'Detail', 'error_responses', 'invalid', 'upload_error', 'allowed_methods', 'http_error', 'valid_product_id',
-           'upload_folder', 'common_root', 'relative_path', 'image_response', 'check_engine', 'Service', 'save_uploads',
-           'drop_product', 'service', 'authorised', 'server_error', 'app_for', 'page', 'healthz', 'get_metrics',
-           'classify', 'products', 'add_references', 'delete_product', 'text_search', 'image_search', 'image',
-           'make_app', 'is_loopback_host', 'serve', 'allowed_hosts_for']
+           'upload_folder', 'common_root', 'relative_path', 'image_response', 'check_engine', 'candidates_folder',
+           'Service', 'facing_json', 'save_uploads', 'drop_product', 'service', 'authorised', 'server_error', 'app_for',
+           'page', 'healthz', 'get_metrics', 'classify', 'products', 'add_references', 'delete_product', 'text_search',
+           'image_search', 'shelf', 'candidates', 'enrol_candidate', 'image', 'make_app', 'is_loopback_host', 'serve',
+           'allowed_hosts_for']
 
 # %% ../nbs/18_serve.ipynb #53200ae5
 @dataclass
@@ -314,6 +315,16 @@ def check_engine(index:str|Path|None, search:str|Path|None, # the indexes: at le
     if engine == 'torch' and onnx is not None:
         raise ValueError("--onnx is used by --engine onnxruntime only: add --engine onnxruntime")
 
+# %% ../nbs/18_serve.ipynb #d7144cd9
+def candidates_folder(path:str|Path|None # a `retailklip discover` output folder, or None
+                     )->Path|None:
+    "The candidates folder a service lists and enrols from, checked to be what `retailklip discover` writes."
+    if path is None: return None
+    p = Path(path)
+    if not (p/'candidates.csv').is_file():
+        raise ValueError(f"{p} is not a `retailklip discover` output folder (no candidates.csv in it)")
+    return p
+
 # %% ../nbs/18_serve.ipynb #661d2146
 class Service:
     "What every request shares: the loaded `Recognizer` and `ImageSearch`, limits, token, batching engine, metrics."
@@ -323,7 +334,9 @@ class Service:
                  limits:ServeLimits=ServeLimits(), max_batch:int=32, max_wait:float=0.005, # micro-batching
                  device:str|None=None,
                  engine:str='torch', # 'torch', or 'onnxruntime' to run /classify's model from `onnx`
-                 onnx:str|Path|None=None): # a graph from `retailklip export --onnx`, exported from the index's model
+                 onnx:str|Path|None=None, # a graph from `retailklip export --onnx`, exported from the index's model
+                 detector:str|Path='rk-det-mini', # what /shelf finds facings with (`detector.load_detector`)
+                 candidates:str|Path|None=None): # a `retailklip discover` folder: /candidates lists and enrols them
         from retailklip.api import Recognizer, ImageSearch
         check_engine(index, search, engine, onnx)
         self.index, self.token, self.limits, self.engine = index, token, limits, engine
@@ -331,6 +344,8 @@ class Service:
         self.srch = ImageSearch.load(search, device) if search is not None else None
         self.swap(self.rec, _file_key(index) if index is not None else None)
         self.bad_key, self.reloading = None, threading.Lock()  # a file key that did not load; one reload at a time
+        self.detector, self.detector_lock = detector, threading.Lock()  # loaded at the first shelf photo
+        self.cands = candidates_folder(candidates)
         paths = self.srch.index.paths if self.srch is not None else []
         self.root = common_root(paths)
         self.image_ids = {p: i for i, p in reversed(list(enumerate(paths)))}  # path -> its first position (`s<n>`)
@@ -377,11 +392,11 @@ def answer(self:Service, items:list # (decoded photo, k) pairs of concurrent req
 
 # %% ../nbs/18_serve.ipynb #30b5ecd7
 @patch
-def need(self:Service, what:str # 'product index' or 'search index'
-        )->object: # the `Recognizer` or the `ImageSearch`
-    "The index an endpoint needs; a 404 naming the option to start the service with when it has none."
-    obj = self.rec if what == 'product index' else self.srch
-    flag = 'index' if what == 'product index' else 'search'
+def need(self:Service, what:str # 'product index', 'search index' or 'candidates folder'
+        )->object: # the `Recognizer`, the `ImageSearch` or the folder
+    "What an endpoint needs; a 404 naming the option to start the service with when it has none."
+    obj, flag = {'product index': (self.rec, 'index'), 'search index': (self.srch, 'search'),
+                 'candidates folder': (self.cands, 'candidates')}[what]
     if obj is None:
         raise HTTPException(404, f"this service has no {what} (start it with --{flag})")
     return obj
@@ -515,14 +530,50 @@ async def search_image(self:Service, files:list, # one uploaded photo
     [a] = await self.read_files(files)
     return self.hits(await asyncio.to_thread(s.search_image, a, k))
 
+# %% ../nbs/18_serve.ipynb #78619352
+def facing_json(f # `Recognizer.read_shelf`'s table
+               )->list: # per facing: facing, x, y, w, h, box_score, product, score, unknown, candidates
+    "A shelf photo's facings as plain JSON: box in pixels, product or `unknown`, score, runners-up [product, score]."
+    r4 = lambda v: round(float(v), 4)
+    return [dict(facing=int(r.facing), x=r4(r.x), y=r4(r.y), w=r4(r.w), h=r4(r.h), box_score=r4(r.box_score),
+                 product=str(r.product), score=r4(r.score), unknown=bool(r.unknown),
+                 candidates=[[str(p), r4(s)] for p, s in r.candidates]) for r in f.itertuples()]
+
+# %% ../nbs/18_serve.ipynb #ebbb83e7
+@patch
+def shelf_detector(self:Service)->object: # a detector module in eval mode
+    "The detector of /shelf (`detector.load_detector` of `self.detector`), loaded at the first shelf photo."
+    from retailklip.detector import load_detector
+    with self.detector_lock:
+        if isinstance(self.detector, (str, Path)): self.detector = load_detector(self.detector)
+    return self.detector
+
+# %% ../nbs/18_serve.ipynb #5d3866e9
+@patch
+async def read_shelf(self:Service, files:list, # one uploaded shelf photo
+                     k:int=3, min_score:float=.5 # products per facing; the detector's least box score
+                    )->dict: # width, height, facings (`facing_json`)
+    "Every facing of one uploaded shelf photo: its box, product or `unknown`, score and runners-up."
+    self.need('product index')
+    self.check_k(k)
+    if len(files) != 1: raise UploadError(f"{len(files)} files: POST /shelf takes one photo", 422)
+    data = await files[0].read(self.limits.max_upload_bytes + 1)
+    whole = dataclasses.replace(self.limits, max_side=PHOTO_MAX_SIDE)  # the photo's own pixels: boxes in them
+    a = await asyncio.to_thread(read_upload, data, files[0].filename or 'upload', whole)
+    f = await asyncio.to_thread(self.current().read_shelf, [a], self.shelf_detector(), None, min_score, k)
+    return dict(width=a.shape[1], height=a.shape[0], facings=facing_json(f))
+
 # %% ../nbs/18_serve.ipynb #de0e1dcc
 @patch
-def image(self:Service, image_id:str, # `r<n>`: reference n of the product index; `s<n>`: image n of the search index
+def image(self:Service, image_id:str, # `r<n>`: reference n of the index; `s<n>`: search image n; `c<n>`: candidate n
           size:int=256)->Response:
     "A JPEG thumbnail of an indexed image, by id."
-    m = re.fullmatch(r'([rs])(\d{1,9})', image_id)
+    m = re.fullmatch(r'([rsc])(\d{1,9})', image_id)
     if m is None:
-        raise HTTPException(404, f"no image {image_id[:40]!r}: ids look like r12 or s34")
+        raise HTTPException(404, f"no image {image_id[:40]!r}: ids look like r12, s34 or c5")
+    if m.group(1) == 'c':  # a candidate's contact sheet
+        sheet = self.need('candidates folder')/f'candidate-{int(m.group(2)):03d}.jpg'
+        return image_response([str(sheet)], 0, image_id, size)
     if m.group(1) == 's':
         return image_response(self.need('search index').index.paths, int(m.group(2)), image_id, size)
     self.need('product index')
@@ -532,10 +583,11 @@ def image(self:Service, image_id:str, # `r<n>`: reference n of the product index
 # %% ../nbs/18_serve.ipynb #83b7ac16
 @patch
 def health(self:Service)->dict:
-    "Liveness, the engine, and how many products (of the index file as it is now) and search images are served."
+    "Liveness, the engine, and how many products (of the index file as it is now), search images and candidates."
     products = len(self.current().knn.products) if self.rec is not None else None
     images = len(self.srch) if self.srch is not None else None
-    return dict(status='ok', engine=self.engine, products=products, search_images=images)
+    cands = len(self.candidates()) if self.cands is not None else None
+    return dict(status='ok', engine=self.engine, products=products, search_images=images, candidates=cands)
 
 # %% ../nbs/18_serve.ipynb #eee61469
 def save_uploads(arrays:list, # decoded uploads, (H, W, 3) uint8
@@ -580,6 +632,34 @@ def remove_product(self:Service, product:str)->dict:
     self.change(functools.partial(drop_product, product=product))
     shutil.rmtree(upload_folder(self.index, product), ignore_errors=True)
     return dict(product=product, removed=True)
+
+# %% ../nbs/18_serve.ipynb #eaab8d45
+@patch
+def candidates(self:Service)->list:
+    "The candidate products of the served folder: number, crops, contact sheet id (`c<n>`)."
+    root = self.need('candidates folder')
+    folders = sorted(p for p in root.glob('candidate-*') if p.is_dir() and p.name[10:].isdigit())
+    return [dict(candidate=int(p.name[10:]), crops=len(list(p.glob('*.jpg'))), sheet=f'c{int(p.name[10:])}')
+            for p in folders]
+
+# %% ../nbs/18_serve.ipynb #ad4b187e
+@patch
+async def enrol_candidate(self:Service, candidate:int, # the candidate's number
+                          product:str # the product id a person gave it
+                         )->dict: # product, candidate, added, references
+    "A confirmed candidate's crops added as the references of `product`: recognised from the next request on."
+    import pandas as pd
+    self.need('product index')
+    folder = self.need('candidates folder')/f'candidate-{candidate:03d}'
+    if not folder.is_dir(): raise HTTPException(404, f"no candidate {candidate}")
+    if not valid_product_id(product):
+        raise invalid(('query', 'product'), f"product id {product[:80]!r}: {PRODUCT_RULE}")
+    crops = [np.asarray(load_image(p)) for p in sorted(folder.glob('*.jpg'))]
+    paths = save_uploads(crops, upload_folder(self.index, product))  # kept beside the index, as uploads are
+    refs = pd.DataFrame(dict(path=paths, product=product))
+    r = await asyncio.to_thread(self.change, lambda r: r.add(refs, extend=True))
+    return dict(product=product, candidate=candidate, added=len(paths),
+                references=int((r.knn.refs['product'] == product).sum()))
 
 # %% ../nbs/18_serve.ipynb #73206bc7
 router = APIRouter(responses=error_responses(400, 500))  # the endpoints; `app_for` serves them over one `Service`
@@ -676,6 +756,26 @@ async def image_search(files:list[UploadFile]=File(..., min_length=1), k:int=Que
     "The k images of the search index holding an object most like the uploaded photo (one per request)."
     return await svc.search_image(files, k)
 
+# %% ../nbs/18_serve.ipynb #3ca14077
+@router.post('/shelf', responses=error_responses(404, 413))
+async def shelf(files:list[UploadFile]=File(..., min_length=1), k:int=Query(3, ge=1, le=MAX_K),
+                min_score:float=Query(.5, ge=0, le=1), svc:Service=Depends(service)):
+    "Every facing of one shelf photo: its box, its product or `unknown`, the score and the runners-up."
+    return JSONResponse(await svc.read_shelf(files, k, min_score))
+
+# %% ../nbs/18_serve.ipynb #2610a767
+@router.get('/candidates', responses=error_responses(404))
+def candidates(svc:Service=Depends(service)):
+    "The candidate products of the `retailklip discover` folder served: number, crops, contact sheet id."
+    return svc.candidates()
+
+# %% ../nbs/18_serve.ipynb #5104280c
+@router.post('/candidates/{candidate}/enrol', **CHANGING)
+async def enrol_candidate(candidate:int, product:str=Query(..., min_length=1, max_length=128),
+                          svc:Service=Depends(service)):
+    "Enrol a candidate as product `product`: its crops become the product's references, with no retraining."
+    return await svc.enrol_candidate(candidate, product)
+
 # %% ../nbs/18_serve.ipynb #ab117ba5
 @router.get('/images/{image_id}', responses=error_responses(404))
 def image(image_id:str, size:int=Query(256, ge=32, le=1024), svc:Service=Depends(service)):
@@ -690,9 +790,12 @@ def make_app(index:str|Path|None=None, # product index (`.rk`) for /classify and
              device:str|None=None,
              engine:str='torch', # 'torch', or 'onnxruntime' to run /classify's model from `onnx`
              onnx:str|Path|None=None, # a graph from `retailklip export --onnx`, exported from the index's model
-             allowed_hosts:list|None=None)->FastAPI: # the names a request's `Host` may give (any port); None: any
+             allowed_hosts:list|None=None, # the names a request's `Host` may give (any port); None: any
+             detector:str|Path='rk-det-mini', # what /shelf finds facings with
+             candidates:str|Path|None=None)->FastAPI: # a `retailklip discover` folder for /candidates
     "A FastAPI app over a product index and/or a retrieval index, with the web page at `/`."
-    return app_for(Service(index, search, token, limits, max_batch, max_wait, device, engine, onnx), allowed_hosts)
+    svc = Service(index, search, token, limits, max_batch, max_wait, device, engine, onnx, detector, candidates)
+    return app_for(svc, allowed_hosts)
 
 # %% ../nbs/18_serve.ipynb #add060d6
 def is_loopback_host(host:str)->bool:
@@ -718,7 +821,9 @@ def serve(index:str|Path|None=None, search:str|Path|None=None, # the indexes (se
           limits:ServeLimits=ServeLimits(), max_batch:int=32, max_wait:float=0.005, device:str|None=None,
           engine:str='torch', onnx:str|Path|None=None,
           allowed_hosts:list|None=None, # names a request's `Host` may give; default: see `allowed_hosts_for`
-          access_log:bool=True): # one line per request on stderr (method, path, status, ms)
+          access_log:bool=True, # one line per request on stderr (method, path, status, ms)
+          detector:str|Path='rk-det-mini', # what /shelf finds facings with
+          candidates:str|Path|None=None): # a `retailklip discover` folder for /candidates
     "Serve `make_app` with uvicorn until interrupted."
     import uvicorn
     if token is not None and len(token.strip()) < MIN_TOKEN:
@@ -735,7 +840,7 @@ def serve(index:str|Path|None=None, search:str|Path|None=None, # the indexes (se
         try: so.bind((host, int(port)))
         except OSError as e: raise ValueError(f"--port {port}: cannot listen on {host} ({e.strerror})") from None
     hosts = allowed_hosts_for(host, allowed_hosts)
-    app = make_app(index, search, token, limits, max_batch, max_wait, device, engine, onnx, allowed_hosts=hosts)
+    app = make_app(index, search, token, limits, max_batch, max_wait, device, engine, onnx, hosts, detector, candidates)
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     print(f"retailklip serve: the page at {url}/, the API at {url}/docs (Ctrl-C stops)", flush=True)
     _log_to_stderr(access_log)

@@ -8,12 +8,13 @@ import contextlib, shutil, tempfile
 from pathlib import Path
 import numpy as np, pandas as pd
 from PIL import Image, ImageDraw
-from .imagefolder import as_rgb, embed_images
+from .imagefolder import as_rgb, check_photo, embed_images
 from .synth import get_font
 
 # %% auto #0
-__all__ = ['facing_crop', 'photo_boxes', 'coco_boxes', 'read_shelf', 'shelf_summary', 'facing_rows', 'shelf_gaps', 'photo_gaps',
-           'product_colour', 'draw_facings', 'facing_crops', 'discover', 'contact_sheet', 'fresh_folder',
+__all__ = ['facing_crop', 'shelf_inputs', 'check_photo_boxes', 'photo_boxes', 'coco_boxes', 'read_shelf', 'facing_table',
+           'match_boxes', 'label_facings', 'shelf_summary', 'facing_rows', 'shelf_gaps', 'photo_gaps', 'product_colour',
+           'draw_facings', 'facing_crops', 'discover', 'shelf_embeddings', 'contact_sheet', 'fresh_folder',
            'write_candidates', 'write_candidate']
 
 # %% ../nbs/15b_shelf.ipynb #3fd7ab3a
@@ -31,55 +32,123 @@ def facing_crop(photo:Image.Image, # the shelf photo
     return np.asarray(sq)
 
 # %% ../nbs/15b_shelf.ipynb #fd4da373
-def photo_boxes(photos:list, # the photos (files, PIL images or arrays)
-                detector=None, # a detector module or its run folder
-                boxes:list|None=None, # or, per photo, a table with x, y, w, h
+def shelf_inputs(photos:list, # the photos (files, PIL images or arrays)
+                 detector=None, # a detector module, its run folder or a shipped name (default: 'rk-det-mini')
+                 boxes:list|None=None # or, per photo, a table with x, y, w, h (in the photo's pixels)
+                ):
+    "The detector (loaded), after checking every input before a photo is decoded: sizes, boxes, either/or."
+    if detector is not None and boxes is not None:
+        raise ValueError("give a detector or the boxes of each photo, not both")
+    if boxes is None and detector is None: detector = 'rk-det-mini'
+    if boxes is not None and len(boxes) != len(photos):
+        raise ValueError(f"{len(boxes)} box tables for {len(photos)} photos")
+    for i, p in enumerate(photos):
+        (w, h), name = check_photo(p)
+        if boxes is not None: check_photo_boxes(boxes[i], w, h, name)
+    if isinstance(detector, (str, Path)):
+        from retailklip.detector import load_detector
+        detector = load_detector(detector)
+    return detector
+
+# %% ../nbs/15b_shelf.ipynb #d076e014
+def check_photo_boxes(b:pd.DataFrame, # one photo's boxes: x, y, w, h
+                      width:int, height:int, name:str # the photo's size, and how to name it
+                     ):
+    "Refuse (one line) a box table without x, y, w, h, or with a box of no area or wholly outside its photo."
+    if missing := {'x', 'y', 'w', 'h'} - set(getattr(b, 'columns', ())):
+        raise ValueError(f"the boxes of {name} need columns x, y, w, h: no {', '.join(sorted(missing))}")
+    x, y, w, h = (pd.to_numeric(b[c], errors='coerce').to_numpy(float) for c in 'xywh')
+    bad = ~((w > 0) & (h > 0) & (x < width) & (y < height) & (x + w > 0) & (y + h > 0))  # NaN is bad too
+    if bad.any(): raise ValueError(f"{name}: {int(bad.sum())} box(es) have no area or lie wholly outside its "
+                                   f"{width} x {height} pixels (first: row {int(bad.argmax())})")
+
+# %% ../nbs/15b_shelf.ipynb #e2168b3f
+def photo_boxes(photo:Image.Image, # one decoded photo
+                detector=None, # a loaded detector
+                boxes:pd.DataFrame|None=None, # or its table of x, y, w, h
                 min_score:float=.5 # the detector's boxes scored below are dropped
-               )->list: # per photo: a table of x, y, w, h, score
-    "The facing boxes of each photo: given, or found by the detector."
-    if (detector is None) == (boxes is None): raise ValueError("give either a detector or the boxes of each photo")
-    if boxes is not None:
-        if len(boxes) != len(photos): raise ValueError(f"{len(boxes)} box tables for {len(photos)} photos")
-        return [b[['x', 'y', 'w', 'h']].assign(score=b['score'] if 'score' in b else 1.) for b in boxes]
-    from retailklip.detector import load_detector, detect
-    if isinstance(detector, (str, Path)): detector = load_detector(detector)
-    return detect(detector, photos, min_score)
+               )->pd.DataFrame: # x, y, w, h, score
+    "The facing boxes of one photo: given, or found by the detector."
+    if boxes is not None: return boxes[['x', 'y', 'w', 'h']].assign(score=boxes['score'] if 'score' in boxes else 1.)
+    from retailklip.detector import detect
+    return detect(detector, [photo], min_score)[0]
 
 # %% ../nbs/15b_shelf.ipynb #515de635
-def coco_boxes(coco:str|Path, # a COCO box file: ground truth, or another detector's output
-               images:str|Path|None=None # the folder of its photos (default: `images/` beside the file, or its folder)
+def coco_boxes(coco:str|Path, # a COCO box file (ground truth, or another detector's output) or SKU-110K's CSV
+               images:str|Path # the folder of its photos
               )->tuple: # (photo paths, per photo a table of x, y, w, h)
-    "The photos of a COCO file and their boxes, as `read_shelf` takes them."
-    from retailklip.data import load_coco
-    here = Path(coco).parent
-    images = Path(images) if images is not None else here/'images' if (here/'images').is_dir() else here
-    data = load_coco(coco, images)
-    if not len(data.images): raise ValueError(f"{coco} lists no photo found under {images}")
+    "The photos of a box file and their boxes, as `read_shelf` takes them."
+    from retailklip.data import load_boxes
+    data = load_boxes(coco, images)
     boxes = [pd.DataFrame([b for _, b in bs], columns=['x', 'y', 'w', 'h']) for bs in data.images.boxes]
     return data.images.path.tolist(), boxes
 
 # %% ../nbs/15b_shelf.ipynb #02160df7
 def read_shelf(rec, # a `Recognizer` with an index
                photos:list, # shelf photos: files, PIL images or (H, W, 3) uint8 arrays
-               detector=None, boxes:list|None=None, min_score:float=.5, # see `photo_boxes`
-               k:int=3 # products per facing: the best, then the next candidates
-              )->pd.DataFrame: # photo, facing, x, y, w, h, box_score, product, score, unknown, candidates
+               detector=None, boxes:list|None=None, min_score:float=.5, # see `shelf_inputs`, `photo_boxes`
+               k:int=3, # products per facing: the best, then the next candidates
+               embeddings:bool=False # also return the facings' embeddings (what `discover` clusters)
+              ): # photo, facing, x, y, w, h, box_score, product, score, unknown, candidates (, embeddings)
     "One row per facing of each shelf photo: where it is, which product it shows (or `unknown`), and the runners-up."
-    found = photo_boxes(photos, detector, boxes, min_score)
-    rows, crops = [], []
-    for i, (p, b) in enumerate(zip(photos, found)):
-        im = as_rgb(p)
+    detector, tables, crops = shelf_inputs(photos, detector, boxes), [], []
+    for i, p in enumerate(photos):
+        im = as_rgb(p)  # each photo decoded once, at full resolution
+        b = photo_boxes(im, detector, None if boxes is None else boxes[i], min_score).reset_index(drop=True)
         crops += [facing_crop(im, r) for r in b[['x', 'y', 'w', 'h']].itertuples(index=False)]
+        tables.append(b.assign(photo=str(p) if isinstance(p, (str, Path)) else i, facing=np.arange(len(b))))
+    return facing_table(rec, tables, crops, k, embeddings)
+
+# %% ../nbs/15b_shelf.ipynb #86907aaf
+def facing_table(rec, tables:list, crops:list, k:int=3, # the recognizer, each photo's boxes, the crops in order
+                 embeddings:bool=False):
+    "The facings' rows, each crop embedded by the one path and given its product, `unknown` and the runners-up."
+    cols = ['photo', 'facing', 'x', 'y', 'w', 'h', 'score']
+    tables = [t for t in tables if len(t)]
+    table = pd.concat(tables, ignore_index=True)[cols] if tables else pd.DataFrame(columns=cols)
+    table = table.rename(columns=dict(score='box_score')).astype(dict(facing=int))
+    e = np.zeros((0, rec.bb.embed_dim), np.float32)
+    if crops: e = embed_images(rec.encoder, crops, rec.bb, batch_size=rec.batch_size, workers=0)[0].numpy()
+    if not len(e): table = table.assign(product=[], score=[], unknown=[], candidates=[])
+    else:
+        pred = rec.predict(e, k)
+        table = table.assign(product=np.where(pred.unknown, 'unknown', pred['product']),
+                             score=pred.score.round(4).to_numpy(), unknown=pred.unknown.to_numpy(),
+                             candidates=[t[1:] for t in pred.topk])
+    return (table, e) if embeddings else table
+
+# %% ../nbs/15b_shelf.ipynb #05c076a2
+def match_boxes(want:pd.DataFrame, got:pd.DataFrame, # true boxes and found boxes: x, y, w, h
+                iou:float=.5 # the least overlap of a match
+               )->np.ndarray: # per true box, the row of `got` matched to it (-1: none)
+    "True boxes matched one to one to found ones: the assignment with the most overlap (torchvision IoU, scipy solver)."
+    import torch
+    from scipy.optimize import linear_sum_assignment
+    from torchvision.ops import box_iou
+    from retailklip.detector import corner_boxes
+    corners = lambda b: torch.from_numpy(corner_boxes(b[['x', 'y', 'w', 'h']].to_numpy(float)))
+    o = box_iou(corners(want), corners(got)).numpy()
+    a, b = linear_sum_assignment(-o)
+    row = np.full(len(want), -1)
+    row[a[o[a, b] >= iou]] = b[o[a, b] >= iou]
+    return row
+
+# %% ../nbs/15b_shelf.ipynb #8410c037
+def label_facings(facings:pd.DataFrame, # `read_shelf`'s table
+                  photos:list, # the photos it read, in its order
+                  truth:list, # per photo, the true facings: x, y, w, h, product
+                  iou:float=.5 # see `match_boxes`
+                 )->pd.DataFrame: # per true facing: photo, x, y, w, h, product, facing (-1: missed), read, unknown
+    "Each true facing matched to at most one facing read (`match_boxes`), with what was read there ('' if missed)."
+    out = []
+    for i, (p, t) in enumerate(zip(photos, truth)):
         name = str(p) if isinstance(p, (str, Path)) else i
-        rows += [dict(photo=name, facing=j, **r) for j, r in enumerate(b.to_dict('records'))]
-    table = pd.DataFrame(rows, columns=['photo', 'facing', 'x', 'y', 'w', 'h', 'score'])
-    table = table.rename(columns=dict(score='box_score'))
-    if not crops: return table.assign(product=[], score=[], unknown=[], candidates=[])
-    e = embed_images(rec.encoder, crops, rec.bb, batch_size=rec.batch_size, workers=0)[0]
-    pred = rec.predict(e.numpy(), k)
-    product = np.where(pred.unknown, 'unknown', pred['product'])
-    return table.assign(product=product, score=pred.score.round(4).to_numpy(), unknown=pred.unknown.to_numpy(),
-                        candidates=[t[1:] for t in pred.topk])
+        g = facings[facings.photo == name].reset_index(drop=True)
+        row = match_boxes(t, g, iou)
+        out.append(t.assign(photo=name, facing=[int(g.facing[r]) if r >= 0 else -1 for r in row],
+                            read=[g['product'][r] if r >= 0 else '' for r in row]))
+    table = pd.concat(out, ignore_index=True)
+    return table.assign(unknown=table.read == 'unknown')
 
 # %% ../nbs/15b_shelf.ipynb #c08b2587
 def shelf_summary(facings:pd.DataFrame # `read_shelf`'s table
@@ -158,17 +227,34 @@ def facing_crops(facings:pd.DataFrame, # rows of `read_shelf`'s table
 def discover(rec, # the `Recognizer` that read the shelves
              facings:pd.DataFrame, # `read_shelf`'s table of many photos
              photos:list|None=None, # see `facing_crops`
-             min_facings:int=3 # the fewest facings that make a candidate
+             min_facings:int=3, # the fewest facings that make a candidate
+             embeddings:np.ndarray|None=None # `read_shelf(..., embeddings=True)`'s, row for row (else the crops)
             )->pd.DataFrame: # the unknown facings, with `candidate` (0, 1, ...; -1: none) and `typicality`
     "Unknown facings clustered into candidate new products (HDBSCAN over their embeddings)."
     from sklearn.cluster import HDBSCAN
-    u = facings[facings.unknown].reset_index(drop=True)
+    if embeddings is not None and len(embeddings) != len(facings):
+        raise ValueError(f"{len(embeddings)} embeddings for {len(facings)} facings: give read_shelf's, row for row")
+    unknown = facings.unknown.to_numpy(bool)
+    u = facings[unknown].reset_index(drop=True)
     if len(u) < max(2, min_facings): return u.assign(candidate=np.full(len(u), -1), typicality=np.ones(len(u)))
-    e = embed_images(rec.encoder, facing_crops(u, photos), rec.bb, batch_size=rec.batch_size, workers=0)[0].numpy()
+    e = embeddings[unknown] if embeddings is not None else embed_images(
+        rec.encoder, facing_crops(u, photos), rec.bb, batch_size=rec.batch_size, workers=0)[0].numpy()
     labels = HDBSCAN(min_cluster_size=min_facings, min_samples=1, copy=True).fit_predict(e)
     centre = {c: e[labels == c].mean(0) for c in set(labels)}
     typical = [float(v @ centre[c])/float(np.linalg.norm(centre[c])) for v, c in zip(e, labels)]  # cosine to its mean
     return u.assign(candidate=labels, typicality=np.round(typical, 4))
+
+# %% ../nbs/15b_shelf.ipynb #54e85bf6
+def shelf_embeddings(path:Path # `read_shelves`' embeddings.npy
+                    )->np.ndarray: # (facings, dim) float32
+    "The facings' embeddings a shelf reading saved, loaded as plain numbers (no pickled objects) and checked."
+    try: e = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as ex:
+        raise ValueError(f"{path} is not an embeddings array ({str(ex)[:80]}): re-run retailklip shelf") from None
+    if e.ndim != 2 or e.dtype.kind != 'f' or not np.isfinite(e).all():
+        raise ValueError(f"{path} is not an embeddings array (a {e.dtype} array of shape {e.shape}): re-run "
+                         "retailklip shelf")
+    return e.astype(np.float32)
 
 # %% ../nbs/15b_shelf.ipynb #cef5ebce
 def contact_sheet(crops:list, # (s, s, 3) uint8 crops
