@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib, shutil, tempfile
 from pathlib import Path
 import numpy as np, pandas as pd
+from fastcore.basics import patch
 from PIL import Image, ImageDraw
 from .imagefolder import as_rgb, check_photo, embed_images
 from .synth import get_font
@@ -15,7 +16,7 @@ from .synth import get_font
 __all__ = ['facing_crop', 'shelf_inputs', 'check_photo_boxes', 'photo_boxes', 'coco_boxes', 'read_shelf', 'facing_table',
            'match_boxes', 'label_facings', 'shelf_summary', 'facing_rows', 'shelf_gaps', 'photo_gaps', 'product_colour',
            'draw_facings', 'facing_crops', 'discover', 'shelf_embeddings', 'contact_sheet', 'fresh_folder',
-           'write_candidates', 'write_candidate']
+           'write_candidates', 'write_candidate', 'Candidates']
 
 # %% ../nbs/15b_shelf.ipynb #3fd7ab3a
 def facing_crop(photo:Image.Image, # the shelf photo
@@ -308,3 +309,38 @@ def write_candidate(root:Path, c:int, # the folder being written, the candidate
     for i, cr in enumerate(crops): Image.fromarray(cr).save(root/name/f'{i:03d}.jpg', quality=92)
     contact_sheet(crops).save(root/f'{name}.jpg', quality=90)
     return dict(candidate=int(c), facings=len(g), folder=name)
+
+# %% ../nbs/15b_shelf.ipynb #9a335e15
+class Candidates:
+    "The candidates of a `write_candidates` folder, for a person to look at and enrol into a recognizer."
+    def __init__(self, rec, folder:str|Path): # the recognizer to enrol into, the candidates folder
+        self.rec, self.folder = rec, Path(folder)
+
+    def table(self)->pd.DataFrame: # candidate, crops
+        "Each candidate folder and its number of crops."
+        dirs = sorted(p for p in self.folder.glob('candidate-*') if p.is_dir() and p.name[10:].isdigit())
+        return pd.DataFrame(dict(candidate=[int(p.name[10:]) for p in dirs],
+                                 crops=[len(list(p.glob('*.jpg'))) for p in dirs]))
+
+    def enrol(self, candidate:int, product:str)->int: # the references of `product` in the index now
+        "Candidate `candidate`'s crops added as references of `product` (new, or one already indexed): no retraining."
+        crops = sorted((self.folder/f'candidate-{int(candidate):03d}').glob('*.jpg'))
+        if not crops: raise ValueError(f"{self.folder} holds no crop of a candidate {candidate}")
+        self.rec.add(pd.DataFrame(dict(path=[str(p) for p in crops], product=product)), extend=True)
+        return int((self.rec.knn.refs['product'] == product).sum())
+
+# %% ../nbs/15b_shelf.ipynb #15cbeb5d
+@patch
+def widget(self:Candidates):
+    "An ipywidgets UI: each candidate's contact sheet, a box for its product id and an 'enrol' button."
+    import ipywidgets as W
+    rows = []
+    for r in self.table().itertuples():
+        sheet = W.Image(value=(self.folder/f'candidate-{r.candidate:03d}.jpg').read_bytes(), format='jpg', width=240)
+        name, button, said = W.Text(placeholder='product id'), W.Button(description='enrol'), W.Label()
+        def click(_, c=r.candidate, name=name, said=said):
+            try: said.value = f"{name.value}: {self.enrol(c, name.value)} reference(s) in the index"
+            except ValueError as e: said.value = str(e)
+        button.on_click(click)
+        rows.append(W.HBox([sheet, W.VBox([W.Label(f'candidate {r.candidate}: {r.crops} crops'), name, button, said])]))
+    return W.VBox(rows)
