@@ -797,9 +797,13 @@ def read_shelves(index, # a product index file (`retailklip index`)
                  out, # a new folder: facings.csv, embeddings.npy, summary.csv, gaps.csv, overlays/
                  detector=None, # a detector run folder (`retailklip train-detector`) (default: 'rk-det-mini')
                  boxes=None, # or a COCO box file of the photos (then `photos` is its images folder)
-                 min_score:float=.5, k:int=3)->tuple: # (the facings, the photos read)
+                 min_score:float=.5, k:int=3,
+                 planogram=None # a CSV of row, position, product: every photo checked against it (planogram.csv)
+                )->tuple: # (the facings, the photos read)
     "Read shelf photos with an index: every facing's product or 'unknown', a summary, the gaps, an overlay per photo."
     from retailklip.shelf import coco_boxes, fresh_folder, draw_facings, shelf_summary, photo_gaps
+    from retailklip.shelf import read_planogram, photo_planograms
+    plan = read_planogram(planogram) if planogram is not None else None  # checked before any work
     if boxes is not None: photos, given = coco_boxes(boxes, photos)
     else: photos, given = [str(p) for p in list_images(check_given(photos))], None
     rec = Recognizer.load(index)
@@ -809,6 +813,7 @@ def read_shelves(index, # a product index file (`retailklip index`)
         np.save(tmp/'embeddings.npy', emb)  # row for row: what `discover_products` clusters
         shelf_summary(facings).to_csv(tmp/'summary.csv', index=False)
         photo_gaps(facings).to_csv(tmp/'gaps.csv', index=False)
+        if plan is not None: photo_planograms(facings, plan, photos).to_csv(tmp/'planogram.csv', index=False)
         (tmp/'overlays').mkdir()
         for i, p in enumerate(photos):
             draw_facings(p, facings[facings.photo == p]).save(tmp/'overlays'/f'{i:05d}-{Path(p).stem}.jpg', quality=90)

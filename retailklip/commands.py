@@ -310,17 +310,18 @@ def calibrate_cmd(index:str, # index file (its threshold is updated in place)
 @command('shelf', positional=('photos',), exclusive=(('detector', 'boxes'),))
 def shelf_cmd(photos:list[str], # shelf photos and/or folders of them (with --boxes: the folder of its photos)
               index:str, # product index file (`retailklip index`)
-              out:OutDir, # a new folder: facings.csv, summary.csv, gaps.csv, overlays/
+              out:OutDir, # a new folder: facings.csv, embeddings.npy, summary.csv, gaps.csv, overlays/
               detector:str|None=None, # detector run folder (`retailklip train-detector`) (default: rk-det-mini)
               boxes:str|None=None, # or the photos' boxes: COCO file or SKU-110K CSV (default: none, detect)
               min_score:Fraction=.5, # detector boxes scored below are dropped
-              top_k:PosInt=3 # products per facing: the best and the runners-up
+              top_k:PosInt=3, # products per facing: the best and the runners-up
+              planogram:str|None=None # a CSV of row, position, product: writes planogram.csv (default: none)
              )->dict:
     "Read whole shelf photos: every facing's product or 'unknown', a summary and an overlay per photo."
     from retailklip.api import read_shelves
     src = photos[0] if boxes is not None else photos
     if boxes is not None and len(photos) != 1: raise ValueError("with --boxes give one folder: the photos' folder")
-    f, read = read_shelves(index, src, out, detector, boxes, min_score, top_k)
+    f, read = read_shelves(index, src, out, detector, boxes, min_score, top_k, planogram)
     if bare := [p for p in read if p not in set(f.photo)]:
         print(f"retailklip shelf: no facing found on {len(bare)} photo(s), e.g. {bare[0]}", file=sys.stderr)
     print(f"read {len(read)} shelf photo(s): {len(f)} facings, {int(f.unknown.sum())} unknown -> {out}")

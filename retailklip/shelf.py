@@ -14,9 +14,10 @@ from .synth import get_font
 
 # %% auto #0
 __all__ = ['facing_crop', 'shelf_inputs', 'check_photo_boxes', 'photo_boxes', 'coco_boxes', 'read_shelf', 'facing_table',
-           'match_boxes', 'label_facings', 'shelf_summary', 'facing_rows', 'shelf_gaps', 'photo_gaps', 'product_colour',
-           'draw_facings', 'facing_crops', 'discover', 'shelf_embeddings', 'contact_sheet', 'fresh_folder',
-           'write_candidates', 'write_candidate', 'Candidates']
+           'match_boxes', 'label_facings', 'shelf_summary', 'facing_rows', 'shelf_gaps', 'photo_gaps',
+           'planogram_check', 'read_planogram', 'photo_planograms', 'product_colour', 'draw_facings', 'facing_crops',
+           'discover', 'shelf_embeddings', 'contact_sheet', 'fresh_folder', 'write_candidates', 'write_candidate',
+           'Candidates']
 
 # %% ../nbs/15b_shelf.ipynb #3fd7ab3a
 def facing_crop(photo:Image.Image, # the shelf photo
@@ -190,6 +191,51 @@ def photo_gaps(facings:pd.DataFrame # `read_shelf`'s table of many photos
     "The gaps of every photo's shelf rows (`shelf_gaps`)."
     parts = [shelf_gaps(g).assign(photo=p) for p, g in facings.groupby('photo', sort=False)]
     cols = ['photo', 'row', 'x', 'y', 'width']
+    return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
+
+# %% ../nbs/15b_shelf.ipynb #fbd394d5
+def planogram_check(f:pd.DataFrame, # one photo's facings (`read_shelf` rows): x, y, w, h, product
+                    plan:pd.DataFrame # the planogram: row (0 at the top), position (left to right), product
+                   )->pd.DataFrame: # row, planned, found, status: ok, missing, misplaced or extra
+    "Each board's facings read left to right, aligned with the planned ones (difflib's sequence alignment)."
+    import difflib
+    f = f.assign(row=facing_rows(f)).sort_values(['row', 'x'])
+    planned_anywhere, out = set(plan['product']), []
+    for r in sorted(set(plan.row) | set(f.row)):
+        want = plan[plan.row == r].sort_values('position')['product'].tolist()
+        got = f[f.row == r]['product'].tolist()
+        for op, a0, a1, b0, b1 in difflib.SequenceMatcher(None, want, got, autojunk=False).get_opcodes():
+            if op == 'equal': out += [dict(row=r, planned=p, found=p, status='ok') for p in want[a0:a1]]
+            else:
+                out += [dict(row=r, planned=p, found='', status='missing') for p in want[a0:a1]]
+                out += [dict(row=r, planned='', found=p, status='misplaced' if p in planned_anywhere else 'extra')
+                        for p in got[b0:b1]]
+    return pd.DataFrame(out, columns=['row', 'planned', 'found', 'status'])
+
+# %% ../nbs/15b_shelf.ipynb #71631bb5
+def read_planogram(path:str|Path # a CSV: row (0 at the top), position (left to right), product
+                  )->pd.DataFrame:
+    "A planogram file, checked (one line naming it when a column is missing or a row or position is not a number)."
+    p = Path(path)
+    if not p.is_file(): raise FileNotFoundError(f"planogram not found: {p}")
+    t = pd.read_csv(p, dtype=dict(product=str))
+    if missing := {'row', 'position', 'product'} - set(t.columns):
+        raise ValueError(f"{p} is not a planogram (row, position, product): no {', '.join(sorted(missing))} column")
+    num = t[['row', 'position']].apply(pd.to_numeric, errors='coerce')
+    bad = num.isna().any(axis=1) | (num.row < 0)
+    if bad.any():
+        raise ValueError(f"{p}, line {int(bad.argmax()) + 2}: row and position must be numbers, row 0 or more")
+    return t.assign(row=num.row.astype(int), position=num.position)
+
+# %% ../nbs/15b_shelf.ipynb #6acb85ba
+def photo_planograms(facings:pd.DataFrame, # `read_shelf`'s table of many photos
+                     plan:pd.DataFrame, # the planogram every photo is checked against (`read_planogram`)
+                     photos:list|None=None # every photo read (default: those with a facing); an empty one: all missing
+                    )->pd.DataFrame: # photo, row, planned, found, status
+    "`planogram_check` of every photo."
+    photos = list(dict.fromkeys(facings.photo)) if photos is None else photos
+    parts = [planogram_check(facings[facings.photo == p], plan).assign(photo=p) for p in photos]
+    cols = ['photo', 'row', 'planned', 'found', 'status']
     return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
 
 # %% ../nbs/15b_shelf.ipynb #b8c0d940
