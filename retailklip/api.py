@@ -8,11 +8,11 @@ import contextlib, os
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from fastcore.basics import patch
+from tqdm.auto import tqdm
 from .backbone import ImageEncoder, Backbone
 from .source import ModelSource
 from .imagefolder import (ScanReport, ImageDataset, scan_imagefolder, list_images, check_given,
-                                    iter_batches,
-                                    embed_images)
+                                    iter_batches, embed_images, ImageError)
 from .core import default_device as _device, fingerprint, edited, init_distributed, dist_info, barrier
 from .train import FinetuneConfig, finetune, save_run, run_config
 from .fit import run_guard
@@ -382,7 +382,7 @@ class ImageSearch:
         self.index = index if index is not None else RetrievalIndex(bb.embed_dim, method, fp, self._info())
         if self.index.fingerprint != fp:
             raise ValueError(f"the index was built by another model (fingerprint {self.index.fingerprint} != {fp})")
-        self.text, self.report = TextBank(bb), ScanReport()
+        self.text, self.report = TextBank(bb, m.templates), ScanReport()
         self.batch_size, self.workers, self.progress = batch_size, workers, progress
 
     def _info(self)->dict: # what the index file records: the model's source and k
@@ -429,9 +429,10 @@ def from_pretrained(cls:ImageSearch, model:str='rk-vit-mini', pretrained:str|Non
 def add_images(self:ImageSearch, images # a folder (recursive), files, PIL images or arrays
               )->ImageSearch:
     "Embed images batch by batch (`retrieval.embed_scenes`) and append them; unreadable files go to `self.report`."
-    from retailklip.retrieval import embed_scenes
+    from retailklip.retrieval import embed_scenes, search_method
     items = list_images(images)
     if not len(items): raise ValueError(f"no image files found in {images}")
+    if search_method(self.method).needs_photos: return self.add_photos(items)
     ds = ImageDataset(items, self.bb.image_size)
     n0 = len(self.index)
     for u8, idx in iter_batches(ds, self.batch_size, self.workers, self.report, progress=self.progress,
@@ -441,6 +442,22 @@ def add_images(self:ImageSearch, images # a folder (recursive), files, PIL image
         self.index.add(e, [_abspath(ds.items[i]) if isinstance(ds.items[i], (str, os.PathLike)) else ds.name(i)
                            for i in idx.tolist()])
     if len(self.index) == n0: raise ValueError(f"none of the {len(items)} images could be read ({self.report})")
+    return self
+
+# %% ../nbs/16_api.ipynb #f8a3d796
+@patch
+def add_photos(self:ImageSearch, photos:list # files, PIL images or arrays (`list_images`'s items)
+              )->ImageSearch:
+    "Whole photos embedded one by one by a method that reads them at their own resolution ('facings')."
+    from retailklip.retrieval import search_method
+    m, n0 = search_method(self.method), len(self.index)
+    for i, p in enumerate(tqdm(photos, disable=not self.progress, desc='index photos')):
+        try: e = m.embed_photos([p], self.bb)
+        except ImageError as ex:
+            self.report.skipped.append((str(p), str(ex)))
+            continue
+        self.index.add(e, [_abspath(p) if isinstance(p, (str, os.PathLike)) else f"<image {i}>"])
+    if len(self.index) == n0: raise ValueError(f"none of the {len(photos)} photos could be read ({self.report})")
     return self
 
 # %% ../nbs/16_api.ipynb #979a1cb0

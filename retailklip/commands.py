@@ -428,7 +428,7 @@ def search_index_cmd(out:OutFile, # index file to write
                      images:str|None=None, # folder of images (searched recursively), or the image folder of --coco
                      from_embeddings:str|None=None, # shards folder from `retailklip embed` (method clip; no image read)
                      coco:str|None=None, # index exactly the images this COCO file lists (default: every image)
-                     method:Literal['clip', 'cluster', 'for']='for', # CLIP global, Cluster-CLIP or FOR (needs --run)
+                     method:Literal['clip', 'cluster', 'for', 'facings']='for', # for needs --run; facings: shelf photos
                      run:str|None=None, # FOR run folder (or a RetailKLIP run for clip / cluster; default: mini-CLIP)
                      k:PosInt=4, # Cluster-CLIP clusters per image
                      model:str='rk-vit-mini', # open_clip model without --run

@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass, asdict
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn as nn
+from PIL import Image
 from .core import (atomic_save, atomic_write_text, read_json, check_fields, load_tensors, default_device,
                              dist_info, init_distributed)
 from .data import CocoData, load_boxes
@@ -17,8 +18,8 @@ from .imagefolder import load_image, as_rgb
 # %% auto #0
 __all__ = ['DETECTOR_ARCHS', 'DETECTOR_SPEC', 'SHIPPED_DETECTORS', 'detector_backbone', 'make_detector', 'DetectionImages',
            'corner_boxes', 'detection_plan', 'detection_batches', 'DetectorTask', 'DetectorConfig', 'save_detector',
-           'detector_folder', 'load_detector', 'train_detector', 'detect', 'as_photo_tensor', 'evaluate_detector',
-           'agnostic_coco']
+           'detector_folder', 'load_detector', 'train_detector', 'detect', 'as_photo_tensor', 'facing_crop',
+           'evaluate_detector', 'agnostic_coco']
 
 # %% ../nbs/11a_detector.ipynb #5aa580da
 DETECTOR_ARCHS = dict(
@@ -232,6 +233,20 @@ def detect(model:nn.Module, # a detector (`load_detector`)
 def as_photo_tensor(photo)->torch.Tensor: # uint8 (3, H, W)
     "A photo given as a file, a PIL image or an (H, W, 3) uint8 array (`imagefolder.as_rgb`), as a CHW tensor."
     return torch.from_numpy(np.array(as_rgb(photo))).permute(2, 0, 1)
+
+# %% ../nbs/11a_detector.ipynb #58bb77aa
+def facing_crop(photo:Image.Image, # the shelf photo
+                box, # (x, y, w, h) in its pixels
+                margin:float=.1 # added around the longer side
+               )->np.ndarray: # (side, side, 3) uint8
+    "The square crop of one facing, centred on its box."
+    x, y, w, h = (float(v) for v in box)
+    side = max(1, round(max(w, h)*(1 + margin)))
+    l, t = round(x + w/2 - side/2), round(y + h/2 - side/2)
+    sq = Image.new('RGB', (side, side), (128, 128, 128))
+    inside = (max(0, l), max(0, t), min(photo.width, l + side), min(photo.height, t + side))
+    if inside[2] > inside[0] and inside[3] > inside[1]: sq.paste(photo.crop(inside), (inside[0] - l, inside[1] - t))
+    return np.asarray(sq)
 
 # %% ../nbs/11a_detector.ipynb #93363ada
 def evaluate_detector(model:nn.Module, coco:str|Path, images:str|Path, # a detector and labelled photos

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn.functional as F
 from fastcore.basics import patch
 from tqdm.auto import tqdm
-from .backbone import Backbone, to_model_input, vit_tower, vit_tokens, vit_pooled
+from .backbone import Backbone, ImageEncoder, to_model_input, vit_tower, vit_tokens, vit_pooled
 from .core import read_npz, npz_members, check_fields, fingerprint
 from .store import VectorStore, SOURCE_SPEC, STORE_SPEC, check_rows
 from .scenes import article_for
@@ -19,8 +19,8 @@ from .scenes import article_for
 __all__ = ['PROMPTS', 'SEARCH_METHODS', 'RETRIEVAL_SPEC', 'COMPRESSED_SPEC', 'TextBank', 'SceneFeatures', 'scene_features',
            'last_block_input', 'dense_features', 'spherical_kmeans', 'clip_embeddings', 'cluster_clip_embeddings',
            'head_embeddings', 'SearchMethod', 'cluster_or_cached', 'ClipSearch', 'ClusterSearch', 'ForSearch',
-           'search_method', 'embed_scenes', 'precision_at_k', 'ap_at_k', 'image_scores', 'relevance_matrix', 'map_at_k',
-           'evaluate_retrieval', 'RetrievalIndex']
+           'FacingSearch', 'search_method', 'embed_scenes', 'precision_at_k', 'ap_at_k', 'image_scores',
+           'relevance_matrix', 'map_at_k', 'evaluate_retrieval', 'RetrievalIndex']
 
 # %% ../nbs/12_retrieval.ipynb #f59bfe83
 PROMPTS = ('a photo of {a} {c}', 'a photo of a shelf with {a} {c}', 'a photo of a checkout counter with {a} {c}',
@@ -168,6 +168,8 @@ class SearchMethod:
     "A search method: how it embeds scene features, and the tag it adds to an index's model fingerprint."
     name = ''
     needs_head = False  # True: a FOR head is required and sets the token depth
+    needs_photos = False  # True: it embeds whole photos at their own resolution (`embed_photos`), not features
+    templates = PROMPTS  # how a text query is put into words (`TextBank`): to match what the embeddings show
     def embed(self, feats:SceneFeatures, bb:Backbone|None=None, head=None, k:int=4)->torch.Tensor: # (n, M, d)
         "The embeddings of each image in `feats`."
         raise NotImplementedError
@@ -205,8 +207,33 @@ class ForSearch(SearchMethod):
     def embed(self, feats, bb=None, head=None, k=4): return head_embeddings(head, feats)
     def tag(self, head=None, k=4): return f'+{fingerprint(head)}'
 
+# %% ../nbs/12_retrieval.ipynb #3465260f
+class FacingSearch(SearchMethod):
+    "Shelf photos by what stands on them: every facing the detector finds, embedded alone, then the whole photo."
+    name = 'facings'
+    needs_photos = True
+    templates = ('a product photo of {a} {c}',)  # a facing is one product, as the mini-CLIP's captions say
+    def __init__(self, detector='rk-det-mini'): # a detector run folder or shipped name (`detector.load_detector`)
+        self.detector, self.loaded = detector, None
+    def embed(self, feats, bb=None, head=None, k=4):
+        raise ValueError("method 'facings' embeds whole photos (ImageSearch.add_images), not scene features")
+    def embed_photos(self, photos:list, bb:Backbone, min_score:float=.5)->torch.Tensor: # (n, M, d), NaN pads
+        "Each photo's facings cropped (`detector.facing_crop`) and embedded by CLIP's image tower, then the photo."
+        from retailklip.detector import load_detector, detect, facing_crop
+        from retailklip.imagefolder import as_rgb, embed_images
+        self.loaded = self.loaded or load_detector(self.detector)
+        per = []
+        for p in photos:
+            im = as_rgb(p)
+            boxes = detect(self.loaded, [im], min_score)[0][['x', 'y', 'w', 'h']].to_numpy()
+            crops = [facing_crop(im, b) for b in boxes]
+            per.append(embed_images(ImageEncoder.from_backbone(bb), crops + [np.asarray(im)], bb, workers=0)[0])
+        out = torch.full((len(per), max(map(len, per), default=1), bb.embed_dim), float('nan'))
+        for i, e in enumerate(per): out[i, :len(e)] = e
+        return out
+
 # %% ../nbs/12_retrieval.ipynb #c1a3a3f8
-SEARCH_METHODS = {m.name: m for m in (ClipSearch(), ClusterSearch(), ForSearch())}
+SEARCH_METHODS = {m.name: m for m in (ClipSearch(), ClusterSearch(), ForSearch(), FacingSearch())}
 
 # %% ../nbs/12_retrieval.ipynb #5a8d0743
 def search_method(method:str|SearchMethod)->SearchMethod:
@@ -292,7 +319,7 @@ def evaluate_retrieval(emb:torch.Tensor, # (n, M, d) image embeddings
 
 # %% ../nbs/12_retrieval.ipynb #48e021e1
 RETRIEVAL_SPEC = dict(format=({'retailklip-retrieval-1'},), dim=(int, 1, 1 << 16),
-                      method=({'', 'clip', 'cluster', 'for'},),
+                      method=({'', 'clip', 'cluster', 'for', 'facings'},),
                       fingerprint=((str, type(None)), None, None, None), paths=([str],),
                       # every field `load` (and `api.ImageSearch.load`) reads
                       info=((dict(SOURCE_SPEC, k=((int, type(None)), 1, 1024, None)), type(None)), None, None, None))

@@ -10,28 +10,14 @@ import numpy as np, pandas as pd
 from fastcore.basics import patch
 from PIL import Image, ImageDraw
 from .imagefolder import as_rgb, check_photo, embed_images
+from .detector import facing_crop
 from .synth import get_font
 
 # %% auto #0
-__all__ = ['facing_crop', 'shelf_inputs', 'check_photo_boxes', 'photo_boxes', 'coco_boxes', 'read_shelf', 'facing_table',
-           'match_boxes', 'label_facings', 'shelf_summary', 'facing_rows', 'shelf_gaps', 'photo_gaps',
-           'planogram_check', 'read_planogram', 'photo_planograms', 'product_colour', 'draw_facings', 'facing_crops',
-           'discover', 'shelf_embeddings', 'contact_sheet', 'fresh_folder', 'write_candidates', 'write_candidate',
-           'Candidates']
-
-# %% ../nbs/15b_shelf.ipynb #3fd7ab3a
-def facing_crop(photo:Image.Image, # the shelf photo
-                box, # (x, y, w, h) in its pixels
-                margin:float=.1 # added around the longer side
-               )->np.ndarray: # (side, side, 3) uint8
-    "The square crop of one facing, centred on its box."
-    x, y, w, h = (float(v) for v in box)
-    side = max(1, round(max(w, h)*(1 + margin)))
-    l, t = round(x + w/2 - side/2), round(y + h/2 - side/2)
-    sq = Image.new('RGB', (side, side), (128, 128, 128))
-    inside = (max(0, l), max(0, t), min(photo.width, l + side), min(photo.height, t + side))
-    if inside[2] > inside[0] and inside[3] > inside[1]: sq.paste(photo.crop(inside), (inside[0] - l, inside[1] - t))
-    return np.asarray(sq)
+__all__ = ['shelf_inputs', 'check_photo_boxes', 'photo_boxes', 'coco_boxes', 'read_shelf', 'facing_table', 'match_boxes',
+           'label_facings', 'shelf_summary', 'facing_rows', 'shelf_gaps', 'photo_gaps', 'planogram_check',
+           'read_planogram', 'photo_planograms', 'product_colour', 'draw_facings', 'facing_crops', 'discover',
+           'shelf_embeddings', 'contact_sheet', 'fresh_folder', 'write_candidates', 'write_candidate', 'Candidates']
 
 # %% ../nbs/15b_shelf.ipynb #fd4da373
 def shelf_inputs(photos:list, # the photos (files, PIL images or arrays)
