@@ -222,12 +222,12 @@ class FacingSearch(SearchMethod):
         from retailklip.detector import load_detector, detect, facing_crop
         from retailklip.imagefolder import as_rgb, embed_images
         self.loaded = self.loaded or load_detector(self.detector)
-        per = []
+        per, enc = [], ImageEncoder.from_backbone(bb)
         for p in photos:
             im = as_rgb(p)
             boxes = detect(self.loaded, [im], min_score)[0][['x', 'y', 'w', 'h']].to_numpy()
             crops = [facing_crop(im, b) for b in boxes]
-            per.append(embed_images(ImageEncoder.from_backbone(bb), crops + [np.asarray(im)], bb, workers=0)[0])
+            per.append(embed_images(enc, crops + [np.asarray(im)], bb, workers=0)[0])
         out = torch.full((len(per), max(map(len, per), default=1), bb.embed_dim), float('nan'))
         for i, e in enumerate(per): out[i, :len(e)] = e
         return out

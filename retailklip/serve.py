@@ -636,11 +636,10 @@ def remove_product(self:Service, product:str)->dict:
 # %% ../nbs/18_serve.ipynb #eaab8d45
 @patch
 def candidates(self:Service)->list:
-    "The candidate products of the served folder: number, crops, contact sheet id (`c<n>`)."
-    root = self.need('candidates folder')
-    folders = sorted(p for p in root.glob('candidate-*') if p.is_dir() and p.name[10:].isdigit())
-    return [dict(candidate=int(p.name[10:]), crops=len(list(p.glob('*.jpg'))), sheet=f'c{int(p.name[10:])}')
-            for p in folders]
+    "The candidate products of the served folder (`shelf.Candidates`): number, crops, contact sheet id (`c<n>`)."
+    from retailklip.shelf import Candidates
+    t = Candidates(None, self.need('candidates folder')).table()
+    return [dict(candidate=int(c), crops=int(n), sheet=f'c{int(c)}') for c, n in zip(t.candidate, t.crops)]
 
 # %% ../nbs/18_serve.ipynb #ad4b187e
 @patch
@@ -650,11 +649,12 @@ async def enrol_candidate(self:Service, candidate:int, # the candidate's number
     "A confirmed candidate's crops added as the references of `product`: recognised from the next request on."
     import pandas as pd
     self.need('product index')
-    folder = self.need('candidates folder')/f'candidate-{candidate:03d}'
-    if not folder.is_dir(): raise HTTPException(404, f"no candidate {candidate}")
+    from retailklip.shelf import Candidates
+    try: files = Candidates(None, self.need('candidates folder')).crops(candidate)
+    except ValueError: raise HTTPException(404, f"no candidate {candidate}") from None
     if not valid_product_id(product):
         raise invalid(('query', 'product'), f"product id {product[:80]!r}: {PRODUCT_RULE}")
-    crops = [np.asarray(load_image(p)) for p in sorted(folder.glob('*.jpg'))]
+    crops = [np.asarray(load_image(p)) for p in files]
     paths = save_uploads(crops, upload_folder(self.index, product))  # kept beside the index, as uploads are
     refs = pd.DataFrame(dict(path=paths, product=product))
     r = await asyncio.to_thread(self.change, lambda r: r.add(refs, extend=True))

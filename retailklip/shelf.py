@@ -354,10 +354,15 @@ class Candidates:
         return pd.DataFrame(dict(candidate=[int(p.name[10:]) for p in dirs],
                                  crops=[len(list(p.glob('*.jpg'))) for p in dirs]))
 
-    def enrol(self, candidate:int, product:str)->int: # the references of `product` in the index now
-        "Candidate `candidate`'s crops added as references of `product` (new, or one already indexed): no retraining."
+    def crops(self, candidate:int)->list: # its crop files, most typical first
+        "The crops of candidate `candidate`; a `ValueError` naming the folder when it has none."
         crops = sorted((self.folder/f'candidate-{int(candidate):03d}').glob('*.jpg'))
         if not crops: raise ValueError(f"{self.folder} holds no crop of a candidate {candidate}")
+        return crops
+
+    def enrol(self, candidate:int, product:str)->int: # the references of `product` in the index now
+        "Candidate `candidate`'s crops added as references of `product` (new, or one already indexed): no retraining."
+        crops = self.crops(candidate)
         self.rec.add(pd.DataFrame(dict(path=[str(p) for p in crops], product=product)), extend=True)
         return int((self.rec.knn.refs['product'] == product).sum())
 
