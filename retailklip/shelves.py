@@ -10,12 +10,12 @@ import numpy as np
 from PIL import Image, ImageDraw
 from .core import atomic_write_text
 from .synth import (Product, RetailWorld, make_products, make_world, write_imagefolder, draw_package,
-                              rng_for, get_font, camera_effects, parallel_map, perspective_coeffs, SHELF_WALLS)
+                              rng_for, get_font, camera_effects, light, parallel_map, perspective_coeffs, SHELF_WALLS)
 from .scenes import scenes_to_coco, write_scenes
 
 # %% auto #0
-__all__ = ['outside_products', 'facing_sprite', 'shelf_rows', 'draw_board', 'fill_row', 'warp_boxes', 'tilt', 'light',
-           'make_shelf', 'write_shelves', 'write_world']
+__all__ = ['outside_products', 'facing_sprite', 'shelf_rows', 'draw_board', 'fill_row', 'warp_boxes', 'tilt', 'make_shelf',
+           'write_shelves', 'write_world']
 
 # %% ../nbs/03a_shelves.ipynb #96a8950f
 def outside_products(n:int, # how many
@@ -115,19 +115,6 @@ def tilt(im:Image.Image, # the shelf, square to the camera
     im = im.transform((W, H), Image.Transform.PERSPECTIVE, back.ravel()[:8].tolist(), Image.Resampling.BILINEAR,
                       fillcolor=(60, 60, 62))
     return im, warp_boxes(anns, np.linalg.inv(back), (W, H))
-
-# %% ../nbs/03a_shelves.ipynb #30f5efe9
-def light(im:Image.Image, # the photo
-          rng:np.random.Generator,
-          amount:float=.25 # the darkest side's loss of light
-         )->Image.Image:
-    "A light source off to one side: brightness falls off linearly across the photo, in a random direction."
-    W, H = im.size
-    a = rng.uniform(0, 2*np.pi)
-    yy, xx = np.mgrid[0:H, 0:W]
-    t = (np.cos(a)*(xx/W - .5) + np.sin(a)*(yy/H - .5)) + .5  # 0 at the lit side, about 1 at the far one
-    gain = 1 - amount*np.clip(t, 0, 1)
-    return Image.fromarray(np.clip(np.asarray(im)*gain[..., None], 0, 255).astype(np.uint8))
 
 # %% ../nbs/03a_shelves.ipynb #2135ddf9
 def make_shelf(i:int, # photo number

@@ -4,16 +4,19 @@
 
 # %% ../nbs/02_synth.ipynb #30b00be4
 from __future__ import annotations
-import io, math, os, shutil, zlib
+import colorsys, io, math, os, shutil, zlib
 from dataclasses import dataclass, asdict
 from pathlib import Path
 import numpy as np, pandas as pd
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageEnhance
 
 # %% auto #0
-__all__ = ['KINDS', 'COLOURS', 'PATTERNS', 'LOGOS', 'VARIANTS', 'FONT_FILES', 'SHELF_WALLS', 'WORLD_PARTS', 'font_path',
-           'get_font', 'Product', 'rng_for', 'brand_name', 'parallel_map', 'make_products', 'colour_rgb', 'shade_rgb',
-           'draw_logo', 'draw_package', 'catalog_image', 'perspective_coeffs', 'jpeg_roundtrip', 'camera_effects',
+__all__ = ['KINDS', 'COLOURS', 'PATTERNS', 'LOGOS', 'VARIANTS', 'FONT_FILES', 'FONT_KINDS', 'STYLES', 'SHELF_WALLS',
+           'WORLD_PARTS', 'font_path', 'text_fonts', 'check_font', 'get_font', 'Style', 'style_of', 'Product',
+           'rng_for', 'brand_name', 'parallel_map', 'hls_rgb', 'nearest_colour', 'styled_family', 'make_products',
+           'colour_rgb', 'product_rgb', 'shade_rgb', 'draw_logo', 'brand_look', 'text_sprite', 'draw_barcode',
+           'draw_info_block', 'varied_label', 'finish_package', 'draw_package', 'catalog_image', 'perspective_coeffs',
+           'jpeg_roundtrip', 'motion_blur', 'camera_effects', 'light', 'colour_cast', 'texture', 'drop_shadow',
            'shelf_image', 'product_caption', 'RetailWorld', 'make_world', 'clear_world', 'write_imagefolder',
            'show_world']
 
@@ -29,13 +32,37 @@ FONT_FILES = ('DejaVuSans-Bold.ttf', 'DejaVuSerif-Bold.ttf', 'DejaVuSansMono-Bol
               'STIXGeneralBol.ttf', 'DejaVuSans-BoldOblique.ttf')
 
 # %% ../nbs/02_synth.ipynb #92879235
-def font_path(name:str # a file name from `FONT_FILES`
-             )->Path: # the TrueType file shipped with matplotlib
-    "Path of a real TrueType font (matplotlib ships them, so they exist on every install)."
+def font_path(name:str # a file name from `FONT_FILES` or `text_fonts()`, or the absolute path of a TrueType file
+             )->Path: # the TrueType file
+    "Path of a real TrueType font: one that matplotlib ships (so it exists on every install), or a file of yours."
     import matplotlib
-    p = Path(matplotlib.get_data_path())/'fonts'/'ttf'/name
+    p = Path(name) if os.path.isabs(name) else Path(matplotlib.get_data_path())/'fonts'/'ttf'/name
     if not p.exists(): raise FileNotFoundError(f"font file {p} not found (is matplotlib installed completely?)")
     return p
+
+# %% ../nbs/02_synth.ipynb #6805ca60
+FONT_KINDS = dict(sans=('Sans', 'cmss'), serif=('Serif', 'STIXGeneral', 'cmr', 'cmb', 'cmti'), mono=('Mono', 'cmtt'))
+
+def text_fonts(kind:str='all', # 'all', or one of `FONT_KINDS`: 'sans', 'serif', 'mono'
+               extra:tuple=() # absolute paths of TrueType files of your own, always included
+              )->tuple: # names for `get_font`
+    "Every TrueType font matplotlib ships that sets Latin letters (of one kind), then `extra`."
+    import matplotlib
+    skip = ('cmex', 'cmsy', 'cmmi', 'STIXSiz', 'STIXNonUni', 'LastResort')
+    names = sorted(p.name for p in (Path(matplotlib.get_data_path())/'fonts'/'ttf').glob('*.ttf'))
+    names = [n for n in names if not n.startswith(skip)]
+    if kind != 'all': names = [n for n in names if any(k in n for k in FONT_KINDS[kind])]
+    if kind == 'sans': names = [n for n in names if 'Mono' not in n]
+    return tuple(names) + tuple(str(e) for e in extra)
+
+# %% ../nbs/02_synth.ipynb #ebe8248a
+def check_font(path:str # the absolute path of a TrueType file
+              )->str: # `path`
+    "`path`, once PIL has read it as a TrueType font; else a one-line error naming it."
+    if not os.path.isabs(str(path)): raise ValueError(f"{path}: a font file of your own needs an absolute path")
+    try: ImageFont.truetype(str(path), 12)
+    except OSError as e: raise ValueError(f"{path}: not a TrueType font PIL can read ({e})") from None
+    return str(path)
 
 # %% ../nbs/02_synth.ipynb #244d1a1c
 _FONT_CACHE = {}
@@ -46,6 +73,54 @@ def get_font(name:str, # a file name from `FONT_FILES`
     key = (name, int(size))
     if key not in _FONT_CACHE: _FONT_CACHE[key] = ImageFont.truetype(str(font_path(name)), int(size))
     return _FONT_CACHE[key]
+
+# %% ../nbs/02_synth.ipynb #535dd69e
+_STYLE_CHOICES = dict(colours=('named', 'hls'), fonts=('classic', 'all', *FONT_KINDS), layout=('classic', 'varied'),
+                      material=('matte', 'gloss', 'foil', 'clear'), backdrop=('walls', 'texture'),
+                      blur=('defocus', 'motion'))
+
+@dataclass(frozen=True)
+class Style:
+    "How a family of products is drawn and photographed: each field is one factor, drawn per brand from a seed."
+    colours:str='named' # 'named': the ten `COLOURS`; 'hls': continuous hue, lightness and saturation
+    lightness:tuple=(.25, .75) # range of an 'hls' colour's lightness
+    saturation:tuple=(.45, 1.) # range of an 'hls' colour's saturation
+    lookalikes:float=0. # chance that an 'hls' brand copies the previous brand's kind and colour (near-duplicates)
+    fonts:str='classic' # 'classic': `FONT_FILES`; or a kind of `text_fonts`: 'all', 'sans', 'serif', 'mono'
+    font_files:tuple=() # absolute paths of TrueType files of your own, drawn from with the others
+    layout:str='classic' # 'classic': one label; 'varied': its place, size and tilt, text lines, info block, barcode
+    aspect:float=0. # packages squeezed by up to this fraction, in width or in height
+    material:str='matte' # 'matte', 'gloss' (a highlight), 'foil' (metallic sheen) or 'clear' (see-through)
+    backdrop:str='walls' # behind shelf shots: 'walls' (plain colours) or 'texture' (grain and blotches)
+    light:float=0. # strength of a directional light, a colour cast and a drop shadow on shelf shots
+    camera:float=1. # scales the shelf camera's nuisances (`camera_effects`)
+    blur:str='defocus' # the shelf camera's blur: 'defocus' or 'motion'
+    low_res:float=0. # chance that a shelf shot is taken at a third of its resolution
+    occlusion:float=.35 # chance of an occluder (a hand, a price tag, a box edge) on a shelf shot
+
+    def __post_init__(self):
+        for k, ok in _STYLE_CHOICES.items():
+            if getattr(self, k) not in ok: raise ValueError(f"Style {k}={getattr(self, k)!r}: expected one of {ok}")
+        for f in self.font_files: check_font(f)
+
+# %% ../nbs/02_synth.ipynb #f8105940
+STYLES = {  # families of looks: `make_world(styles=...)` draws each brand's from these names
+    'classic': Style(),
+    'studio': Style('hls', fonts='sans', layout='varied', aspect=.15, material='gloss', backdrop='texture', light=.3),
+    'discount': Style('hls', saturation=(.8, 1.), lookalikes=.4, fonts='all', layout='varied', aspect=.25,
+                      light=.5, blur='motion', low_res=.3, occlusion=.5),
+    'fresh': Style('hls', lightness=(.55, .85), fonts='mono', layout='varied', aspect=.2, material='clear',
+                   backdrop='texture', light=.3, occlusion=.5),
+    'premium': Style('hls', lightness=(.12, .35), fonts='serif', layout='varied', aspect=.1, material='foil',
+                     backdrop='texture', light=.4, camera=.8),
+}
+
+def style_of(style # a name in `STYLES`, or a `Style`
+            )->Style:
+    "The `Style` a product is drawn in."
+    if isinstance(style, Style): return style
+    if style not in STYLES: raise ValueError(f"unknown style {style!r}; expected one of {tuple(STYLES)} or a Style")
+    return STYLES[style]
 
 # %% ../nbs/02_synth.ipynb #e11f406c
 @dataclass
@@ -62,6 +137,9 @@ class Product:
     variant: str
     badge: str
     font: str
+    style: str|Style = 'classic' # a name in `STYLES`, or a `Style`
+    rgb: tuple|None = None # its own main colour (continuous colours; `colour` then names the nearest one)
+    accent_rgb: tuple|None = None # its own accent colour
 
 # %% ../nbs/02_synth.ipynb #eb76b61f
 def rng_for(*keys)->np.random.Generator:
@@ -91,12 +169,48 @@ def parallel_map(fn, # a picklable function of one item
     with mp.get_context('fork').Pool(workers) as pool:
         return list(tqdm(pool.imap(fn, items), total=len(items), disable=not progress, desc=desc))
 
+# %% ../nbs/02_synth.ipynb #e9a0fc2c
+def hls_rgb(h:float, l:float, s:float # hue (taken modulo 1), lightness and saturation, each 0-1
+           )->tuple: # (r, g, b) in 0-255
+    "An (r, g, b) from hue, lightness and saturation."
+    return tuple(int(round(v*255)) for v in colorsys.hls_to_rgb(h % 1, l, s))
+
+# %% ../nbs/02_synth.ipynb #9b8af836
+def nearest_colour(rgb:tuple # (r, g, b)
+                  )->str: # a key of `COLOURS`
+    "The named colour closest to `rgb`: the word captions use for a continuous colour."
+    names = list(COLOURS)
+    far = [sum((a - b)**2 for a, b in zip(rgb, COLOURS[n])) for n in names]
+    return names[int(np.argmin(far))]
+
+# %% ../nbs/02_synth.ipynb #082d3d79
+def styled_family(base:dict, # a family's design: `Product`'s fields but sku, variant and badge
+                  style, # a name in `STYLES`, or a `Style`
+                  rng:np.random.Generator, # the family's own generator
+                  like:dict|None=None # the previous family's design, which a lookalike copies
+                 )->dict: # `base` under `style`
+    "A family's design redrawn under `style`: its font, and its colours when they are continuous."
+    st, out = style_of(style), dict(base, style=style)
+    if st.fonts != 'classic':
+        fonts = text_fonts(st.fonts, st.font_files)
+        out['font'] = fonts[int(rng.integers(len(fonts)))]
+    if st.colours == 'hls':
+        h, l, s = rng.uniform(0, 1), rng.uniform(*st.lightness), rng.uniform(*st.saturation)
+        if like is not None and like.get('rgb') is not None and rng.random() < st.lookalikes:
+            h, l, s = colorsys.rgb_to_hls(*(v/255 for v in like['rgb']))
+            h, out['kind'] = h + rng.normal(0, .02), like['kind']
+        out['rgb'], out['accent_rgb'] = hls_rgb(h, l, s), hls_rgb(h + rng.uniform(.3, .7), rng.uniform(.3, .8), 1.)
+        out['colour'], out['accent'] = nearest_colour(out['rgb']), nearest_colour(out['accent_rgb'])
+    return out
+
 # %% ../nbs/02_synth.ipynb #e967e1a7
 def make_products(n:int=100, # number of SKUs
-                  seed:int=0 # world seed
+                  seed:int=0, # world seed
+                  styles:tuple=('classic',) # the looks (names in `STYLES`, or `Style`s) each family is drawn from
                  )->list[Product]:
     "`n` products in families of 1-4 fine-grained siblings, deterministic from `seed`."
-    rng, prods, brands, fam = rng_for(seed, 'products'), [], set(), 0
+    for s in styles: style_of(s)
+    rng, srng, prods, brands, fam, base = rng_for(seed, 'products'), rng_for(seed, 'styles'), [], set(), 0, None
     cols = list(COLOURS)
     while len(prods) < n:
         brand = brand_name(rng)
@@ -105,8 +219,10 @@ def make_products(n:int=100, # number of SKUs
         size = int(rng.choice([1, 2, 3, 4], p=[.35, .3, .2, .15]))
         colour = str(rng.choice(cols))
         accent = str(rng.choice([c for c in cols if c != colour]))
-        base = dict(brand=brand, family=fam, kind=str(rng.choice(KINDS)), colour=colour, accent=accent,
-                    pattern=str(rng.choice(PATTERNS)), logo=str(rng.choice(LOGOS)), font=str(rng.choice(FONT_FILES)))
+        design = dict(brand=brand, family=fam, kind=str(rng.choice(KINDS)), colour=colour, accent=accent,
+                      pattern=str(rng.choice(PATTERNS)), logo=str(rng.choice(LOGOS)), font=str(rng.choice(FONT_FILES)))
+        style = styles[int(srng.integers(len(styles)))]
+        base = styled_family(design, style, rng_for(seed, brand, 'look'), base)
         variants = rng.choice(VARIANTS, size=size, replace=False)
         badges = rng.choice(cols, size=size, replace=False)
         for v, b in zip(variants, badges):
@@ -124,6 +240,14 @@ def colour_rgb(name:str, # a key of `COLOURS`
     c = np.array(COLOURS[name], float)
     if rng is not None and jitter: c = c + rng.normal(0, jitter, 3)
     return tuple(int(v) for v in np.clip(c, 0, 255))
+
+# %% ../nbs/02_synth.ipynb #1180fc62
+def product_rgb(p:Product, # the product
+                part:str='colour' # 'colour' or 'accent'
+               )->tuple: # (r, g, b)
+    "The main or accent colour of `p`: its own continuous colour when it has one, else the named one."
+    own = p.rgb if part == 'colour' else p.accent_rgb
+    return tuple(own) if own is not None else colour_rgb(getattr(p, part))
 
 # %% ../nbs/02_synth.ipynb #e9d24cdf
 def shade_rgb(c:tuple, # (r, g, b)
@@ -194,9 +318,9 @@ def _body_mask(kind, S):
 
 # %% ../nbs/02_synth.ipynb #22e8f1aa
 def _pattern_layer(p, S):
-    lay = Image.new('RGBA', (S, S), colour_rgb(p.colour) + (255,))
+    lay = Image.new('RGBA', (S, S), product_rgb(p) + (255,))
     d = ImageDraw.Draw(lay)
-    acc = colour_rgb(p.accent) + (255,)
+    acc = product_rgb(p, 'accent') + (255,)
     step = S // 8
     if p.pattern == 'stripes':
         for k in range(-S, 2*S, step): d.line([(k, 0), (k+S, S)], fill=acc, width=max(2, step//3))
@@ -221,28 +345,28 @@ def _draw_parts(out:Image.Image, p:Product, S:int, box:tuple)->Image.Image:
     x0, y0, x1, y1 = box
     kind = p.kind
     d = ImageDraw.Draw(out)
-    dark, metal = shade_rgb(colour_rgb(p.colour), .6), (190, 190, 198)
+    dark, metal = shade_rgb(product_rgb(p), .6), (190, 190, 198)
     if kind == 'can':
         d.ellipse([x0, y0-.04*S, x1, y0+.04*S], fill=metal + (255,), outline=(120, 120, 128, 255))
         d.rectangle([x0+1, y1-.02*S, x1-1, y1], fill=metal + (255,))
     elif kind == 'box':
         d.polygon([(x1, y0), (x1+.1*S, y0-.06*S), (x1+.1*S, y1-.06*S), (x1, y1)], fill=dark + (255,))
-        top = shade_rgb(colour_rgb(p.colour), 1.2) + (255,)
+        top = shade_rgb(product_rgb(p), 1.2) + (255,)
         d.polygon([(x0, y0), (x0+.1*S, y0-.06*S), (x1+.1*S, y0-.06*S), (x1, y0)], fill=top)
     elif kind == 'bottle':
-        d.rounded_rectangle([.41*S, .06*S, .59*S, .14*S], 2, fill=colour_rgb(p.accent) + (255,))
+        d.rounded_rectangle([.41*S, .06*S, .59*S, .14*S], 2, fill=product_rgb(p, 'accent') + (255,))
     elif kind == 'pouch':
         for k in range(int(x0+.04*S), int(x1-.04*S), 4): d.line([(k, y0), (k+2, y0+.04*S)], fill=dark + (255,))
         d.rectangle([x0+.04*S, y0, x1-.04*S, y0+.015*S], fill=dark + (255,))
     elif kind == 'jar':
-        d.rounded_rectangle([x0+.02*S, .18*S, x1-.02*S, .32*S], 3, fill=colour_rgb(p.accent) + (255,),
-                            outline=shade_rgb(colour_rgb(p.accent), .6) + (255,))
+        d.rounded_rectangle([x0+.02*S, .18*S, x1-.02*S, .32*S], 3, fill=product_rgb(p, 'accent') + (255,),
+                            outline=shade_rgb(product_rgb(p, 'accent'), .6) + (255,))
     elif kind == 'carton':
-        d.rectangle([.44*S, .1*S, .56*S, .19*S], fill=shade_rgb(colour_rgb(p.colour), .85) + (255,))
-        d.ellipse([.58*S, .24*S, .66*S, .3*S], fill=colour_rgb(p.accent) + (255,))
+        d.rectangle([.44*S, .1*S, .56*S, .19*S], fill=shade_rgb(product_rgb(p), .85) + (255,))
+        d.ellipse([.58*S, .24*S, .66*S, .3*S], fill=product_rgb(p, 'accent') + (255,))
     elif kind == 'tube':
         d.rectangle([x0, y0-.03*S, x1, y0+.01*S], fill=dark + (255,))
-        d.rounded_rectangle([.42*S, y1-.01*S, .58*S, y1+.1*S], 2, fill=colour_rgb(p.accent) + (255,))
+        d.rounded_rectangle([.42*S, y1-.01*S, .58*S, y1+.1*S], 2, fill=product_rgb(p, 'accent') + (255,))
     elif kind == 'tray':
         film = Image.new('RGBA', (S, S), (0, 0, 0, 0))
         fd = ImageDraw.Draw(film)
@@ -250,42 +374,140 @@ def _draw_parts(out:Image.Image, p:Product, S:int, box:tuple)->Image.Image:
         out = Image.alpha_composite(out, film)
     return out
 
+# %% ../nbs/02_synth.ipynb #6d012862
+def _shaded_body(p:Product, S:int)->Image.Image:
+    "The body's colour and pattern, lit by a horizontal gradient (rounder for cylinders)."
+    x = np.linspace(-1, 1, S)
+    shade = 1 - (.35 if p.kind in ('can', 'bottle', 'jar', 'tube') else .12) * x**2 + .06*x
+    arr = np.asarray(_pattern_layer(p, S)).astype(float)
+    arr[..., :3] *= shade[None, :, None]
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), 'RGBA')
+
+# %% ../nbs/02_synth.ipynb #455f9a9e
+def _classic_label(d:ImageDraw.ImageDraw, p:Product, box:tuple, S:int):
+    "The classic label: one panel with the brand word over the logo and the variant."
+    x0, y0, x1, y1 = box
+    lw, ly0 = x1 - x0, y0 + (y1 - y0)*(.22 if p.kind != 'tray' else .12)
+    lh = (y1 - y0)*(.42 if p.kind != 'tray' else .7)
+    lx0, lx1 = x0 + lw*.08, x1 - lw*.08
+    label = (255, 255, 255) if p.colour not in ('white', 'yellow') else colour_rgb('black')
+    d.rounded_rectangle([lx0, ly0, lx1, ly0+lh], S*.03, fill=label + (255,))
+    ink = product_rgb(p) if p.colour not in ('white', 'yellow') else (255, 255, 255)
+    fs = max(6, int(min(lh*.42, (lx1-lx0)*1.6/max(3, len(p.brand)))))
+    d.text(((lx0+lx1)/2, ly0+lh*.32), p.brand, fill=ink, font=get_font(p.font, fs), anchor='mm')
+    r = min(lh, lx1-lx0)*.17
+    draw_logo(d, p.logo, lx0 + (lx1-lx0)*.28, ly0+lh*.74, r, product_rgb(p, 'accent') if p.accent != p.colour else ink)
+    small = get_font('DejaVuSans-Bold.ttf', max(5, int(fs*.55)))
+    d.text((lx0 + (lx1-lx0)*.68, ly0+lh*.74), p.variant, fill=ink, font=small, anchor='mm')
+
+# %% ../nbs/02_synth.ipynb #8270391f
+def brand_look(p:Product # the product
+              )->dict: # top, height, inset, tilt, lines, panel, block, barcode, logo_x, squeeze (axis, amount)
+    "The label design and stretch a brand's products share under a 'varied' layout, drawn from brand and style."
+    rng = rng_for(p.brand, str(p.style), 'look')
+    return dict(top=rng.uniform(.04, .45), height=rng.uniform(.3, .5), inset=rng.uniform(.02, .14),
+                tilt=float(rng.choice([0, 0, 0, -10, 10, 90])), lines=int(rng.integers(1, 3)),
+                panel=bool(rng.random() < .7), block=bool(rng.random() < .5), barcode=bool(rng.random() < .6),
+                logo_x=rng.uniform(.2, .8), squeeze=(int(rng.integers(2)), float(rng.random())))
+
+# %% ../nbs/02_synth.ipynb #4beb7690
+def text_sprite(text:str, # one or more lines
+                font:str, # a name for `get_font`
+                ink:tuple, # (r, g, b)
+                box:tuple, # (width, height) it must fit in
+                angle:float=0. # tilt in degrees
+               )->Image.Image: # RGBA, transparent around the text
+    "`text` set in `font`, tilted by `angle` and scaled to fit `box`."
+    f = get_font(font, 40)
+    x0, y0, x1, y1 = ImageDraw.Draw(Image.new('L', (1, 1))).multiline_textbbox((0, 0), text, font=f, align='center')
+    spr = Image.new('RGBA', (int(x1 - x0) + 2, int(y1 - y0) + 2), (0, 0, 0, 0))
+    ImageDraw.Draw(spr).multiline_text((1 - x0, 1 - y0), text, font=f, fill=tuple(ink) + (255,), align='center')
+    spr = spr.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True)
+    k = min(box[0]/spr.width, box[1]/spr.height)
+    return spr.resize((max(1, int(spr.width*k)), max(1, int(spr.height*k))), Image.Resampling.LANCZOS)
+
+# %% ../nbs/02_synth.ipynb #26b8d48d
+def draw_barcode(d:ImageDraw.ImageDraw, # where to draw
+                 code:str, # what the bars encode (a SKU): each code has its own bars
+                 box:tuple # (x0, y0, x1, y1)
+                ):
+    "Black bars of widths drawn from `code` on white: a detail in which siblings differ."
+    rng, (x0, y0, x1, y1) = rng_for(code, 'barcode'), box
+    d.rectangle(box, fill=(255, 255, 255, 255))
+    x = x0 + 1
+    while x < x1 - 2:
+        w = int(rng.choice([1, 1, 2, 3]))
+        if rng.random() < .55: d.rectangle([x, y0 + 1, min(x + w - 1, x1 - 2), y1 - 1], fill=(0, 0, 0, 255))
+        x += w
+
+# %% ../nbs/02_synth.ipynb #a382cc31
+def draw_info_block(d:ImageDraw.ImageDraw, # where to draw
+                    box:tuple, # (x0, y0, x1, y1)
+                    ink:tuple # (r, g, b)
+                   ):
+    "A framed block of thin rules, like a nutrition table."
+    x0, y0, x1, y1 = box
+    d.rectangle(box, outline=tuple(ink) + (255,), width=1)
+    for k in range(1, 4): d.line([(x0 + 2, y0 + (y1 - y0)*k/4), (x1 - 2, y0 + (y1 - y0)*k/4)], fill=tuple(ink) + (255,))
+
+# %% ../nbs/02_synth.ipynb #1e35a8d2
+def varied_label(body:Image.Image, # the package's body, drawn on
+                 p:Product, # the product
+                 box:tuple # the body's (x0, y0, x1, y1)
+                ):
+    "The label of `p` laid out by its brand's look: panel, brand in 1-2 tilted lines, logo, variant, block, barcode."
+    lk, (x0, y0, x1, y1), d = brand_look(p), box, ImageDraw.Draw(body)
+    w, h = x1 - x0, y1 - y0
+    lx0, lx1, ly0, lh = x0 + w*lk['inset'], x1 - w*lk['inset'], y0 + h*lk['top'], h*lk['height']
+    panel = product_rgb(p, 'accent') if lk['panel'] else product_rgb(p)
+    ink = (20, 20, 20) if sum(panel) > 380 else (245, 245, 245)
+    if lk['panel']: d.rounded_rectangle([lx0, ly0, lx1, ly0 + lh], w*.04, fill=panel + (255,))
+    cut = len(p.brand)//2 + 1
+    text = p.brand if lk['lines'] == 1 else f'{p.brand[:cut]}-\n{p.brand[cut:]}'
+    spr = text_sprite(text, p.font, ink, (lx1 - lx0, lh*.62), lk['tilt'])
+    body.paste(spr, (int((lx0 + lx1 - spr.width)/2), int(ly0 + lh*.36 - spr.height/2)), spr)
+    draw_logo(d, p.logo, lx0 + (lx1 - lx0)*lk['logo_x'], ly0 + lh*.82, min(lh, lx1 - lx0)*.13, ink)
+    d.text((lx0 + (lx1 - lx0)*(1 - lk['logo_x']), ly0 + lh*.82), p.variant, fill=ink,
+           font=get_font(p.font, max(5, int(lh*.2))), anchor='mm')
+    if lk['block']: draw_info_block(d, (x0 + w*.08, y1 - h*.24, x0 + w*.4, y1 - h*.04), ink)
+    if lk['barcode']: draw_barcode(d, p.sku, (x0 + w*.45, y1 - h*.2, x0 + w*.72, y1 - h*.06))
+
+# %% ../nbs/02_synth.ipynb #5124ee0b
+def finish_package(out:Image.Image, # the drawn package, RGBA
+                   p:Product # the product
+                  )->Image.Image: # RGBA
+    "The package of `p` in its style's material (gloss, foil or clear), squeezed by its brand's stretch."
+    st, S = style_of(p.style), out.width
+    if st.material == 'matte' and not st.aspect: return out
+    arr, x = np.asarray(out).astype(float), np.linspace(0, 1, S)[None, :, None]
+    if st.material == 'gloss': arr[..., :3] += 110*np.exp(-((x - .32)/.05)**2)
+    if st.material == 'foil': arr[..., :3] = arr[..., :3]*.55 + 55*(1 + np.sin(x*20 + np.linspace(0, 5, S)[:, None, None]))
+    if st.material == 'clear': arr[..., 3] *= .55
+    out = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), 'RGBA')
+    axis, f = brand_look(p)['squeeze']
+    side = max(4, int(S*(1 - st.aspect*f)))
+    size = (S, side) if axis else (side, S)
+    sq = Image.new('RGBA', (S, S), (0, 0, 0, 0))
+    sq.paste(out.resize(size, Image.Resampling.BILINEAR), ((S - size[0])//2, S - size[1]))
+    return sq
+
 # %% ../nbs/02_synth.ipynb #f0a576f2
 def draw_package(p:Product, # the product to draw
                  size:int=96 # canvas side in pixels
                 )->Image.Image: # RGBA, transparent outside the package
     "Draw product `p` front-on on a transparent `size` x `size` canvas."
-    S = size
-    kind = p.kind
+    S, kind = size, p.kind
     if kind not in _SILHOUETTES: raise ValueError(f"unknown packaging kind {kind!r}; expected one of {KINDS}")
-    body = _pattern_layer(p, S)
-    # lighting: horizontal gradient, rounder for cylinders
-    x = np.linspace(-1, 1, S)
-    shade = 1 - (.35 if kind in ('can', 'bottle', 'jar', 'tube') else .12) * x**2 + .06*x
-    arr = np.asarray(body).astype(float)
-    arr[..., :3] *= shade[None, :, None]
-    body = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), 'RGBA')
-    d = ImageDraw.Draw(body)
-    x0, y0, x1, y1 = (v*S for v in _SILHOUETTES[kind]['body'])
-    # label panel with brand word, logo, variant and badge
-    lw, ly0 = x1 - x0, y0 + (y1 - y0)*(.22 if kind != 'tray' else .12)
-    lh = (y1 - y0)*(.42 if kind != 'tray' else .7)
-    lx0, lx1 = x0 + lw*.08, x1 - lw*.08
-    label = (255, 255, 255) if p.colour not in ('white', 'yellow') else colour_rgb('black')
-    d.rounded_rectangle([lx0, ly0, lx1, ly0+lh], S*.03, fill=label + (255,))
-    ink = colour_rgb(p.colour) if p.colour not in ('white', 'yellow') else (255, 255, 255)
-    fs = max(6, int(min(lh*.42, (lx1-lx0)*1.6/max(3, len(p.brand)))))
-    d.text(((lx0+lx1)/2, ly0+lh*.32), p.brand, fill=ink, font=get_font(p.font, fs), anchor='mm')
-    r = min(lh, lx1-lx0)*.17
-    draw_logo(d, p.logo, lx0 + (lx1-lx0)*.28, ly0+lh*.74, r, colour_rgb(p.accent) if p.accent != p.colour else ink)
-    small = get_font('DejaVuSans-Bold.ttf', max(5, int(fs*.55)))
-    d.text((lx0 + (lx1-lx0)*.68, ly0+lh*.74), p.variant, fill=ink, font=small, anchor='mm')
-    br = S*.085  # badge radius: ~16 px wide at 96 px, so its colour survives shelf blur, casts and JPEG
-    d.ellipse([x1-br*2.4, y1-br*2.6, x1-br*.4, y1-br*.6], fill=colour_rgb(p.badge) + (255,),
-              outline=(255, 255, 255, 255))
+    body = _shaded_body(p, S)
+    box = tuple(v*S for v in _SILHOUETTES[kind]['body'])
+    if style_of(p.style).layout == 'classic': _classic_label(ImageDraw.Draw(body), p, box, S)
+    else: varied_label(body, p, box)
+    br, x1, y1 = S*.085, box[2], box[3]  # badge radius: ~16 px wide at 96 px, so it survives blur, casts and JPEG
+    ImageDraw.Draw(body).ellipse([x1-br*2.4, y1-br*2.6, x1-br*.4, y1-br*.6], fill=colour_rgb(p.badge) + (255,),
+                                 outline=(255, 255, 255, 255))
     out = Image.new('RGBA', (S, S), (0, 0, 0, 0))
     out.paste(body, (0, 0), _body_mask(kind, S))
-    return _draw_parts(out, p, S, (x0, y0, x1, y1))
+    return finish_package(_draw_parts(out, p, S, box), p)
 
 # %% ../nbs/02_synth.ipynb #d830c719
 def _place(canvas, sprite, cx, cy, scale, angle=0.):
@@ -334,22 +556,108 @@ def jpeg_roundtrip(im:Image.Image, # the image
     buf.seek(0)
     return Image.open(buf).convert('RGB')
 
+# %% ../nbs/02_synth.ipynb #8a60a45d
+def motion_blur(im:Image.Image, # RGB
+                length:float, # pixels the camera moved during the exposure
+                angle:float # direction in radians
+               )->Image.Image: # RGB
+    "`im` smeared along a line: the average of copies shifted step by step along it."
+    arr, n = np.asarray(im).astype(float), max(1, int(round(length)))
+    steps = [(int(round((i - n//2)*math.sin(angle))), int(round((i - n//2)*math.cos(angle)))) for i in range(n)]
+    out = sum(np.roll(arr, s, axis=(0, 1)) for s in steps)/n
+    return Image.fromarray(np.clip(out, 0, 255).astype(np.uint8))
+
 # %% ../nbs/02_synth.ipynb #35af8ad1
 def camera_effects(im:Image.Image, # the scene as the lens sees it
                    rng:np.random.Generator, # the photo's generator (drawn from in a fixed order)
-                   hardness:float=1.0 # scales every effect (0: unchanged but for a JPEG at quality 90)
+                   hardness:float=1.0, # scales every effect (0: unchanged but for a JPEG at quality 90)
+                   blur:str='defocus' # 'defocus' (a Gaussian) or 'motion' (a smear in a random direction)
                   )->Image.Image: # RGB
-    "A store camera's nuisances: exposure, contrast, colour cast, defocus, sensor noise and JPEG."
+    "A store camera's nuisances: exposure, contrast, colour cast, blur, sensor noise and JPEG."
     h = hardness
     im = ImageEnhance.Brightness(im).enhance(1 + h*rng.uniform(-.35, .25))
     im = ImageEnhance.Contrast(im).enhance(1 + h*rng.uniform(-.3, .2))
     cast = 1 + h*rng.normal(0, .06, 3)
     if h:
-        arr = np.clip(np.asarray(im).astype(float)*cast, 0, 255).astype(np.uint8)
-        im = Image.fromarray(arr).filter(ImageFilter.GaussianBlur(h*rng.uniform(0, 1.1)))
+        im = Image.fromarray(np.clip(np.asarray(im).astype(float)*cast, 0, 255).astype(np.uint8))
+        r = h*rng.uniform(0, 1.1)
+        im = im.filter(ImageFilter.GaussianBlur(r)) if blur == 'defocus' else motion_blur(im, 1 + 3*r, rng.uniform(0, 3.2))
     noise = rng.normal(0, h*rng.uniform(0, 10), (im.height, im.width, 1))
     im = Image.fromarray(np.clip(np.asarray(im).astype(float) + noise, 0, 255).astype(np.uint8))
     return jpeg_roundtrip(im, 90 - h*rng.uniform(0, 60))
+
+# %% ../nbs/02_synth.ipynb #83fd778f
+def light(im:Image.Image, # the photo
+          rng:np.random.Generator,
+          amount:float=.25 # the darkest side's loss of light
+         )->Image.Image:
+    "A light source off to one side: brightness falls off linearly across the photo, in a random direction."
+    W, H = im.size
+    a = rng.uniform(0, 2*np.pi)
+    yy, xx = np.mgrid[0:H, 0:W]
+    t = (np.cos(a)*(xx/W - .5) + np.sin(a)*(yy/H - .5)) + .5  # 0 at the lit side, about 1 at the far one
+    gain = 1 - amount*np.clip(t, 0, 1)
+    return Image.fromarray(np.clip(np.asarray(im)*gain[..., None], 0, 255).astype(np.uint8))
+
+# %% ../nbs/02_synth.ipynb #694fc54e
+def colour_cast(im:Image.Image, # RGB
+                rng:np.random.Generator, # the photo's generator
+                amount:float # 0-1: how strong
+               )->Image.Image: # RGB
+    "`im` under a tinted light: each channel scaled by its own random gain."
+    gain = 1 + amount*rng.normal(0, .15, 3)
+    return Image.fromarray(np.clip(np.asarray(im).astype(float)*gain, 0, 255).astype(np.uint8))
+
+# %% ../nbs/02_synth.ipynb #59e19526
+def texture(rng:np.random.Generator, # the photo's generator
+            size:tuple # (width, height)
+           )->Image.Image: # RGB
+    "A photo-like backdrop: a random colour with wood-like grain, soft blotches and fine noise."
+    W, H = size
+    base = np.array(hls_rgb(rng.uniform(0, 1), rng.uniform(.3, .8), rng.uniform(0, .5)), float)
+    yy, xx = np.mgrid[0:H, 0:W]/max(W, H)
+    a = rng.uniform(0, math.pi)
+    grain = np.sin((math.cos(a)*xx + math.sin(a)*yy)*rng.uniform(20, 80) + 3*np.sin(yy*rng.uniform(2, 8)))
+    spots = Image.fromarray(rng.integers(0, 255, (H//8 + 1, W//8 + 1), dtype=np.uint8))
+    blot = np.asarray(spots.resize((W, H), Image.Resampling.BICUBIC), float)/255 - .5
+    v = base*(1 + .12*grain[..., None] + .3*blot[..., None]) + rng.normal(0, 6, (H, W, 1))
+    return Image.fromarray(np.clip(v, 0, 255).astype(np.uint8))
+
+# %% ../nbs/02_synth.ipynb #1e7382a3
+def drop_shadow(sprite:Image.Image, # an RGBA package
+                strength:float # 0-1: how dark
+               )->Image.Image: # RGBA: black, with the sprite's blurred outline as alpha
+    "The soft shadow a package casts on the wall behind it."
+    a = np.asarray(sprite)[..., 3].astype(float)*min(1., strength)*.7
+    shadow = Image.new('RGBA', sprite.size, (0, 0, 0, 0))
+    shadow.putalpha(Image.fromarray(a.astype(np.uint8)).filter(ImageFilter.GaussianBlur(2)))
+    return shadow
+
+# %% ../nbs/02_synth.ipynb #aef3366d
+def _shelf_stage(rng:np.random.Generator, xr:np.random.Generator, big:int, st:Style)->tuple: # (canvas, its top board)
+    "The wall (plain, or a texture drawn from `xr`), the shelf board and a price tag of a shelf shot."
+    bg = np.array(SHELF_WALLS[rng.integers(len(SHELF_WALLS))], float) + rng.normal(0, 8, 3)
+    canvas = Image.new('RGBA', (big, big), tuple(int(v) for v in np.clip(bg, 0, 255)) + (255,))
+    if st.backdrop == 'texture': canvas = texture(xr, (big, big)).convert('RGBA')
+    d = ImageDraw.Draw(canvas)
+    ys = big*rng.uniform(.78, .86)
+    d.rectangle([0, ys, big, big], fill=(90, 90, 95, 255))
+    d.rectangle([0, ys, big, ys+big*.05], fill=(240, 240, 240, 255))
+    tx = big*rng.uniform(.4, .6)
+    d.rectangle([tx, ys+1, tx+big*.16, ys+big*.05-1], fill=(250, 220, 60, 255))
+    d.text((tx+2, ys+1), f"{rng.integers(1, 9)}.{rng.integers(10, 99)}", fill=(0, 0, 0, 255),
+           font=get_font('DejaVuSans-Bold.ttf', max(5, big//16)))
+    return canvas, ys
+
+# %% ../nbs/02_synth.ipynb #cf420085
+def _camera_crop(im:Image.Image, rng:np.random.Generator, S:int, h:float)->Image.Image:
+    "The `S` x `S` frame around the product at the centre of `im`, with a perspective jitter scaled by `h`."
+    c, half = im.width/2, S*.5
+    j = lambda: h*rng.uniform(-.1, .1)*S
+    quad = [(c-half+j(), c-half-S*.1+j()), (c+half+j(), c-half-S*.1+j()), (c+half+j(), c+half-S*.1+j()),
+            (c-half+j(), c+half-S*.1+j())]
+    return im.transform((S, S), Image.Transform.PERSPECTIVE, perspective_coeffs(quad, [(0, 0), (S, 0), (S, S), (0, S)]),
+                        Image.Resampling.BILINEAR)
 
 # %% ../nbs/02_synth.ipynb #6308b559
 def shelf_image(p:Product, # the product
@@ -360,39 +668,27 @@ def shelf_image(p:Product, # the product
                 hardness:float=1.0 # scales every nuisance (0 gives a clean, centred shot on a shelf)
                )->Image.Image: # RGB
     "In-situ (query) photograph number `k` of `p` on a shelf, between neighbours, under store-camera nuisances."
-    rng, S, h = rng_for(seed, p.sku, 'shelf', k), size, hardness
-    big = int(S*1.5)
-    bg = np.array(SHELF_WALLS[rng.integers(len(SHELF_WALLS))], float) + rng.normal(0, 8, 3)
-    canvas = Image.new('RGBA', (big, big), tuple(int(v) for v in np.clip(bg, 0, 255)) + (255,))
-    d = ImageDraw.Draw(canvas)
-    ys = big*rng.uniform(.78, .86)
-    d.rectangle([0, ys, big, big], fill=(90, 90, 95, 255))
-    d.rectangle([0, ys, big, ys+big*.05], fill=(240, 240, 240, 255))
-    tx = big*rng.uniform(.4, .6)
-    d.rectangle([tx, ys+1, tx+big*.16, ys+big*.05-1], fill=(250, 220, 60, 255))
-    d.text((tx+2, ys+1), f"{rng.integers(1, 9)}.{rng.integers(10, 99)}", fill=(0, 0, 0, 255),
-           font=get_font('DejaVuSans-Bold.ttf', max(5, big//16)))
+    rng, S, h, st = rng_for(seed, p.sku, 'shelf', k), size, hardness, style_of(p.style)
+    xr, big = rng_for(seed, p.sku, 'shelf-style', k), int(S*1.5)  # the style's own draws: classic shots make none
+    canvas, ys = _shelf_stage(rng, xr, big, st)
     sc = 1.0 + h*rng.uniform(-.25, .1)
     for side in (-1, 1):  # neighbours, partly cut by the frame
         if neighbours and rng.random() < .85:
             q = neighbours[rng.integers(len(neighbours))]
             _place(canvas, draw_package(q, S), big/2 + side*S*sc*rng.uniform(.62, .8), ys - S*sc*.45,
                    sc*rng.uniform(.9, 1.05))
-    _place(canvas, draw_package(p, S), big/2 + h*rng.uniform(-4, 4), ys - S*sc*.45, sc, h*rng.uniform(-12, 12))
-    if rng.random() < .35*h:  # occluder: a hand, a tag or a box edge
+    spr, cx, ang = draw_package(p, S), big/2 + h*rng.uniform(-4, 4), h*rng.uniform(-12, 12)
+    if st.light: _place(canvas, drop_shadow(spr, st.light), cx + S*.06, ys - S*sc*.42, sc, ang)
+    _place(canvas, spr, cx, ys - S*sc*.45, sc, ang)
+    if rng.random() < st.occlusion*h:  # occluder: a hand, a tag or a box edge
         ow, oh = S*rng.uniform(.15, .35), S*rng.uniform(.15, .4)
         ox, oy = big/2 + rng.choice([-1, 1])*S*rng.uniform(.1, .3), ys - S*rng.uniform(.3, .8)
         col = [(230, 190, 160), (250, 220, 60), (255, 255, 255), (60, 60, 60)][rng.integers(4)]
-        d.rounded_rectangle([ox-ow/2, oy-oh/2, ox+ow/2, oy+oh/2], 3, fill=col + (255,))
-    im = canvas.convert('RGB')
-    # camera: crop around the product with a perspective jitter
-    c, half = big/2, S*.5
-    j = lambda: h*rng.uniform(-.1, .1)*S
-    quad = [(c-half+j(), c-half-S*.1+j()), (c+half+j(), c-half-S*.1+j()), (c+half+j(), c+half-S*.1+j()),
-            (c-half+j(), c+half-S*.1+j())]
-    im = im.transform((S, S), Image.Transform.PERSPECTIVE, perspective_coeffs(quad, [(0, 0), (S, 0), (S, S), (0, S)]),
-                      Image.Resampling.BILINEAR)
-    return camera_effects(im, rng, h)
+        ImageDraw.Draw(canvas).rounded_rectangle([ox-ow/2, oy-oh/2, ox+ow/2, oy+oh/2], 3, fill=col + (255,))
+    im = _camera_crop(canvas.convert('RGB'), rng, S, h)
+    if st.light: im = colour_cast(light(im, xr, st.light), xr, st.light)
+    if st.low_res and xr.random() < st.low_res: im = im.resize((S//3, S//3), Image.Resampling.BILINEAR).resize((S, S))
+    return camera_effects(im, rng, h*st.camera, st.blur)
 
 # %% ../nbs/02_synth.ipynb #bbf851b6
 _PATTERN_WORDS = {'plain': '', 'stripes': ' with stripes', 'dots': ' with dots', 'checks': ' with checks',
@@ -446,12 +742,13 @@ def make_world(n_products:int=100, # number of SKUs
                seed:int=0, # world seed: everything is a function of it
                size:int=96, # image side in pixels
                max_shelf:int=40, # cap on shelf images per SKU
-               mean_shelf:float=6. # typical (median) number of shelf images per SKU
+               mean_shelf:float=6., # typical (median) number of shelf images per SKU
+               styles:tuple=('classic',) # the looks each family is drawn from (names in `STYLES`, or `Style`s)
               )->RetailWorld:
     "A deterministic retail world: products, train/held-out split, long-tailed image counts and captions."
     if n_products < 2: raise ValueError(f"n_products must be at least 2, got {n_products}")
     if not 0 <= heldout_frac < 1: raise ValueError(f"heldout_frac must be in [0, 1), got {heldout_frac}")
-    prods = make_products(n_products, seed)
+    prods = make_products(n_products, seed, styles)
     rng = rng_for(seed, 'world')
     held = set(rng.choice(n_products, size=int(round(heldout_frac*n_products)), replace=False).tolist())
     rows = []

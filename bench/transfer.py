@@ -1,0 +1,63 @@
+"""Section 18, transfer across looks: held-out products of a style family no model was finetuned on, recognised by the
+shipped model as it is, by models finetuned on the classic look alone and on the other families, and by a model
+finetuned on that family's own products (the ceiling); 1-NN over colour histograms is the chance level."""
+from __future__ import annotations
+import tempfile, time
+from pathlib import Path
+import numpy as np, pandas as pd
+from PIL import Image
+
+SEEN = ('classic', 'studio', 'discount', 'fresh')  # the families finetuning sees
+UNSEEN = 'premium'  # the family it never sees
+
+def colour_histograms(paths:list, bins:int=8)->np.ndarray:
+    "(n, bins**3) unit-length RGB histograms of the images at `paths`."
+    out = []
+    for p in paths:
+        a = np.asarray(Image.open(p).convert('RGB').resize((64, 64))).astype(int)//(256//bins)
+        h = np.bincount(((a[..., 0]*bins + a[..., 1])*bins + a[..., 2]).ravel(), minlength=bins**3).astype(float)
+        out.append(h/np.linalg.norm(h))
+    return np.array(out)
+
+def colour_baseline(root:Path)->float:
+    "acc@1 of 1-NN over colour histograms, from the catalogue photos in `root/refs` to the shelf shots in `root/queries`."
+    from retailklip.api import labelled_images
+    refs, queries = labelled_images(root/'refs'), labelled_images(root/'queries')
+    nearest = np.argmax(colour_histograms(queries.path) @ colour_histograms(refs.path).T, 1)
+    return float((refs['product'].to_numpy()[nearest] == queries['product'].to_numpy()).mean())
+
+def acc1(rec, root:Path)->float:
+    "acc@1 of `rec` indexing the catalogue photos of `root/refs`, on the shelf shots of `root/queries`."
+    rec.index(root/'refs')
+    return rec.evaluate(root/'queries')['acc1']
+
+def transfer(seeds:tuple=(0, 1, 2), n_products:int=100, steps:int=300, seen:tuple=SEEN, unseen:str=UNSEEN,
+             work=None)->dict:
+    "Per seed: acc@1 on held-out products of the seen families and of the unseen one, by each model; the ratios."
+    from retailklip.api import Recognizer
+    from retailklip.synth import make_world, write_imagefolder
+    rows = []
+    for seed in seeds:
+        with tempfile.TemporaryDirectory(dir=work) as d:
+            d = Path(d)
+            for name, styles, s in (('seen', seen, seed), ('classic', ('classic',), seed + 500),
+                                    ('unseen', (unseen,), seed + 1000)):
+                write_imagefolder(make_world(n_products, heldout_frac=.3, seed=s, styles=styles), d/name)
+            models, secs = dict(shipped=Recognizer.from_pretrained('rk-vit-mini', 'synthetic')), {}
+            for m, world in (('finetuned_classic', 'classic'), ('finetuned_seen', 'seen'), ('ceiling', 'unseen')):
+                t = time.time()
+                models[m] = Recognizer.finetune(d/world/'train', d/f'run-{m}', steps=steps, progress=False)
+                secs[m] = time.time() - t
+            for m, rec in models.items():
+                rows.append(dict(seed=seed, model=m, seen=acc1(rec, d/'seen'), unseen=acc1(rec, d/'unseen'),
+                                 finetune_seconds=secs.get(m, 0.)))
+            rows.append(dict(seed=seed, model='colour_histogram', seen=colour_baseline(d/'seen'),
+                             unseen=colour_baseline(d/'unseen'), finetune_seconds=0.))
+    df = pd.DataFrame(rows)
+    mean = df.groupby('model', sort=False)[['seen', 'unseen']].mean()
+    u = df.pivot(index='seed', columns='model', values='unseen')
+    ratio, over = u['finetuned_seen']/u['ceiling'], u['shipped']/u['colour_histogram']
+    return dict(per_seed=df.to_dict('records'), mean=mean.reset_index().to_dict('records'), seen=list(seen),
+                unseen=unseen, products=n_products, steps=steps, transfer=float(ratio.mean()),
+                transfer_min=float(ratio.min()), classic_transfer=float((u['finetuned_classic']/u['ceiling']).mean()),
+                shipped_over_colour=float(over.mean()), met=bool(ratio.min() >= .6 and over.min() >= 2))
