@@ -790,21 +790,24 @@ def pretrain_clip(steps:int=600, batch_size:int=128, lr:float=1e-3, warmup=None,
                   model:str='rk-vit-mini', device=None, out='runs/pretrain', # see `pretrain.PretrainConfig`
                   export=None, # also write the open_clip weights file that `load_backbone` reads here
                   workers=None, resume:bool=False,
-                  overwrite:bool=False)->dict: # caption <-> image recall on unseen pairs
+                  overwrite:bool=False,
+                  styles:tuple=('classic',), # the looks of the stream's products (see `synth.STYLES`)
+                  init:str|None=None # start from these weights: a shipped tag or a weights file (None: from scratch)
+                 )->dict: # caption <-> image recall on unseen pairs
     "Contrastive pretraining of a mini-CLIP on the synthetic stream, its recall on unseen pairs, and its export."
     from retailklip.pretrain import (PretrainConfig, pretrain, pretrain_state, render_pool, export_weights, embed_pairs,
                                      retrieval_recall)
     device = _device(device)
     cfg = PretrainConfig(model=model, steps=steps, batch_size=batch_size, lr=lr, pool_size=pool_size, seed=seed,
-                         warmup=warmup if warmup is not None else min(500, steps//10))
+                         warmup=warmup if warmup is not None else min(500, steps//10), styles=tuple(styles), init=init)
     pretrain_state(out, cfg, resume, overwrite)  # a run already in `out`: refused before the pool is rendered
-    pool = render_pool(pool_size, seed, workers=workers)
+    pool = render_pool(pool_size, seed, workers=workers, styles=cfg.styles)
     if device.startswith('cuda'): pool = (pool[0].to(device), pool[1])
     bb, hist = pretrain(cfg, out, device=device, resume=resume, overwrite=overwrite, pool=pool)
     rec = retrieval_recall(*embed_pairs(bb, *render_pool(600, seed=4242, workers=workers, progress=False)))
     if export:
         cmd = (f"retailklip pretrain --steps {steps} --batch-size {batch_size} --lr {lr} --pool-size {pool_size} "
-               f"--seed {seed} --model {model}")
+               f"--seed {seed} --model {model} --styles {' '.join(cfg.styles)}" + (f" --init {init}" if init else ''))
         export_weights(Path(out)/'last.pt', export, meta=dict(command=cmd, device=str(device), heldout_recall=rec))
     return rec
 

@@ -128,13 +128,15 @@ def pretrain_cmd(steps:NonNegInt=600, # optimiser steps
                  export:str|None=None, # also write an open_clip weights file here (default: none)
                  workers:NonNegInt|None=None, # rendering processes (default: all cores)
                  resume:bool=False, # --out holds a run: continue it (same config; --steps may grow)
-                 overwrite:bool=False # --out holds a run: replace it
+                 overwrite:bool=False, # --out holds a run: replace it
+                 styles:list[str]|None=None, # looks of the stream's products: classic studio discount fresh premium
+                 init:str|None=None # start from these weights: a shipped tag of --model or a weights file
                 )->dict:
     ("Contrastive pretraining of a mini-CLIP on the synthetic stream; optionally export the "
      "weights file the loader reads.")
     from retailklip.api import pretrain_clip
     rec = pretrain_clip(steps, batch_size, lr, warmup, pool_size, seed, model, device, out, export, workers, resume,
-                        overwrite)
+                        overwrite, tuple(styles or ('classic',)), init)
     print(json.dumps({k: round(v, 4) for k, v in rec.items()}))
     if export: print('exported', export)
     return rec
@@ -148,11 +150,12 @@ def synth_cmd(out:OutDir, # output folder: train/, refs/, queries/ (ImageFolder 
               scenes:NonNegInt=0, # number of COCO scenes to write under OUT/scenes
               prefix:str='', # put before every product folder name
               overwrite:bool=False, # OUT holds a world: replace it (its other files stay)
-              shelves:NonNegInt=0 # number of shelf photos (a COCO box per facing) to write under OUT/shelves
+              shelves:NonNegInt=0, # number of shelf photos (a COCO box per facing) to write under OUT/shelves
+              styles:list[str]|None=None # looks: classic studio discount fresh premium (default: classic)
              )->dict:
     "Write a synthetic world as ImageFolder trees (+ COCO scenes and shelf photos)."
     from retailklip.shelves import write_world
-    r = write_world(out, products, seed, heldout_frac, scenes, prefix, overwrite, shelves)
+    r = write_world(out, products, seed, heldout_frac, scenes, prefix, overwrite, shelves, styles or ('classic',))
     print(f"wrote {r['images']} product images of {products} SKUs, {r['scenes']} scenes and {r['shelves']} shelf "
           f"photos under {out}")
     return r

@@ -22,18 +22,20 @@ __all__ = ['pretrain_sample', 'render_pool', 'PretrainConfig', 'pretrain_state',
 
 # %% ../nbs/05_pretrain.ipynb #63990483
 _WORLDS = {}
-def _world(seed, n=2000):
-    if seed not in _WORLDS: _WORLDS[seed] = make_world(n, heldout_frac=0., seed=seed, mean_shelf=4)
-    return _WORLDS[seed]
+def _world(seed, styles=('classic',), n=2000):
+    key = (seed, tuple(styles))
+    if key not in _WORLDS: _WORLDS[key] = make_world(n, heldout_frac=0., seed=seed, mean_shelf=4, styles=tuple(styles))
+    return _WORLDS[key]
 
 def pretrain_sample(i:int, # index in the stream
                     seed:int=1000, # stream seed (1000: training; other seeds give unseen products and scenes)
-                    size:int=96 # image side
+                    size:int=96, # image side
+                    styles:tuple=('classic',) # the looks of the stream's products (see `synth.STYLES`)
                    )->tuple: # (RGB PIL image, caption)
     "The `i`-th captioned image of the pretraining stream."
     rng = rng_for(seed, 'pretrain', i)
     u = rng.random()
-    w = _world(seed)
+    w = _world(seed, styles)
     if u < .4:
         p = w.products[rng.integers(len(w.products))]
         if rng.random() < .4: return catalog_image(p, int(rng.integers(3)), size, seed), product_caption(p, 'catalog')
@@ -51,10 +53,10 @@ def pretrain_sample(i:int, # index in the stream
 
 # %% ../nbs/05_pretrain.ipynb #3a9171e0
 def _render_chunk(args):
-    lo, hi, seed, size = args
+    lo, hi, seed, size, styles = args
     ims, caps = [], []
     for i in range(lo, hi):
-        im, c = pretrain_sample(i, seed, size)
+        im, c = pretrain_sample(i, seed, size, styles)
         ims.append(np.asarray(im, dtype=np.uint8))
         caps.append(c)
     return np.stack(ims), caps
@@ -64,10 +66,11 @@ def render_pool(n:int, # number of pairs
                 size:int=96, # image side
                 workers:int|None=None, # processes (default: all cores)
                 start:int=0, # first index of the stream
-                progress:bool=True # show a progress bar
+                progress:bool=True, # show a progress bar
+                styles:tuple=('classic',) # the looks of the stream's products (see `synth.STYLES`)
                )->tuple: # (uint8 tensor (n, size, size, 3), list of captions)
     "Render pairs `start .. start+n` of the pretraining stream."
-    chunks = [(lo, min(lo + 256, start + n), seed, size) for lo in range(start, start + n, 256)]
+    chunks = [(lo, min(lo + 256, start + n), seed, size, tuple(styles)) for lo in range(start, start + n, 256)]
     out = parallel_map(_render_chunk, chunks, workers, progress)
     return torch.from_numpy(np.concatenate([o[0] for o in out])), [c for o in out for c in o[1]]
 
@@ -85,6 +88,8 @@ class PretrainConfig:
     seed: int = 1000
     precision: str = 'amp'
     ckpt_every: int = 200
+    styles: tuple = ('classic',) # the looks of the stream's products (see `synth.STYLES`)
+    init: str|None = None # start from these weights: a shipped tag of `model` or a weights file (None: from scratch)
 
 # %% ../nbs/05_pretrain.ipynb #newpst
 def pretrain_state(out:str|Path, # run folder
@@ -147,13 +152,14 @@ def pretrain(cfg:PretrainConfig=PretrainConfig(), # the run
              pool:tuple|None=None, # a pre-rendered (images, captions) pool; rendered if None
              progress:bool=True
             )->tuple: # (Backbone, history DataFrame)
-    "Contrastive (CLIP) pretraining of `cfg.model` from scratch on the synthetic pretraining stream."
+    "Contrastive (CLIP) pretraining of `cfg.model` (from scratch, or from `cfg.init`) on the synthetic stream."
     st = pretrain_state(out, cfg, resume, overwrite, device)  # refuses before any work
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
-    bb = load_backbone(cfg.model, device=device)
+    bb = load_backbone(cfg.model, pretrained=cfg.init, device=device)
     task = ClipTask(bb.model.train(), cfg.lr, cfg.weight_decay)
-    images, caps = pool if pool is not None else render_pool(cfg.pool_size, cfg.seed, progress=progress)
+    if pool is None: pool = render_pool(cfg.pool_size, cfg.seed, progress=progress, styles=cfg.styles)
+    images, caps = pool
     batches = clip_batches(bb, images, bb.tokenizer(caps), cfg, st['step'] if st else 0, device)
     plan = Plan(cfg.steps, cfg.warmup, precision=cfg.precision, clip_grad=1., ckpt_every=cfg.ckpt_every,
                 betas=(0.9, 0.98), eps=1e-6)

@@ -180,10 +180,11 @@ def write_world(out, # the folder (see `synth.clear_world`)
                 scenes:int=0, # COCO scenes to write under out/scenes
                 prefix:str='', # put before every product folder name
                 overwrite:bool=False, # replace a world already in `out`
-                shelves:int=0 # shelf photos to write under out/shelves
+                shelves:int=0, # shelf photos to write under out/shelves
+                styles:tuple=('classic',) # the looks each product family is drawn from (see `synth.STYLES`)
                )->dict: # images, scenes, shelves
     "Write a synthetic world as ImageFolder trees (+ CSV tables) and, optionally, COCO scenes and shelf photos."
-    world = make_world(products, heldout_frac, seed)
+    world = make_world(products, heldout_frac, seed, styles=tuple(styles))
     imgs = write_imagefolder(world, out, prefix=prefix, overwrite=overwrite)
     n = len(write_scenes(Path(out)/'scenes', scenes, seed)['images']) if scenes else 0
     m = len(write_shelves(Path(out)/'shelves', world, shelves, prefix=prefix)['images']) if shelves else 0

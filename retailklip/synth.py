@@ -481,7 +481,8 @@ def finish_package(out:Image.Image, # the drawn package, RGBA
     if st.material == 'matte' and not st.aspect: return out
     arr, x = np.asarray(out).astype(float), np.linspace(0, 1, S)[None, :, None]
     if st.material == 'gloss': arr[..., :3] += 110*np.exp(-((x - .32)/.05)**2)
-    if st.material == 'foil': arr[..., :3] = arr[..., :3]*.55 + 55*(1 + np.sin(x*20 + np.linspace(0, 5, S)[:, None, None]))
+    sheen = 55*(1 + np.sin(x*20 + np.linspace(0, 5, S)[:, None, None]))
+    if st.material == 'foil': arr[..., :3] = arr[..., :3]*.55 + sheen
     if st.material == 'clear': arr[..., 3] *= .55
     out = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), 'RGBA')
     axis, f = brand_look(p)['squeeze']
@@ -581,7 +582,8 @@ def camera_effects(im:Image.Image, # the scene as the lens sees it
     if h:
         im = Image.fromarray(np.clip(np.asarray(im).astype(float)*cast, 0, 255).astype(np.uint8))
         r = h*rng.uniform(0, 1.1)
-        im = im.filter(ImageFilter.GaussianBlur(r)) if blur == 'defocus' else motion_blur(im, 1 + 3*r, rng.uniform(0, 3.2))
+        if blur == 'defocus': im = im.filter(ImageFilter.GaussianBlur(r))
+        else: im = motion_blur(im, 1 + 3*r, rng.uniform(0, 3.2))
     noise = rng.normal(0, h*rng.uniform(0, 10), (im.height, im.width, 1))
     im = Image.fromarray(np.clip(np.asarray(im).astype(float) + noise, 0, 255).astype(np.uint8))
     return jpeg_roundtrip(im, 90 - h*rng.uniform(0, 60))
@@ -693,14 +695,16 @@ def shelf_image(p:Product, # the product
 # %% ../nbs/02_synth.ipynb #bbf851b6
 _PATTERN_WORDS = {'plain': '', 'stripes': ' with stripes', 'dots': ' with dots', 'checks': ' with checks',
                   'waves': ' with waves', 'band': ' with a band'}
+_MATERIAL_WORDS = {'matte': '', 'gloss': 'glossy ', 'foil': 'metallic ', 'clear': 'see-through '}
 
 def product_caption(p:Product, # the product
                     view:str='catalog' # 'catalog' or 'shelf'
                    )->str:
-    "A sentence naming the kind, colours, pattern, logo, brand and variant of `p`."
+    "A sentence naming the material, kind, colours, pattern, logo, brand and variant of `p`."
     where = 'a product photo of' if view == 'catalog' else 'a shelf photo of'
-    a = 'an' if p.colour[0] in 'aeiou' else 'a'
-    return (f"{where} {a} {p.colour} {p.kind}{_PATTERN_WORDS[p.pattern]} and a {p.accent} {p.logo} logo, "
+    look = _MATERIAL_WORDS[style_of(p.style).material] + p.colour
+    a = 'an' if look[0] in 'aeiou' else 'a'
+    return (f"{where} {a} {look} {p.kind}{_PATTERN_WORDS[p.pattern]} and a {p.accent} {p.logo} logo, "
             f"{p.brand.lower()} {p.variant}")
 
 # %% ../nbs/02_synth.ipynb #469ef1eb
