@@ -271,5 +271,8 @@ def bench_markdown(res:dict)->str:
               f"world's, `ceiling` on the unseen world's own train products (other SKUs than those measured); `colour_histogram` is "
               f"1-NN over RGB histograms. Transfer, the unseen column of `finetuned_seen` over `ceiling`: {t['transfer']:.2f}x "
               f"(classic only: {t['classic_transfer']:.2f}x); the shipped model over colour histograms: "
-              f"{t['shipped_over_colour']:.2f}x. Targets: >= 0.6x in every seed and >= 2x: {_verdict(t['met'])}.", '']
+              f"{t['shipped_over_colour']:.2f}x. Targets: >= 0.6x in every seed and >= 2x: {_verdict(t['met'])}."
+              + (f" Every model starts from rk-vit-mini `{t['pretrained']}`." if 'pretrained' in t else '')
+              + (f" `synth` draws {t['images_per_second']['classic']:.0f} images/s in the classic style (one process); the"
+                 f" slowest style {t['slowest_over_classic']:.2f}x that (target: >= 0.5x)." if 'images_per_second' in t else ''), '']
     return '\n'.join(L)

@@ -20,7 +20,7 @@ def colour_histograms(paths:list, bins:int=8)->np.ndarray:
     return np.array(out)
 
 def colour_baseline(root:Path)->float:
-    "acc@1 of 1-NN over colour histograms, from the catalogue photos in `root/refs` to the shelf shots in `root/queries`."
+    "acc@1 of 1-NN over colour histograms, from the catalogue photos of `root/refs` to the shots of `root/queries`."
     from retailklip.api import labelled_images
     refs, queries = labelled_images(root/'refs'), labelled_images(root/'queries')
     nearest = np.argmax(colour_histograms(queries.path) @ colour_histograms(refs.path).T, 1)
@@ -31,7 +31,20 @@ def acc1(rec, root:Path)->float:
     rec.index(root/'refs')
     return rec.evaluate(root/'queries')['acc1']
 
+def render_speed(n:int=400, styles:tuple=('classic', 'studio', 'discount', 'fresh', 'premium'))->dict:
+    "Images per second that `synth` draws (catalogue and shelf shots of a 100-product world, one process) per style."
+    from retailklip.synth import make_world
+    out = {}
+    for s in styles:
+        w = make_world(100, seed=3, styles=(s,))
+        w.image(0)  # fonts loaded
+        t = time.perf_counter()
+        for i in range(n): w.image(i % len(w.images))
+        out[s] = n/(time.perf_counter() - t)
+    return out
+
 def transfer(seeds:tuple=(0, 1, 2), n_products:int=100, steps:int=300, seen:tuple=SEEN, unseen:str=UNSEEN,
+             pretrained:str='synthetic', # the shipped weights of rk-vit-mini every model starts from
              work=None)->dict:
     "Per seed: acc@1 on held-out products of the seen families and of the unseen one, by each model; the ratios."
     from retailklip.api import Recognizer
@@ -43,10 +56,11 @@ def transfer(seeds:tuple=(0, 1, 2), n_products:int=100, steps:int=300, seen:tupl
             for name, styles, s in (('seen', seen, seed), ('classic', ('classic',), seed + 500),
                                     ('unseen', (unseen,), seed + 1000)):
                 write_imagefolder(make_world(n_products, heldout_frac=.3, seed=s, styles=styles), d/name)
-            models, secs = dict(shipped=Recognizer.from_pretrained('rk-vit-mini', 'synthetic')), {}
+            models, secs = dict(shipped=Recognizer.from_pretrained('rk-vit-mini', pretrained)), {}
             for m, world in (('finetuned_classic', 'classic'), ('finetuned_seen', 'seen'), ('ceiling', 'unseen')):
                 t = time.time()
-                models[m] = Recognizer.finetune(d/world/'train', d/f'run-{m}', steps=steps, progress=False)
+                models[m] = Recognizer.finetune(d/world/'train', d/f'run-{m}', pretrained=pretrained, steps=steps,
+                                                progress=False)
                 secs[m] = time.time() - t
             for m, rec in models.items():
                 rows.append(dict(seed=seed, model=m, seen=acc1(rec, d/'seen'), unseen=acc1(rec, d/'unseen'),
@@ -57,7 +71,10 @@ def transfer(seeds:tuple=(0, 1, 2), n_products:int=100, steps:int=300, seen:tupl
     mean = df.groupby('model', sort=False)[['seen', 'unseen']].mean()
     u = df.pivot(index='seed', columns='model', values='unseen')
     ratio, over = u['finetuned_seen']/u['ceiling'], u['shipped']/u['colour_histogram']
-    return dict(per_seed=df.to_dict('records'), mean=mean.reset_index().to_dict('records'), seen=list(seen),
-                unseen=unseen, products=n_products, steps=steps, transfer=float(ratio.mean()),
+    speed = render_speed()
+    return dict(per_seed=df.to_dict('records'), images_per_second=speed,
+                slowest_over_classic=min(speed.values())/speed['classic'], mean=mean.reset_index().to_dict('records'),
+                seen=list(seen),
+                unseen=unseen, products=n_products, steps=steps, pretrained=pretrained, transfer=float(ratio.mean()),
                 transfer_min=float(ratio.min()), classic_transfer=float((u['finetuned_classic']/u['ceiling']).mean()),
                 shipped_over_colour=float(over.mean()), met=bool(ratio.min() >= .6 and over.min() >= 2))

@@ -129,8 +129,8 @@ def pretrain_cmd(steps:NonNegInt=600, # optimiser steps
                  workers:NonNegInt|None=None, # rendering processes (default: all cores)
                  resume:bool=False, # --out holds a run: continue it (same config; --steps may grow)
                  overwrite:bool=False, # --out holds a run: replace it
-                 styles:list[str]|None=None, # looks of the stream's products: classic studio discount fresh premium
-                 init:str|None=None # start from these weights: a shipped tag of --model or a weights file
+                 styles:list[str]|None=None, # product looks: classic studio discount fresh premium (default: classic)
+                 init:str|None=None # a shipped tag of --model or a weights file to start from (default: none)
                 )->dict:
     ("Contrastive pretraining of a mini-CLIP on the synthetic stream; optionally export the "
      "weights file the loader reads.")

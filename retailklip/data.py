@@ -11,8 +11,8 @@ import numpy as np, pandas as pd
 
 # %% auto #0
 __all__ = ['SKU110K_COLUMNS', 'COCO_2017', 'OV_COCO_NOVEL_IDS', 'OV_COCO_BASE_IDS', 'PROTOCOLS', 'LVIS_V1_SAMPLE', 'CocoReport',
-           'CocoData', 'load_coco', 'coco_data', 'read_class_list', 'check_split', 'relevance', 'sku110k_coco',
-           'load_boxes', 'protocol_split', 'write_ov_fixture']
+           'CocoData', 'load_coco', 'coco_image_row', 'clip_box', 'coco_data', 'read_class_list', 'check_split',
+           'relevance', 'sku110k_coco', 'load_boxes', 'protocol_split', 'write_ov_fixture']
 
 # %% ../nbs/11_data.ipynb #4b440ed4
 @dataclass
@@ -60,6 +60,31 @@ def load_coco(json_path:str|Path, # COCO / LVIS detection JSON
     except json.JSONDecodeError as e: raise ValueError(f"{json_path} is not valid JSON: {e}") from None
     return coco_data(d, images_dir, require_files, str(json_path))
 
+# %% ../nbs/11_data.ipynb #cd442d97
+def coco_image_row(im:dict, # one entry of a COCO file's 'images'
+                   cats:dict, # category id -> name
+                   images_dir:str|Path|None=None, source:str='' # see `coco_data`
+                  )->dict: # id, file_name, path, width, height, categories, boxes, caption, neg, not_exhaustive
+    "One image of a COCO / LVIS file as a row, with no boxes yet."
+    fname = im.get('file_name') or '/'.join(str(im.get('coco_url', '')).split('/')[-2:])  # LVIS v1 names it by URL
+    if not fname: raise ValueError(f"{source}: image {im.get('id')} has neither 'file_name' nor 'coco_url'")
+    path = str(Path(images_dir)/fname) if images_dir is not None else fname
+    names = lambda key: {cats[c] for c in im.get(key, []) if c in cats}
+    return dict(id=im['id'], file_name=fname, path=path, width=im.get('width'), height=im.get('height'),
+                categories=set(), boxes=[], caption=im.get('caption'), neg=names('neg_category_ids'),
+                not_exhaustive=names('not_exhaustive_category_ids'))
+
+# %% ../nbs/11_data.ipynb #6272a991
+def clip_box(bbox:list, # [x, y, w, h]
+             width, height # the image's size (None: unknown, nothing is clipped)
+            )->tuple: # ([x, y, w, h] inside the image or None when none of it is, whether it was clipped)
+    "A COCO box clipped to its image."
+    x, y, w, h = bbox
+    W, H = width or float('inf'), height or float('inf')
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(W, x + w), min(H, y + h)
+    if x1 - x0 <= 0 or y1 - y0 <= 0: return None, True
+    return [x0, y0, x1 - x0, y1 - y0], (x0, y0, x1, y1) != (x, y, x + w, y + h)
+
 # %% ../nbs/11_data.ipynb #11cc7b58
 def coco_data(d:dict, # a COCO detection dict: images, annotations, categories
               images_dir:str|Path|None=None, require_files:bool=True, # see `load_coco`
@@ -68,43 +93,25 @@ def coco_data(d:dict, # a COCO detection dict: images, annotations, categories
     "A COCO detection dict as per-image category sets and boxes, with a report of what was fixed or dropped."
     for k in ('images', 'annotations', 'categories'):
         if k not in d: raise ValueError(f"{source} is not a COCO detection file: no '{k}' key")
-    rep = CocoReport()
-    cats = {c['id']: c['name'] for c in d['categories']}
+    rep, cats, rows = CocoReport(), {c['id']: c['name'] for c in d['categories']}, {}
     federated = any('neg_category_ids' in im or 'not_exhaustive_category_ids' in im for im in d['images'])
-    rows = {}
     for im in d['images']:
-        # LVIS v1 names its COCO image by URL: 'train2017/0000....jpg'
-        fname = im.get('file_name') or '/'.join(str(im.get('coco_url', '')).split('/')[-2:])
-        if not fname: raise ValueError(f"{source}: image {im.get('id')} has neither 'file_name' nor 'coco_url'")
-        path = str(Path(images_dir)/fname) if images_dir is not None else fname
-        if images_dir is not None and require_files and not Path(path).is_file():
-            rep.missing_files.append(path)
-            continue  # a folder is not an image
-        rows[im['id']] = dict(id=im['id'], file_name=fname, path=path, width=im.get('width'), height=im.get('height'),
-                              categories=set(), boxes=[], caption=im.get('caption'),
-                              neg={cats[c] for c in im.get('neg_category_ids', []) if c in cats},
-                              not_exhaustive={cats[c] for c in im.get('not_exhaustive_category_ids', []) if c in cats})
+        r = coco_image_row(im, cats, images_dir, source)
+        missing = images_dir is not None and require_files and not Path(r['path']).is_file()  # a folder too
+        if missing: rep.missing_files.append(r['path'])
+        else: rows[im['id']] = r
     for a in d['annotations']:
-        r = rows.get(a['image_id'])
-        if r is None:
-            rep.annotations_without_image += 1
-            continue
-        if a['category_id'] not in cats:
-            rep.unknown_category_ids[a['category_id']] = rep.unknown_category_ids.get(a['category_id'], 0) + 1
-            continue
-        x, y, w, h = a['bbox']
-        W, H = r['width'] or float('inf'), r['height'] or float('inf')
-        x0, y0, x1, y1 = max(0, x), max(0, y), min(W, x + w), min(H, y + h)
-        if x1 - x0 <= 0 or y1 - y0 <= 0:
-            rep.dropped_boxes += 1
-            continue
-        if (x0, y0, x1, y1) != (x, y, x + w, y + h): rep.clipped_boxes += 1
-        name = cats[a['category_id']]
-        r['categories'].add(name)
-        r['boxes'].append((name, [x0, y0, x1 - x0, y1 - y0]))
+        r, c = rows.get(a['image_id']), a['category_id']
+        if r is None: rep.annotations_without_image += 1
+        elif c not in cats: rep.unknown_category_ids[c] = rep.unknown_category_ids.get(c, 0) + 1
+        else:
+            box, clipped = clip_box(a['bbox'], r['width'], r['height'])
+            rep.dropped_boxes += box is None
+            rep.clipped_boxes += clipped and box is not None
+            if box is not None: r['categories'].add(cats[c])
+            if box is not None: r['boxes'].append((cats[c], box))
     freq = {c['name']: c['frequency'] for c in d['categories'] if c.get('frequency') in ('r', 'c', 'f')}
-    return CocoData(pd.DataFrame(list(rows.values())), [cats[k] for k in sorted(cats)], federated, rep, freq,
-                    source)
+    return CocoData(pd.DataFrame(list(rows.values())), [cats[k] for k in sorted(cats)], federated, rep, freq, source)
 
 # %% ../nbs/11_data.ipynb #805abb02
 def read_class_list(path:str|Path)->list[str]:

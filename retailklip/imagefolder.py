@@ -13,10 +13,11 @@ from tqdm.auto import tqdm
 from .core import local_cores
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'PHOTO_MAX_SIDE', 'ImageError', 'to_rgb', 'load_image', 'photo_size', 'check_photo', 'as_rgb',
-           'ScanReport', 'walk_images', 'scan_imagefolder', 'one_thread', 'ImageDataset', 'list_images', 'check_given',
-           'shelf_augment', 'progress_bar', 'default_workers', 'as_dataset', 'prefetch', 'iter_batches', 'native_bf16',
-           'bf16_twin', 'embed_processes', 'release_memory', 'EmbedBatches', 'embed_images']
+__all__ = ['IMAGE_EXTS', 'DECODE_ERRORS', 'PHOTO_MAX_SIDE', 'ImageError', 'to_rgb', 'unreadable', 'load_image', 'photo_size',
+           'check_photo', 'as_rgb', 'ScanReport', 'walk_images', 'scan_imagefolder', 'one_thread', 'ImageDataset',
+           'list_images', 'check_given', 'shelf_augment', 'progress_bar', 'default_workers', 'as_dataset', 'prefetch',
+           'iter_batches', 'native_bf16', 'bf16_twin', 'embed_processes', 'release_memory', 'EmbedBatches',
+           'embed_images']
 
 # %% ../nbs/06_imagefolder.ipynb #dccb01b3
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp')
@@ -37,6 +38,15 @@ def to_rgb(im:Image.Image)->Image.Image:
         bg = Image.new('RGBA', im.size, (255, 255, 255, 255))
         return Image.alpha_composite(bg, im).convert('RGB')
     return im.convert('RGB')
+
+# %% ../nbs/06_imagefolder.ipynb #eca2b508
+DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError)  # what PIL raises on a broken file
+
+def unreadable(p:Path, # the file
+               e:Exception # what decoding it raised
+              )->ImageError:
+    "The one-line error for a file that PIL cannot decode."
+    return ImageError(f"{p}: cannot read image ({type(e).__name__}: {str(e)[:120]})")
 
 # %% ../nbs/06_imagefolder.ipynb #105168e0
 def load_image(path:str|Path, # image file
@@ -60,9 +70,8 @@ def load_image(path:str|Path, # image file
                 im = ImageOps.exif_transpose(im)
                 if max(im.size) > max_side: im.thumbnail((max_side, max_side))
                 out = to_rgb(im)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as e:
-        raise ImageError(f"{p}: cannot read image ({type(e).__name__}: {str(e)[:120]})") from None
+    except DECODE_ERRORS + (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise unreadable(p, e) from None
     if min(out.size) < min_side:
         raise ImageError(f"{p}: image too small ({out.size[0]}x{out.size[1]} px, need {min_side})")
     return out
@@ -85,8 +94,7 @@ def photo_size(photo # a file (its header only is read), a PIL image or an (H, W
             with Image.open(p) as im: return im.size, str(p)
     except Image.DecompressionBombError as e:
         raise ImageError(f"{p}: too many pixels for a photo ({str(e).split(',')[0]}): downscale it") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
-        raise ImageError(f"{p}: cannot read image ({type(e).__name__}: {str(e)[:120]})") from None
+    except DECODE_ERRORS as e: raise unreadable(p, e) from None
 
 # %% ../nbs/06_imagefolder.ipynb #e2ded49a
 PHOTO_MAX_SIDE = 8192  # a whole photo (a shelf) is read at full resolution up to this side, refused above

@@ -10,7 +10,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 from .core import atomic_write_text
 from .synth import (Product, RetailWorld, make_products, make_world, write_imagefolder, draw_package,
-                              rng_for, get_font, camera_effects, light, parallel_map, perspective_coeffs, SHELF_WALLS)
+                              rng_for, get_font, camera_effects, light, parallel_map, perspective_coeffs, SHELF_WALLS,
+                              style_of, texture, colour_cast)
 from .scenes import scenes_to_coco, write_scenes
 
 # %% auto #0
@@ -19,10 +20,12 @@ __all__ = ['outside_products', 'facing_sprite', 'shelf_rows', 'draw_board', 'fil
 
 # %% ../nbs/03a_shelves.ipynb #96a8950f
 def outside_products(n:int, # how many
-                     seed:int=0 # the world's seed
+                     seed:int=0, # the world's seed
+                     styles:tuple=('classic',) # the looks they are drawn in (see `synth.STYLES`)
                     )->list[Product]:
     "`n` products that no world of `seed` holds: their own brands, ids `new0000`, `new0001` ..."
-    return [dataclasses.replace(p, sku=f'new{i:04d}') for i, p in enumerate(make_products(n, f'{seed}-outside'))]
+    made = make_products(n, f'{seed}-outside', styles)
+    return [dataclasses.replace(p, sku=f'new{i:04d}') for i, p in enumerate(made)]
 
 # %% ../nbs/03a_shelves.ipynb #878457b0
 def facing_sprite(p:Product, # the product
@@ -124,27 +127,33 @@ def make_shelf(i:int, # photo number
                size:tuple=(640, 480), # (width, height)
                bays:tuple=(3, 5), # fewest and most bays
                outside_frac:float=.15, gap:float=.08, # see `fill_row`
-               hardness:float=1. # scales the tilt, the light and the camera's nuisances (0: square, clean)
+               hardness:float=1., # scales the tilt, the light and the camera's nuisances (0: square, clean)
+               style='classic' # the photo's backdrop, light, blur and resolution (a name in `STYLES`, or a `Style`)
               )->tuple: # (RGB image, annotations: dict(category=SKU, bbox=[x, y, w, h]))
     "Shelf photo `i`: bays of facings of `known` and `outside` products, seen through a tilted store camera."
-    rng, (W, H) = rng_for(seed, 'shelf-photo', i), size
+    rng, xr, st, (W, H) = rng_for(seed, 'shelf-photo', i), rng_for(seed, 'shelf-photo-style', i), style_of(style), size
     wall = np.array(SHELF_WALLS[rng.integers(len(SHELF_WALLS))], float) + rng.normal(0, 8, 3)
     im = Image.new('RGB', (W, H), tuple(int(v) for v in np.clip(wall, 0, 255)))
+    if st.backdrop == 'texture': im = texture(xr, (W, H))
     d, anns = ImageDraw.Draw(im), []
     for top, board in shelf_rows(rng, H, int(rng.integers(bays[0], bays[1] + 1))):
         thick = (board - top)*.12
         anns += fill_row(im, rng, top + thick*.2, board - thick, list(known), list(outside), outside_frac, gap)
         draw_board(d, board - thick, W, thick, rng)
     im, anns = tilt(im, anns, rng, .05*hardness)
-    return camera_effects(light(im, rng, .3*hardness), rng, .6*hardness), anns
+    im = light(im, rng, .3*hardness*(1 + st.light))
+    if st.light: im = colour_cast(im, xr, st.light)
+    if st.low_res and xr.random() < st.low_res: im = im.resize((W//2, H//2), Image.Resampling.BILINEAR).resize((W, H))
+    return camera_effects(im, rng, .6*hardness*st.camera, st.blur), anns
 
 # %% ../nbs/03a_shelves.ipynb #49843a85
 def _shelf_chunk(args)->list:
     "Render and save photos `lo` to `hi` (one worker's share): their (file, size, annotations, caption)."
-    root, lo, hi, known, outside, seed, size, quality = args
+    root, lo, hi, known, outside, seed, size, quality, styles = args
     items = []
     for i in range(lo, hi):
-        im, anns = make_shelf(i, known, outside, seed, size)
+        style = styles[int(rng_for(seed, 'shelf-look', i).integers(len(styles)))]
+        im, anns = make_shelf(i, known, outside, seed, size, style=style)
         fn = f'shelf_{i:05d}.jpg'
         im.save(root/'images'/fn, quality=quality)
         items.append((fn, im.size, anns, 'a photo of a shelf'))
@@ -158,15 +167,17 @@ def write_shelves(root:str|Path, # output folder (created)
                   prefix:str='', # put before every SKU of the world (as `synth.write_imagefolder` does)
                   size:tuple=(640, 480), quality:int=90,
                   first:int=0, # the number of the first photo (more photos of the same world: start after the last)
-                  workers:int|None=None, progress:bool=False
+                  workers:int|None=None, progress:bool=False,
+                  styles:tuple|None=None # the photos' looks (`synth.STYLES`; default: its products')
                  )->dict: # the COCO dictionary written
     "Render `n` shelf photos into `root/images/`, with a box per facing in `root/annotations.json` (COCO)."
     if n < 1: raise ValueError(f"n must be at least 1 shelf photo, got {n}")
     root = Path(root)
     (root/'images').mkdir(parents=True, exist_ok=True)
-    new = outside_products(outside, world.seed)
+    styles = tuple(styles or dict.fromkeys(p.style for p in world.products))
+    new = outside_products(outside, world.seed, styles)
     known = [dataclasses.replace(p, sku=prefix + p.sku) for p in world.products]
-    args = [(root, lo, min(lo + 25, first + n), known, new, world.seed, tuple(size), quality)
+    args = [(root, lo, min(lo + 25, first + n), known, new, world.seed, tuple(size), quality, styles)
             for lo in range(first, first + n, 25)]
     items = [it for c in parallel_map(_shelf_chunk, args, workers, progress, 'shelves') for it in c]
     names = {p.sku: 'catalogue' for p in known} | {p.sku: 'outside' for p in new}
