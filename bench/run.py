@@ -35,7 +35,7 @@ SIZES = dict(quick=dict(accuracy_retailklip=dict(seeds=(3,), n_products=24, step
                         serve=dict(clients=4, requests=4, adds=2, products=6, images=32, seconds=2.),
                         threads=dict(steps=2, warm=1, batch_size=16, n_index=64, products=12), startup=dict(runs=2),
                         shelves=dict(n_products=16, n_photos=4, outside=4, steps=3, size=(640, 480)),
-                        transfer=dict(seeds=(0,), n_products=12, steps=3)),
+                        transfer=dict(seeds=(0,), n_products=12, steps=3, render_images=40)),
              full=dict(accuracy_retailklip=dict(seeds=(2024, 7, 99), n_products=334),
                        accuracy_for=dict(seeds=(11, 22, 33), n_train=3000, n_test=1000),
                        throughput=1024, knn=(10_000, 100_000, 1_000_000), knn_queries=5000, knn_matched_queries=20_000, for_images=100_000, existing=10_000, new=1000,

@@ -54,6 +54,22 @@ def discovery(rec, got:pd.DataFrame, emb:np.ndarray, truth:pd.Series, outside:se
     return dict(eligible=len(eligible), found=len(eligible & found), share=len(eligible & found)/max(1, len(eligible)),
                 candidates=int((u.candidate.max() + 1) if len(u) else 0), pure_candidates=len(pure)), u, pure
 
+def photos_to_enrol(rec, got:pd.DataFrame, emb:np.ndarray, truth:pd.Series, outside:set, photos:list,
+                    purity:float=.9)->dict:
+    "Discovery after each photo, in order: per outside product, the photos from its first appearance to the one after which a pure candidate holds it (a person enrols it then; it is recognised from the next photo on)."
+    first, found, unknown = {}, {}, got.unknown.to_numpy(bool)
+    for t, p in enumerate(photos, 1):
+        seen = got.photo.isin([str(q) for q in photos[:t]]).to_numpy()
+        for prod in set(truth[(got.photo == str(p)).to_numpy()].dropna()) & outside: first.setdefault(prod, t)
+        u = rec.discover(got[seen], embeddings=emb[seen])
+        u['truth'] = truth[seen & unknown].to_numpy()
+        for c, g in u[u.candidate >= 0].groupby('candidate'):
+            top = g.truth.value_counts(dropna=False)
+            if top.iloc[0]/len(g) >= purity and top.index[0] in outside: found.setdefault(top.index[0], t)
+    n = sorted(found[p] - first[p] + 1 for p in found)
+    return dict(outside_products_seen=len(first), enrolled_in_stream=len(found), photos_to_enrol=n,
+                median_photos_to_enrol=float(np.median(n)) if n else None)
+
 def enrol_and_reread(rec, u:pd.DataFrame, pure:dict, later:list, later_truth:list, detector, work:Path)->dict:
     "A person confirms each pure candidate under its product's name; the photos not seen yet are read again."
     from retailklip.shelf import write_candidates, label_facings
@@ -77,7 +93,7 @@ def read_and_score(rec, photos, truth, detector, known, train, outside, later, w
     lab = label_facings(got, photos, truth)
     r = dict(facing_scores(lab, known, train), seconds_per_photo=sec, boxes_read=len(got))
     disc, u, pure = discovery(rec, got, emb, row_truth(got, lab), outside)
-    r['discovery'] = disc
+    r['discovery'] = dict(disc, **photos_to_enrol(rec, got, emb, row_truth(got, lab), outside, photos))
     if pure: r.update(enrol_and_reread(rec, u, pure, *later, detector, work))
     return r
 

@@ -45,6 +45,7 @@ def render_speed(n:int=400, styles:tuple=('classic', 'studio', 'discount', 'fres
 
 def transfer(seeds:tuple=(0, 1, 2), n_products:int=100, steps:int=300, seen:tuple=SEEN, unseen:str=UNSEEN,
              pretrained:str='synthetic', # the shipped weights of rk-vit-mini every model starts from
+             render_images:int=400, # images drawn per style to time `synth`
              work=None)->dict:
     "Per seed: acc@1 on held-out products of the seen families and of the unseen one, by each model; the ratios."
     from retailklip.api import Recognizer
@@ -71,7 +72,7 @@ def transfer(seeds:tuple=(0, 1, 2), n_products:int=100, steps:int=300, seen:tupl
     mean = df.groupby('model', sort=False)[['seen', 'unseen']].mean()
     u = df.pivot(index='seed', columns='model', values='unseen')
     ratio, over = u['finetuned_seen']/u['ceiling'], u['shipped']/u['colour_histogram']
-    speed = render_speed()
+    speed = render_speed(render_images)
     return dict(per_seed=df.to_dict('records'), images_per_second=speed,
                 slowest_over_classic=min(speed.values())/speed['classic'], mean=mean.reset_index().to_dict('records'),
                 seen=list(seen),

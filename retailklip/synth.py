@@ -11,14 +11,14 @@ import numpy as np, pandas as pd
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageEnhance
 
 # %% auto #0
-__all__ = ['KINDS', 'COLOURS', 'PATTERNS', 'LOGOS', 'VARIANTS', 'FONT_FILES', 'FONT_KINDS', 'STYLES', 'SHELF_WALLS',
-           'WORLD_PARTS', 'font_path', 'text_fonts', 'check_font', 'get_font', 'Style', 'style_of', 'Product',
-           'rng_for', 'brand_name', 'parallel_map', 'hls_rgb', 'nearest_colour', 'styled_family', 'make_products',
-           'colour_rgb', 'product_rgb', 'shade_rgb', 'draw_logo', 'brand_look', 'text_sprite', 'draw_barcode',
-           'draw_info_block', 'varied_label', 'finish_package', 'draw_package', 'catalog_image', 'perspective_coeffs',
-           'jpeg_roundtrip', 'motion_blur', 'camera_effects', 'light', 'colour_cast', 'texture', 'drop_shadow',
-           'shelf_image', 'product_caption', 'RetailWorld', 'make_world', 'clear_world', 'write_imagefolder',
-           'show_world']
+__all__ = ['KINDS', 'COLOURS', 'PATTERNS', 'LOGOS', 'VARIANTS', 'FONT_FILES', 'FONT_KINDS', 'STYLES', 'PACKAGE_CACHE',
+           'SHELF_WALLS', 'WORLD_PARTS', 'font_path', 'text_fonts', 'check_font', 'get_font', 'Style', 'style_of',
+           'Product', 'rng_for', 'brand_name', 'parallel_map', 'hls_rgb', 'nearest_colour', 'styled_family',
+           'make_products', 'colour_rgb', 'product_rgb', 'shade_rgb', 'draw_logo', 'brand_look', 'text_sprite',
+           'draw_barcode', 'draw_info_block', 'varied_label', 'finish_package', 'paint_package', 'draw_package',
+           'catalog_image', 'perspective_coeffs', 'jpeg_roundtrip', 'motion_blur', 'camera_effects', 'light',
+           'colour_cast', 'texture', 'drop_shadow', 'shelf_image', 'product_caption', 'RetailWorld', 'make_world',
+           'clear_world', 'write_imagefolder', 'show_world']
 
 # %% ../nbs/02_synth.ipynb #e21b37d9
 KINDS = ('can', 'box', 'bottle', 'pouch', 'jar', 'carton', 'tube', 'tray')
@@ -493,10 +493,10 @@ def finish_package(out:Image.Image, # the drawn package, RGBA
     return sq
 
 # %% ../nbs/02_synth.ipynb #f0a576f2
-def draw_package(p:Product, # the product to draw
-                 size:int=96 # canvas side in pixels
-                )->Image.Image: # RGBA, transparent outside the package
-    "Draw product `p` front-on on a transparent `size` x `size` canvas."
+def paint_package(p:Product, # the product to draw
+                  size:int=96 # canvas side in pixels
+                 )->Image.Image: # RGBA, transparent outside the package
+    "Paint product `p` front-on on a transparent `size` x `size` canvas (uncached: `draw_package` caches it)."
     S, kind = size, p.kind
     if kind not in _SILHOUETTES: raise ValueError(f"unknown packaging kind {kind!r}; expected one of {KINDS}")
     body = _shaded_body(p, S)
@@ -509,6 +509,20 @@ def draw_package(p:Product, # the product to draw
     out = Image.new('RGBA', (S, S), (0, 0, 0, 0))
     out.paste(body, (0, 0), _body_mask(kind, S))
     return finish_package(_draw_parts(out, p, S, box), p)
+
+# %% ../nbs/02_synth.ipynb #d77cae08
+_PACKAGES = {}  # (product, size) -> its package, the oldest dropped first beyond `PACKAGE_CACHE` entries
+PACKAGE_CACHE = 512
+
+def draw_package(p:Product, # the product to draw
+                 size:int=96 # canvas side in pixels
+                )->Image.Image: # RGBA, transparent outside the package (a copy: the caller may draw on it)
+    "Draw product `p` front-on on a transparent `size` x `size` canvas, once per product and size."
+    key = (repr(p), int(size))
+    if key not in _PACKAGES:
+        if len(_PACKAGES) >= PACKAGE_CACHE: _PACKAGES.pop(next(iter(_PACKAGES)))
+        _PACKAGES[key] = paint_package(p, size)
+    return _PACKAGES[key].copy()
 
 # %% ../nbs/02_synth.ipynb #d830c719
 def _place(canvas, sprite, cx, cy, scale, angle=0.):
