@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 from .core import atomic_write_text
 from .synth import (Product, RetailWorld, make_products, make_world, write_imagefolder, draw_package,
                               rng_for, get_font, camera_effects, light, parallel_map, perspective_coeffs, SHELF_WALLS,
-                              style_of, texture, colour_cast)
+                              style_of, texture, style_finish)
 from .scenes import scenes_to_coco, write_scenes
 
 # %% auto #0
@@ -142,8 +142,7 @@ def make_shelf(i:int, # photo number
         draw_board(d, board - thick, W, thick, rng)
     im, anns = tilt(im, anns, rng, .05*hardness)
     im = light(im, rng, .3*hardness*(1 + st.light))
-    if st.light: im = colour_cast(im, xr, st.light)
-    if st.low_res and xr.random() < st.low_res: im = im.resize((W//2, H//2), Image.Resampling.BILINEAR).resize((W, H))
+    im = style_finish(im, xr, st, 2)
     return camera_effects(im, rng, .6*hardness*st.camera, st.blur), anns
 
 # %% ../nbs/03a_shelves.ipynb #49843a85

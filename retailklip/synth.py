@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_synth.ipynb #30b00be4
 from __future__ import annotations
-import colorsys, io, math, os, shutil, zlib
+import colorsys, functools, io, math, os, shutil, zlib
 from dataclasses import dataclass, asdict
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -17,8 +17,8 @@ __all__ = ['KINDS', 'COLOURS', 'PATTERNS', 'LOGOS', 'VARIANTS', 'FONT_FILES', 'F
            'make_products', 'colour_rgb', 'product_rgb', 'shade_rgb', 'draw_logo', 'brand_look', 'text_sprite',
            'draw_barcode', 'draw_info_block', 'varied_label', 'finish_package', 'paint_package', 'draw_package',
            'catalog_image', 'perspective_coeffs', 'jpeg_roundtrip', 'motion_blur', 'camera_effects', 'light',
-           'colour_cast', 'texture', 'drop_shadow', 'shelf_image', 'product_caption', 'RetailWorld', 'make_world',
-           'clear_world', 'write_imagefolder', 'show_world']
+           'colour_cast', 'style_finish', 'texture', 'drop_shadow', 'shelf_image', 'product_caption', 'RetailWorld',
+           'make_world', 'clear_world', 'write_imagefolder', 'show_world']
 
 # %% ../nbs/02_synth.ipynb #e21b37d9
 KINDS = ('can', 'box', 'bottle', 'pouch', 'jar', 'carton', 'tube', 'tray')
@@ -43,6 +43,7 @@ def font_path(name:str # a file name from `FONT_FILES` or `text_fonts()`, or the
 # %% ../nbs/02_synth.ipynb #6805ca60
 FONT_KINDS = dict(sans=('Sans', 'cmss'), serif=('Serif', 'STIXGeneral', 'cmr', 'cmb', 'cmti'), mono=('Mono', 'cmtt'))
 
+@functools.lru_cache(maxsize=None)  # the font folder is listed once per kind, not once per brand
 def text_fonts(kind:str='all', # 'all', or one of `FONT_KINDS`: 'sans', 'serif', 'mono'
                extra:tuple=() # absolute paths of TrueType files of your own, always included
               )->tuple: # names for `get_font`
@@ -624,6 +625,18 @@ def colour_cast(im:Image.Image, # RGB
     gain = 1 + amount*rng.normal(0, .15, 3)
     return Image.fromarray(np.clip(np.asarray(im).astype(float)*gain, 0, 255).astype(np.uint8))
 
+# %% ../nbs/02_synth.ipynb #d9b3e34d
+def style_finish(im:Image.Image, # RGB: a shelf shot or a whole shelf photo
+                 rng:np.random.Generator, # the style's own generator for the photo
+                 st:Style, # the style
+                 shrink:int=3 # how many times smaller a low-resolution photo is taken
+                )->Image.Image: # RGB, the same size
+    "The style's colour cast (with its light), and by chance a photo taken at lower resolution."
+    if st.light: im = colour_cast(im, rng, st.light)
+    if st.low_res and rng.random() < st.low_res:
+        im = im.resize((max(1, im.width//shrink), max(1, im.height//shrink)), Image.Resampling.BILINEAR).resize(im.size)
+    return im
+
 # %% ../nbs/02_synth.ipynb #59e19526
 def texture(rng:np.random.Generator, # the photo's generator
             size:tuple # (width, height)
@@ -702,8 +715,8 @@ def shelf_image(p:Product, # the product
         col = [(230, 190, 160), (250, 220, 60), (255, 255, 255), (60, 60, 60)][rng.integers(4)]
         ImageDraw.Draw(canvas).rounded_rectangle([ox-ow/2, oy-oh/2, ox+ow/2, oy+oh/2], 3, fill=col + (255,))
     im = _camera_crop(canvas.convert('RGB'), rng, S, h)
-    if st.light: im = colour_cast(light(im, xr, st.light), xr, st.light)
-    if st.low_res and xr.random() < st.low_res: im = im.resize((S//3, S//3), Image.Resampling.BILINEAR).resize((S, S))
+    if st.light: im = light(im, xr, st.light)
+    im = style_finish(im, xr, st, 3)
     return camera_effects(im, rng, h*st.camera, st.blur)
 
 # %% ../nbs/02_synth.ipynb #bbf851b6
