@@ -35,6 +35,26 @@ def whole_photo_baseline(rec, photos:list, truth:list, known:set)->float:
     rows = [(p == f) for p, t in zip(pred, truth) for f in t['product'] if f in known]
     return float(np.mean(rows))
 
+def context_crop(photo, box, margin:float=.1)->np.ndarray:
+    "A baseline crop: the square of the photo around the box, neighbours in (`facing_crop` keeps the box's pixels only)."
+    from PIL import Image
+    x, y, w, h = (float(v) for v in box)
+    side = max(1, round(max(w, h)*(1 + margin)))
+    l, t = round(x + w/2 - side/2), round(y + h/2 - side/2)
+    sq = Image.new('RGB', (side, side), (128, 128, 128))
+    inside = (max(0, l), max(0, t), min(photo.width, l + side), min(photo.height, t + side))
+    if inside[2] > inside[0] and inside[3] > inside[1]: sq.paste(photo.crop(inside), (inside[0] - l, inside[1] - t))
+    return np.asarray(sq)
+
+def context_crop_accuracy(rec, photos:list, truth:list, known:set)->float:
+    "Known facings right on the true boxes when each crop is `context_crop` (the photo around the box)."
+    from retailklip.imagefolder import as_rgb, embed_images
+    crops = [context_crop(as_rgb(p), b) for p, t in zip(photos, truth) for b in t[['x', 'y', 'w', 'h']].itertuples(index=False)]
+    pred = rec.predict(embed_images(rec.encoder, crops, rec.bb, batch_size=rec.batch_size, workers=0)[0].numpy(), 1)
+    prods = pd.concat(truth)['product'].to_numpy()
+    right = np.where(pred.unknown, 'unknown', pred['product']) == prods
+    return float(right[np.isin(prods, list(known))].mean())
+
 def row_truth(got:pd.DataFrame, lab:pd.DataFrame)->pd.Series:
     "The true product of each facing read (None: a box on no true facing), from `label_facings`."
     m = {(p, f): t for p, f, t in zip(lab.photo, lab.facing, lab['product']) if f >= 0}
@@ -124,7 +144,8 @@ def shelves(n_products:int=100, n_photos:int=40, outside:int=20, steps:int=300, 
         for name, rec in (('pretrained', Recognizer.from_pretrained('rk-vit-mini', 'synthetic')), ('retailklip', run)):
             rec.index(catalog); cal = rec.calibrate(shots, cal_unknown)
             r = read_and_score(rec, photos, truth, None, known, train, outside_ids, later, d)
-            r.update(threshold=cal['threshold'], whole_photo_baseline=whole_photo_baseline(rec, photos, truth, known))
+            r.update(threshold=cal['threshold'], whole_photo_baseline=whole_photo_baseline(rec, photos, truth, known),
+                     context_crop_accuracy=context_crop_accuracy(rec, photos, truth, known))
             rec.index(catalog); rec.calibrate(shots, cal_unknown)  # the enrolled products out again
             r['detected'] = read_and_score(rec, photos, truth, det, known, train, outside_ids, later, d)
             out[name] = r

@@ -4,7 +4,7 @@
 
 # %% ../nbs/11a_detector.ipynb #0b928701
 from __future__ import annotations
-import json
+import functools, json
 from dataclasses import dataclass, asdict
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn as nn
@@ -18,8 +18,8 @@ from .imagefolder import load_image, as_rgb
 # %% auto #0
 __all__ = ['DETECTOR_ARCHS', 'DETECTOR_SPEC', 'SHIPPED_DETECTORS', 'detector_backbone', 'make_detector', 'DetectionImages',
            'corner_boxes', 'detection_plan', 'detection_batches', 'DetectorTask', 'DetectorConfig', 'save_detector',
-           'detector_folder', 'load_detector', 'train_detector', 'detect', 'as_photo_tensor', 'facing_crop',
-           'evaluate_detector', 'agnostic_coco']
+           'detector_folder', 'load_detector', 'shared_detector', 'train_detector', 'detect', 'as_photo_tensor',
+           'facing_crop', 'evaluate_detector', 'agnostic_coco']
 
 # %% ../nbs/11a_detector.ipynb #5aa580da
 DETECTOR_ARCHS = dict(
@@ -190,6 +190,16 @@ def load_detector(run:str|Path='rk-det-mini', # a run folder (`train_detector`) 
         raise ValueError(f"{run/'model.pt'} does not hold a {cfg['arch']} detector ({str(e)[:120]})") from None
     return model.to(device or default_device()).eval()
 
+# %% ../nbs/11a_detector.ipynb #3dead753
+@functools.lru_cache(maxsize=4)
+def _loaded_detector(folder:str, stamp:int)->nn.Module: return load_detector(folder)
+
+def shared_detector(run:str|Path='rk-det-mini' # a run folder (`train_detector`) or a shipped detector's name
+                   )->nn.Module: # in eval mode, on the default device
+    "One loaded detector per run folder and weights file in this process, shared by every caller (service, search)."
+    w = detector_folder(run)/'model.pt'
+    return _loaded_detector(str(w.parent.resolve()), w.stat().st_mtime_ns if w.is_file() else 0)
+
 # %% ../nbs/11a_detector.ipynb #2f0d08e1
 def train_detector(coco:str|Path, images:str|Path, # a COCO box file or SKU-110K CSV, the photos' folder
                    out:str|Path, # run folder: last.pt, history.csv, then model.pt and config.json
@@ -239,12 +249,12 @@ def facing_crop(photo:Image.Image, # the shelf photo
                 box, # (x, y, w, h) in its pixels
                 margin:float=.1 # added around the longer side
                )->np.ndarray: # (side, side, 3) uint8
-    "The square crop of one facing, centred on its box."
+    "The square crop of one facing: its box's pixels centred on grey, its neighbours left out."
     x, y, w, h = (float(v) for v in box)
     side = max(1, round(max(w, h)*(1 + margin)))
     l, t = round(x + w/2 - side/2), round(y + h/2 - side/2)
+    inside = (max(0, round(x)), max(0, round(y)), min(photo.width, round(x + w)), min(photo.height, round(y + h)))
     sq = Image.new('RGB', (side, side), (128, 128, 128))
-    inside = (max(0, l), max(0, t), min(photo.width, l + side), min(photo.height, t + side))
     if inside[2] > inside[0] and inside[3] > inside[1]: sq.paste(photo.crop(inside), (inside[0] - l, inside[1] - t))
     return np.asarray(sq)
 

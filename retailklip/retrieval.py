@@ -214,18 +214,18 @@ class FacingSearch(SearchMethod):
     needs_photos = True
     templates = ('a product photo of {a} {c}',)  # a facing is one product, as the mini-CLIP's captions say
     def __init__(self, detector='rk-det-mini'): # a detector run folder or shipped name (`detector.load_detector`)
-        self.detector, self.loaded = detector, None
+        self.detector = detector
     def embed(self, feats, bb=None, head=None, k=4):
         raise ValueError("method 'facings' embeds whole photos (ImageSearch.add_images), not scene features")
     def embed_photos(self, photos:list, bb:Backbone, min_score:float=.5)->torch.Tensor: # (n, M, d), NaN pads
         "Each photo's facings cropped (`detector.facing_crop`) and embedded by CLIP's image tower, then the photo."
-        from retailklip.detector import load_detector, detect, facing_crop
+        from retailklip.detector import shared_detector, detect, facing_crop
         from retailklip.imagefolder import as_rgb, embed_images
-        self.loaded = self.loaded or load_detector(self.detector)
+        det = shared_detector(self.detector)
         per, enc = [], ImageEncoder.from_backbone(bb)
         for p in photos:
             im = as_rgb(p)
-            boxes = detect(self.loaded, [im], min_score)[0][['x', 'y', 'w', 'h']].to_numpy()
+            boxes = detect(det, [im], min_score)[0][['x', 'y', 'w', 'h']].to_numpy()
             crops = [facing_crop(im, b) for b in boxes]
             per.append(embed_images(enc, crops + [np.asarray(im)], bb, workers=0)[0])
         out = torch.full((len(per), max(map(len, per), default=1), bb.embed_dim), float('nan'))

@@ -344,7 +344,7 @@ class Service:
         self.srch = ImageSearch.load(search, device) if search is not None else None
         self.swap(self.rec, _file_key(index) if index is not None else None)
         self.bad_key, self.reloading = None, threading.Lock()  # a file key that did not load; one reload at a time
-        self.detector, self.detector_lock = detector, threading.Lock()  # loaded at the first shelf photo
+        self.detector = detector  # a run folder or shipped name, loaded at the first shelf photo
         self.cands = candidates_folder(candidates)
         paths = self.srch.index.paths if self.srch is not None else []
         self.root = common_root(paths)
@@ -542,11 +542,9 @@ def facing_json(f # `Recognizer.read_shelf`'s table
 # %% ../nbs/18_serve.ipynb #ebbb83e7
 @patch
 def shelf_detector(self:Service)->object: # a detector module in eval mode
-    "The detector of /shelf (`detector.load_detector` of `self.detector`), loaded at the first shelf photo."
-    from retailklip.detector import load_detector
-    with self.detector_lock:
-        if isinstance(self.detector, (str, Path)): self.detector = load_detector(self.detector)
-    return self.detector
+    "The detector of /shelf: `detector.shared_detector` of `self.detector`, loaded at the first shelf photo."
+    from retailklip.detector import shared_detector
+    return shared_detector(self.detector)
 
 # %% ../nbs/18_serve.ipynb #5d3866e9
 @patch

@@ -34,8 +34,8 @@ def shelf_inputs(photos:list, # the photos (files, PIL images or arrays)
         (w, h), name = check_photo(p)
         if boxes is not None: check_photo_boxes(boxes[i], w, h, name)
     if isinstance(detector, (str, Path)):
-        from retailklip.detector import load_detector
-        detector = load_detector(detector)
+        from retailklip.detector import shared_detector
+        detector = shared_detector(detector)
     return detector
 
 # %% ../nbs/15b_shelf.ipynb #d076e014

@@ -79,6 +79,9 @@ def get_font(name:str, # a file name from `FONT_FILES`
 _STYLE_CHOICES = dict(colours=('named', 'hls'), fonts=('classic', 'all', *FONT_KINDS), layout=('classic', 'varied'),
                       material=('matte', 'gloss', 'foil', 'clear'), backdrop=('walls', 'texture'),
                       blur=('defocus', 'motion'))
+_STYLE_SPANS = dict(lookalikes=(0, 1), aspect=(0, .9), light=(0, 1), camera=(0, 2), low_res=(0, 1), occlusion=(0, 1))
+
+def _within(v, lo, hi)->bool: return isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v <= hi
 
 @dataclass(frozen=True)
 class Style:
@@ -102,6 +105,13 @@ class Style:
     def __post_init__(self):
         for k, ok in _STYLE_CHOICES.items():
             if getattr(self, k) not in ok: raise ValueError(f"Style {k}={getattr(self, k)!r}: expected one of {ok}")
+        for k, (lo, hi) in _STYLE_SPANS.items():
+            v = getattr(self, k)
+            if not _within(v, lo, hi): raise ValueError(f"Style {k}={v!r}: expected a number from {lo} to {hi}")
+        for k in ('lightness', 'saturation'):
+            v = getattr(self, k)
+            if not (len(v) == 2 and _within(v[0], 0, v[1]) and _within(v[1], v[0], 1)):
+                raise ValueError(f"Style {k}={v!r}: expected (low, high) with 0 <= low <= high <= 1")
         for f in self.font_files: check_font(f)
 
 # %% ../nbs/02_synth.ipynb #f8105940
