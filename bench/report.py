@@ -4,6 +4,18 @@ import numpy as np, pandas as pd
 from . import SECTIONS
 from .reliability import OUTCOMES
 
+
+def threshold_table(sh:dict)->list: # markdown lines
+    "Section 17's unknown thresholds side by side on the true boxes: where each was calibrated, what it gives."
+    where = dict(shots='single-product shots (balanced)', shelves_balanced='shelf photos (balanced)',
+                 shelves_max_flagged=f"shelf photos (at most {sh.get('max_flagged', .1):g} known flagged)")
+    rows = [dict(model=m, calibrated_on=where[n], threshold=v['threshold'], known_right=v['known_accuracy'],
+                 known_flagged=v['known_flagged'], outside_flagged=v['unknown_recall'])
+            for m in ('pretrained', 'retailklip') for n, v in sh[m]['thresholds'].items() if n in where]
+    top = ', '.join(f"{m} {sh[m]['thresholds']['top1']:.3f}" for m in ('pretrained', 'retailklip'))
+    return [_md(pd.DataFrame(rows)), '', f"The unknown threshold by where it was calibrated, on the true boxes of the held-out "
+            f"photos. Known facings whose best match is their product, whatever the threshold: {top}.", '']
+
 def _md(df:pd.DataFrame)->str:
     "A markdown table (3 significant digits for floats), without extra dependencies."
     fmt = lambda v: f'{v:.3g}' if isinstance(v, (float, np.floating)) else str(v)
@@ -241,7 +253,7 @@ def bench_markdown(res:dict)->str:
               f"{u['api_import_seconds']:.2f} s. Target: `--help` imports no torch: {_verdict(u['met'])}.", '']
     if 'shelves' in res:
         sh = res['shelves']
-        flat = lambda r: {k: v for k, v in r.items() if k not in ('discovery', 'detected')} | {
+        flat = lambda r: {k: v for k, v in r.items() if k not in ('discovery', 'detected', 'thresholds')} | {
             f'discovery_{k}': v for k, v in r['discovery'].items()}
         rows = [dict(model=m, boxes='true', **flat(sh[m])) for m in ('pretrained', 'retailklip')]
         rows += [dict(model=m, boxes='detected', **flat(sh[m]['detected'])) for m in ('pretrained', 'retailklip')
@@ -253,8 +265,11 @@ def bench_markdown(res:dict)->str:
         L += ['## 17. Shelf photos', '', _md(pd.DataFrame(rows).set_index(['model', 'boxes']).T.reset_index()), '',
               f"{sh['photos']} held-out shelf photos of {sh['size'][0]} x {sh['size'][1]} px drawn from a world of {sh['products']} products "
               f"(finetuned on its train split in {sh['finetune_seconds']:.0f} s) and {sh['outside_products']} products outside it, read by "
-              f"`Recognizer.read_shelf` with the index of every world product's catalogue photos, the unknown threshold calibrated on "
-              f"single-product shots: once on the true boxes, once end to end from the detector's boxes. Each true facing is matched to "
+              f"`Recognizer.read_shelf` with the index of every world product's catalogue photos, "
+              + (f"the unknown threshold calibrated on {sh['calibration_photos']} labelled shelf photos of other layouts and other "
+                 f"outside products (`Recognizer.calibrate_shelves`: at most {sh['max_flagged']:g} of their known facings flagged)"
+                 if 'max_flagged' in sh else "the unknown threshold calibrated on single-product shots")
+              + ": once on the true boxes, once end to end from the detector's boxes. Each true facing is matched to "
               f"at most one box read (`shelf.label_facings`, IoU >= 0.5): known facings count when found and given their product, "
               f"outside facings when found and flagged unknown. Baseline: the whole photo through kNN. "
               + (f"Each facing is cropped by `detector.facing_crop` (the box's own pixels on grey); a square of the photo around "
@@ -270,6 +285,8 @@ def bench_markdown(res:dict)->str:
                  if (dd := sh['retailklip'].get('detected', sh['retailklip'])['discovery']).get('enrolled_in_stream') else '')
               + f"{dl} Targets, end to end: AP50 >= 0.9, known facings >= 0.85, outside flagged >= 0.8 at <= 0.1 known flagged, "
               f"discovery >= 0.8, < 2 s per photo: {_verdict(sh['met'])}.", '']
+        if 'thresholds' in sh['retailklip']:
+            L += threshold_table(sh)
     if 'transfer' in res:
         t = res['transfer']
         seeds = ', '.join(str(s) for s in sorted({r['seed'] for r in t['per_seed']}))

@@ -2,7 +2,7 @@
 end to end from the shipped detector's), the unknown products gathered into candidates and enrolled, against the whole
 photo through kNN; the detector's AP, AP50 and AR by pycocotools."""
 from __future__ import annotations
-import tempfile, time
+import dataclasses, tempfile, time
 from pathlib import Path
 import numpy as np, pandas as pd
 
@@ -15,10 +15,8 @@ def world_tables(root:Path)->tuple: # (catalogue photos, single-product shelf sh
 
 def truth_of(root:Path)->tuple: # (photos, their true facings: x, y, w, h, product)
     "The photos of a `write_shelves` folder and every facing's box and product."
-    from retailklip.data import load_boxes
-    data = load_boxes(root/'annotations.json', root/'images')
-    facings = [pd.DataFrame([dict(x=b[0], y=b[1], w=b[2], h=b[3], product=n) for n, b in bs]) for bs in data.images.boxes]
-    return data.images.path.tolist(), facings
+    from retailklip.shelf import coco_boxes
+    return coco_boxes(root/'annotations.json', root/'images')
 
 def facing_scores(lab:pd.DataFrame, known:set, train:set)->dict:
     "From `label_facings`: known facings found and right (per split), outside facings found and flagged, known flagged."
@@ -35,25 +33,28 @@ def whole_photo_baseline(rec, photos:list, truth:list, known:set)->float:
     rows = [(p == f) for p, t in zip(pred, truth) for f in t['product'] if f in known]
     return float(np.mean(rows))
 
-def context_crop(photo, box, margin:float=.1)->np.ndarray:
-    "A baseline crop: the square of the photo around the box, neighbours in (`facing_crop` keeps the box's pixels only)."
-    from PIL import Image
-    x, y, w, h = (float(v) for v in box)
-    side = max(1, round(max(w, h)*(1 + margin)))
-    l, t = round(x + w/2 - side/2), round(y + h/2 - side/2)
-    sq = Image.new('RGB', (side, side), (128, 128, 128))
-    inside = (max(0, l), max(0, t), min(photo.width, l + side), min(photo.height, t + side))
-    if inside[2] > inside[0] and inside[3] > inside[1]: sq.paste(photo.crop(inside), (inside[0] - l, inside[1] - t))
-    return np.asarray(sq)
-
 def context_crop_accuracy(rec, photos:list, truth:list, known:set)->float:
-    "Known facings right on the true boxes when each crop is `context_crop` (the photo around the box)."
+    "Known facings right on the true boxes when each crop keeps the photo around its box (`facing_crop(context=True)`)."
     from retailklip.imagefolder import as_rgb, embed_images
-    crops = [context_crop(as_rgb(p), b) for p, t in zip(photos, truth) for b in t[['x', 'y', 'w', 'h']].itertuples(index=False)]
+    from retailklip.detector import facing_crop
+    crops = []
+    for p, t in zip(photos, truth):
+        im = as_rgb(p)  # decoded once per photo
+        crops += [facing_crop(im, b, context=True) for b in t[['x', 'y', 'w', 'h']].itertuples(index=False)]
     pred = rec.predict(embed_images(rec.encoder, crops, rec.bb, batch_size=rec.batch_size, workers=0)[0].numpy(), 1)
     prods = pd.concat(truth)['product'].to_numpy()
     right = np.where(pred.unknown, 'unknown', pred['product']) == prods
     return float(right[np.isin(prods, list(known))].mean())
+
+def threshold_points(rec, photos:list, truth:list, known:set, thresholds:dict)->dict:
+    "On the true boxes, per named threshold: known facings right, known facings flagged, outside facings flagged."
+    _, e = rec.read_shelf(photos, boxes=truth, embeddings=True)
+    pred = rec.predict(e, 1)
+    prods = pd.concat(truth)['product'].to_numpy()
+    k, top, low = np.isin(prods, list(known)), pred['product'].to_numpy() == prods, pred.score.to_numpy()
+    return dict(top1=float(top[k].mean()), **{n: dict(threshold=t, known_accuracy=float((top & (low >= t))[k].mean()),
+                known_flagged=float((low < t)[k].mean()), unknown_recall=float((low < t)[~k].mean()))
+                for n, t in thresholds.items()})
 
 def row_truth(got:pd.DataFrame, lab:pd.DataFrame)->pd.Series:
     "The true product of each facing read (None: a box on no true facing), from `label_facings`."
@@ -118,7 +119,9 @@ def read_and_score(rec, photos, truth, detector, known, train, outside, later, w
     return r
 
 def shelves(n_products:int=100, n_photos:int=40, outside:int=20, steps:int=300, size:tuple=(1280, 960),
-            detector:str='rk-det-mini', seed:int=7, work=None)->dict:
+            detector:str='rk-det-mini', seed:int=7, work=None,
+            max_flagged:float=.1 # the share of known facings of the calibration shelves the unknown threshold may flag
+           )->dict:
     "Shelf photos of held-out products end to end, by the pretrained and the finetuned model, with discovery and enrolment."
     from retailklip.api import Recognizer
     from retailklip.synth import make_world, write_imagefolder
@@ -134,6 +137,9 @@ def shelves(n_products:int=100, n_photos:int=40, outside:int=20, steps:int=300, 
         known = set(catalog['product'])
         write_shelves(d/'shelves', world, n_photos, outside=outside, size=size)
         write_shelves(d/'later', world, max(4, n_photos//4), outside=outside, size=size, first=n_photos)  # photos not seen yet
+        cal_world = dataclasses.replace(world, seed=seed + 1000)  # other layouts, other products outside the world
+        write_shelves(d/'cal_shelves', cal_world, max(4, n_photos//4), outside=outside, size=size)
+        cal_shelves = (d/'cal_shelves'/'annotations.json', d/'cal_shelves'/'images')
         photos, truth = truth_of(d/'shelves'); later = truth_of(d/'later')
         outside_ids = set(pd.concat(truth)['product']) - known
         det = load_detector(detector, 'cpu')
@@ -142,15 +148,20 @@ def shelves(n_products:int=100, n_photos:int=40, outside:int=20, steps:int=300, 
         t0 = time.time(); run = Recognizer.finetune(d/'world'/'train', d/'run', steps=steps, progress=False)
         out['finetune_seconds'] = time.time() - t0
         for name, rec in (('pretrained', Recognizer.from_pretrained('rk-vit-mini', 'synthetic')), ('retailklip', run)):
-            rec.index(catalog); cal = rec.calibrate(shots, cal_unknown)
+            rec.index(catalog)
+            ts = dict(shots=rec.calibrate(shots, cal_unknown)['threshold'],
+                      shelves_balanced=rec.calibrate_shelves(*cal_shelves)['threshold'])
+            ts['shelves_max_flagged'] = t = rec.calibrate_shelves(*cal_shelves, max_flagged=max_flagged)['threshold']
             r = read_and_score(rec, photos, truth, None, known, train, outside_ids, later, d)
-            r.update(threshold=cal['threshold'], whole_photo_baseline=whole_photo_baseline(rec, photos, truth, known),
+            r.update(threshold=t, whole_photo_baseline=whole_photo_baseline(rec, photos, truth, known),
                      context_crop_accuracy=context_crop_accuracy(rec, photos, truth, known))
-            rec.index(catalog); rec.calibrate(shots, cal_unknown)  # the enrolled products out again
+            rec.index(catalog); rec.knn.threshold = t  # the enrolled products out again
+            r['thresholds'] = threshold_points(rec, photos, truth, known, ts)
             r['detected'] = read_and_score(rec, photos, truth, det, known, train, outside_ids, later, d)
             out[name] = r
     r, g = out['retailklip']['detected'], out['detector']
-    out.update(photos=n_photos, products=n_products, outside_products=outside, size=list(size),
+    out.update(photos=n_photos, products=n_products, outside_products=outside, size=list(size), max_flagged=max_flagged,
+               calibration_photos=max(4, n_photos//4),
                met=bool(g['AP50'] >= .9 and r['known_accuracy'] >= .85 and r['unknown_recall'] >= .8
                         and r['known_flagged'] <= .1 and r['discovery']['share'] >= .8 and r['seconds_per_photo'] < 2))
     return out

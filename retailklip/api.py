@@ -218,10 +218,24 @@ def classify(self:Recognizer, images, # files, folders, PIL images or arrays
                          for n, t, u in zip(names, pred.topk, pred.unknown) for r, (p, s) in enumerate(t)])
     return tidy if long else wide_table(tidy, k)
 
+# %% ../nbs/16_api.ipynb #09eea347
+@patch
+def _threshold_from(self:Recognizer, ek, # embeddings of queries of indexed products
+                    eu, # embeddings of queries of other products
+                    max_flagged:float|None=None # the most known queries it may flag (None: the best balance)
+                   )->dict: # threshold, known_accepted, unknown_rejected, known_queries, unknown_queries
+    "Set the index's 'unknown product' threshold from two sets of embedded queries, and the rates it gives them."
+    knn = self._need_index()
+    t = knn.calibrate_threshold(ek, eu, max_flagged)
+    sk, su = knn.search(ek, 1)[0][:, 0], knn.search(eu, 1)[0][:, 0]
+    return dict(threshold=t, known_accepted=float((sk >= t).mean()), unknown_rejected=float((su < t).mean()),
+                known_queries=len(sk), unknown_queries=len(su))
+
 # %% ../nbs/16_api.ipynb #ab9319a6
 @patch
 def calibrate(self:Recognizer, known, # labelled queries of indexed products (ImageFolder tree or table)
-              unknown # queries of products that are not indexed (their labels are not used)
+              unknown, # queries of products that are not indexed (their labels are not used)
+              max_flagged:float|None=None # the most known queries it may flag (None: the best balance)
              )->dict: # threshold, known_accepted, unknown_rejected
     "Set the 'unknown product' threshold from held-out queries."
     knn = self._need_index()
@@ -229,12 +243,7 @@ def calibrate(self:Recognizer, known, # labelled queries of indexed products (Im
     if both:
         raise ValueError(f"the unknown queries hold products that are in the index ({', '.join(both[:5])}): give "
                          "queries of products the index does not hold")
-    ek, _ = self._embed_labelled(known)
-    eu, _ = self._embed_labelled(unknown)
-    t = knn.calibrate_threshold(ek, eu)
-    sk, su = knn.search(ek, 1)[0][:, 0], knn.search(eu, 1)[0][:, 0]
-    return dict(threshold=t, known_accepted=float((sk >= t).mean()), unknown_rejected=float((su < t).mean()),
-                known_queries=len(sk), unknown_queries=len(su))
+    return self._threshold_from(self._embed_labelled(known)[0], self._embed_labelled(unknown)[0], max_flagged)
 
 @patch
 def evaluate(self:Recognizer, queries # labelled queries (ImageFolder tree or table): folder name = true product
@@ -349,6 +358,22 @@ def read_shelf(self:Recognizer, photos:list, # shelf photos: files, PIL images o
     "One row per facing of each shelf photo: where it is and which product it shows, or `unknown`."
     from retailklip.shelf import read_shelf
     return read_shelf(self, photos, detector, boxes, min_score, k, embeddings)
+
+# %% ../nbs/16_api.ipynb #721a37b4
+@patch
+def calibrate_shelves(self:Recognizer, coco, # shelf photos' boxes: COCO file or SKU-110K CSV, category = product id
+                      images, # the folder of its photos
+                      max_flagged:float|None=None # the most known facings it may flag (None: the best balance)
+                     )->dict: # threshold, known_accepted, unknown_rejected, known_queries, unknown_queries
+    "Set the 'unknown product' threshold from labelled shelf photos: facings of indexed products against the others."
+    from retailklip.shelf import coco_boxes
+    photos, boxes = coco_boxes(coco, images)
+    known = np.concatenate([b['product'].isin(self._need_index().products) for b in boxes])
+    if known.all() or not known.any():
+        raise ValueError(f"{coco}: calibrating needs facings of indexed products and of others; it holds "
+                         f"{int(known.sum())} and {int((~known).sum())}")
+    _, e = self.read_shelf(photos, boxes=boxes, embeddings=True)
+    return self._threshold_from(e[known], e[~known], max_flagged)
 
 # %% ../nbs/16_api.ipynb #7d198757
 @patch

@@ -295,15 +295,22 @@ def classify_cmd(images:list[str], # image files and/or folders
     return df
 
 # %% ../nbs/19a_commands.ipynb #9a98e91c
-@command('calibrate')
+@command('calibrate', one_of=(('known', 'boxes'),))
 def calibrate_cmd(index:str, # index file (its threshold is updated in place)
-                  known:str, # queries of products in the index (ImageFolder)
-                  unknown:str, # queries of products not in the index (ImageFolder)
+                  known:str|None=None, # queries of products in the index (ImageFolder)
+                  unknown:str|None=None, # queries of products not indexed (ImageFolder) (default: none; needs --known)
+                  boxes:str|None=None, # or labelled shelf photos: COCO file or SKU-110K CSV, category = product id
+                  images:str|None=None, # the folder of its photos (default: none; needs --boxes)
+                  max_flagged:Fraction|None=None, # the most known queries it may flag (default: none, the best balance)
                   run:str|None=None # run folder (default: the index's own)
                  )->dict:
-    "Set the index's 'unknown product' score threshold from held-out queries."
+    "Set the index's 'unknown product' score threshold from held-out queries or labelled shelf photos."
     from retailklip.api import Recognizer
-    with Recognizer.edit(index, run=run, progress=True) as rec: r = rec.calibrate(known, unknown)
+    if (known is None) != (unknown is None): raise ValueError("--known and --unknown go together")
+    if (boxes is None) != (images is None): raise ValueError("--boxes and --images go together")
+    with Recognizer.edit(index, run=run, progress=True) as rec:
+        if known is not None: r = rec.calibrate(known, unknown, max_flagged)
+        else: r = rec.calibrate_shelves(boxes, images, max_flagged)
     print(f"unknown-product threshold {r['threshold']:.4f} saved in {index}: on these queries it accepts "
           f"{r['known_accepted']:.1%} of the {r['known_queries']} known and rejects {r['unknown_rejected']:.1%} "
           f"of the {r['unknown_queries']} unknown")

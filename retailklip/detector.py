@@ -247,13 +247,15 @@ def as_photo_tensor(photo)->torch.Tensor: # uint8 (3, H, W)
 # %% ../nbs/11a_detector.ipynb #58bb77aa
 def facing_crop(photo:Image.Image, # the shelf photo
                 box, # (x, y, w, h) in its pixels
-                margin:float=.1 # added around the longer side
+                margin:float=.1, # added around the longer side
+                context:bool=False # keep the photo around the box (its neighbours) instead of grey
                )->np.ndarray: # (side, side, 3) uint8
-    "The square crop of one facing: its box's pixels centred on grey, its neighbours left out."
+    "The square crop of one facing: its box's pixels centred on grey, its neighbours left out (unless `context`)."
     x, y, w, h = (float(v) for v in box)
     side = max(1, round(max(w, h)*(1 + margin)))
     l, t = round(x + w/2 - side/2), round(y + h/2 - side/2)
-    inside = (max(0, round(x)), max(0, round(y)), min(photo.width, round(x + w)), min(photo.height, round(y + h)))
+    keep = (l, t, l + side, t + side) if context else (round(x), round(y), round(x + w), round(y + h))
+    inside = (max(0, keep[0]), max(0, keep[1]), min(photo.width, keep[2]), min(photo.height, keep[3]))
     sq = Image.new('RGB', (side, side), (128, 128, 128))
     if inside[2] > inside[0] and inside[3] > inside[1]: sq.paste(photo.crop(inside), (inside[0] - l, inside[1] - t))
     return np.asarray(sq)

@@ -158,14 +158,18 @@ def predict(self:KNNClassifier, q, # (n, dim) query embeddings
 # %% ../nbs/08_knn.ipynb #c389aef3
 @patch
 def calibrate_threshold(self:KNNClassifier, q_known, # embeddings of queries whose product is in the index
-                        q_unknown # embeddings of queries of products that are not
+                        q_unknown, # embeddings of queries of products that are not
+                        max_flagged:float|None=None # the most known queries it may flag (None: the best balance)
                        )->float:
     "Set and return the score threshold below which predictions become 'unknown product'."
+    if max_flagged is not None and not 0 <= max_flagged < 1:
+        raise ValueError(f"max_flagged is a share of the known queries, in [0, 1): got {max_flagged}")
     sk = self.search(q_known, 1)[0][:, 0]
     su = self.search(q_unknown, 1)[0][:, 0]
     cands = np.unique(np.concatenate([sk, su]))
     bal = [((sk >= t).mean() + (su < t).mean())/2 for t in cands]
-    self.threshold = float(cands[int(np.argmax(bal))])
+    best = cands[int(np.argmax(bal))] if max_flagged is None else np.sort(sk)[int(max_flagged*len(sk))]
+    self.threshold = float(best)
     return self.threshold
 
 # %% ../nbs/08_knn.ipynb #659729f4

@@ -213,7 +213,7 @@ class FacingSearch(SearchMethod):
     name = 'facings'
     needs_photos = True
     templates = ('a product photo of {a} {c}',)  # a facing is one product, as the mini-CLIP's captions say
-    def __init__(self, detector='rk-det-mini'): # a detector run folder or shipped name (`detector.load_detector`)
+    def __init__(self, detector='rk-det-mini'): # a detector run folder or shipped name (`detector.shared_detector`)
         self.detector = detector
     def embed(self, feats, bb=None, head=None, k=4):
         raise ValueError("method 'facings' embeds whole photos (ImageSearch.add_images), not scene features")

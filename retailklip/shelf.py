@@ -64,11 +64,12 @@ def photo_boxes(photo:Image.Image, # one decoded photo
 # %% ../nbs/15b_shelf.ipynb #515de635
 def coco_boxes(coco:str|Path, # a COCO box file (ground truth, or another detector's output) or SKU-110K's CSV
                images:str|Path # the folder of its photos
-              )->tuple: # (photo paths, per photo a table of x, y, w, h)
-    "The photos of a box file and their boxes, as `read_shelf` takes them."
+              )->tuple: # (photo paths, per photo a table of x, y, w, h, product: the box's category)
+    "The photos of a box file and their boxes, as `read_shelf` takes them, each with its category as `product`."
     from retailklip.data import load_boxes
     data = load_boxes(coco, images)
-    boxes = [pd.DataFrame([b for _, b in bs], columns=['x', 'y', 'w', 'h']) for bs in data.images.boxes]
+    cols = ['x', 'y', 'w', 'h', 'product']
+    boxes = [pd.DataFrame([(*b, n) for n, b in bs], columns=cols) for bs in data.images.boxes]
     return data.images.path.tolist(), boxes
 
 # %% ../nbs/15b_shelf.ipynb #02160df7
