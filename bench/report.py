@@ -259,7 +259,8 @@ def bench_markdown(res:dict)->str:
         rows += [dict(model=m, boxes='detected', **flat(sh[m]['detected'])) for m in ('pretrained', 'retailklip')
                  if 'detected' in sh[m]]
         det = sh['detector']
-        dl = (f"Detector {det.get('name', '')}: AP {det['AP']:.3f}, AP50 {det['AP50']:.3f}, AR@300 {det['AR']:.3f} on these "
+        dl = (f"Detector {det.get('name', '')}: AP {det['AP']:.3f}, AP50 {det['AP50']:.3f}, AR@300 {det['AR']:.3f}"
+              + (f", AR@100 {det['AR100']:.3f}" if 'AR100' in det else '') + " on these "
               f"photos (pycocotools), {det['seconds_per_photo']:.2f} s per photo." if det.get('run', True)
               else f"Detector: not run ({det['reason']}).")
         L += ['## 17. Shelf photos', '', _md(pd.DataFrame(rows).set_index(['model', 'boxes']).T.reset_index()), '',

@@ -380,11 +380,12 @@ def calibrate_shelves(self:Recognizer, coco, # shelf photos' boxes: COCO file or
 def discover(self:Recognizer, facings:pd.DataFrame, # `read_shelf`'s table of many photos
              photos:list|None=None, # the photos, when the table numbers them instead of naming files
              min_facings:int=3, # the fewest facings that make a candidate
-             embeddings:np.ndarray|None=None # `read_shelf`'s embeddings of the facings (else the crops are embedded)
+             embeddings:np.ndarray|None=None, # `read_shelf`'s embeddings of the facings (else the crops are embedded)
+             min_membership:float=.9 # the HDBSCAN membership strength a candidate's facing needs
             )->pd.DataFrame: # the unknown facings with their `candidate` (-1: none)
-    "The unknown facings gathered into candidate new products (HDBSCAN over their embeddings)."
+    "The unknown facings gathered into candidate new products (HDBSCAN over their embeddings, firm members only)."
     from retailklip.shelf import discover
-    return discover(self, facings, photos, min_facings, embeddings)
+    return discover(self, facings, photos, min_facings, embeddings, min_membership)
 
 # %% ../nbs/16_api.ipynb #1a1be27a
 class ImageSearch:

@@ -262,8 +262,8 @@ def facing_crop(photo:Image.Image, # the shelf photo
 
 # %% ../nbs/11a_detector.ipynb #93363ada
 def evaluate_detector(model:nn.Module, coco:str|Path, images:str|Path, # a detector and labelled photos
-                      max_dets:int=300, batch_size:int=4)->dict: # AP, AP50, AR (at max_dets), photos
-    "Class-agnostic COCO AP, AP50 and AR of `model` on a COCO box file, by pycocotools."
+                      max_dets:int=300, batch_size:int=4)->dict: # AP, AP50, AR (at max_dets), AR100, photos
+    "Class-agnostic COCO AP, AP50 and AR (at `max_dets` boxes and at 100) of `model` on labelled photos (pycocotools)."
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
     data = load_boxes(coco, images)
@@ -271,18 +271,18 @@ def evaluate_detector(model:nn.Module, coco:str|Path, images:str|Path, # a detec
     found = detect(model, data.images.path.tolist(), 0., batch_size)
     dets = [dict(image_id=int(i), category_id=1, bbox=[r.x, r.y, r.w, r.h], score=r.score)
             for i, f in zip(data.images.id, found) for r in f.astype(float).itertuples()]
-    if not dets: return dict(AP=0., AP50=0., AR=0., photos=len(found))
+    if not dets: return dict(AP=0., AP50=0., AR=0., AR100=0., photos=len(found))
     c = COCO()
     c.dataset = gt
     c.createIndex()
     e = COCOeval(c, c.loadRes(dets), 'bbox')
-    e.params.maxDets = [1, 10, max_dets]
+    e.params.maxDets = [1, 100, max_dets]
     e.evaluate()
     e.accumulate()
     p = e.eval['precision'][:, :, 0, 0, -1]  # IoU threshold x recall, at 'all' areas and `max_dets`
-    r = e.eval['recall'][:, 0, 0, -1]  # as `COCOeval.summarize` averages them (-1: nothing to count)
+    r = e.eval['recall'][:, 0, 0]  # IoU threshold x maxDets, averaged as `COCOeval.summarize` does (-1: none)
     mean = lambda a: float(a[a > -1].mean()) if (a > -1).any() else 0.
-    return dict(AP=mean(p), AP50=mean(p[0]), AR=mean(r), photos=len(found))
+    return dict(AP=mean(p), AP50=mean(p[0]), AR=mean(r[:, -1]), AR100=mean(r[:, 1]), photos=len(found))
 
 # %% ../nbs/11a_detector.ipynb #96ed1d2f
 def agnostic_coco(data:CocoData)->dict:

@@ -16,8 +16,9 @@ from .synth import get_font
 # %% auto #0
 __all__ = ['shelf_inputs', 'check_photo_boxes', 'photo_boxes', 'coco_boxes', 'read_shelf', 'facing_table', 'match_boxes',
            'label_facings', 'shelf_summary', 'facing_rows', 'shelf_gaps', 'photo_gaps', 'planogram_check',
-           'read_planogram', 'photo_planograms', 'product_colour', 'draw_facings', 'facing_crops', 'discover',
-           'shelf_embeddings', 'contact_sheet', 'fresh_folder', 'write_candidates', 'write_candidate', 'Candidates']
+           'read_planogram', 'photo_planograms', 'product_colour', 'draw_facings', 'firm_clusters', 'facing_crops',
+           'discover', 'shelf_embeddings', 'contact_sheet', 'fresh_folder', 'write_candidates', 'write_candidate',
+           'Candidates']
 
 # %% ../nbs/15b_shelf.ipynb #fd4da373
 def shelf_inputs(photos:list, # the photos (files, PIL images or arrays)
@@ -246,6 +247,18 @@ def draw_facings(photo, # a shelf photo: file, PIL image or array
         d.text((r.x + 3, r.y + 2), '?' if r.unknown else str(r.product), fill=c, font=font)
     return im
 
+# %% ../nbs/15b_shelf.ipynb #7bc2884d
+def firm_clusters(e:np.ndarray, # (n, dim) unit embeddings
+                  min_facings:int=3, # the fewest members of a cluster
+                  min_membership:float=.9 # the HDBSCAN membership strength a member needs (0: every member)
+                 )->np.ndarray: # per row, its cluster (0, 1, ... in order of first member; -1: none)
+    "HDBSCAN's finest clusters (leaf selection), each cut to its firm members; a cluster left too small is dropped."
+    from sklearn.cluster import HDBSCAN
+    h = HDBSCAN(min_cluster_size=min_facings, min_samples=1, cluster_selection_method='leaf', copy=True).fit(e)
+    keep = pd.Series(np.where(h.probabilities_ >= min_membership, h.labels_, -1))
+    keep = keep.where((keep >= 0) & (keep.map(keep.value_counts()) >= min_facings))
+    return pd.factorize(keep)[0]
+
 # %% ../nbs/15b_shelf.ipynb #5c229eb6
 def facing_crops(facings:pd.DataFrame, # rows of `read_shelf`'s table
                  photos:list|None=None # the photos, when the table numbers them instead of naming files
@@ -262,10 +275,10 @@ def discover(rec, # the `Recognizer` that read the shelves
              facings:pd.DataFrame, # `read_shelf`'s table of many photos
              photos:list|None=None, # see `facing_crops`
              min_facings:int=3, # the fewest facings that make a candidate
-             embeddings:np.ndarray|None=None # `read_shelf(..., embeddings=True)`'s, row for row (else the crops)
+             embeddings:np.ndarray|None=None, # `read_shelf(..., embeddings=True)`'s, row for row (else the crops)
+             min_membership:float=.9 # see `firm_clusters`
             )->pd.DataFrame: # the unknown facings, with `candidate` (0, 1, ...; -1: none) and `typicality`
-    "Unknown facings clustered into candidate new products (HDBSCAN over their embeddings)."
-    from sklearn.cluster import HDBSCAN
+    "Unknown facings clustered into candidate new products (`firm_clusters` of their embeddings)."
     if embeddings is not None and len(embeddings) != len(facings):
         raise ValueError(f"{len(embeddings)} embeddings for {len(facings)} facings: give read_shelf's, row for row")
     unknown = facings.unknown.to_numpy(bool)
@@ -273,7 +286,7 @@ def discover(rec, # the `Recognizer` that read the shelves
     if len(u) < max(2, min_facings): return u.assign(candidate=np.full(len(u), -1), typicality=np.ones(len(u)))
     e = embeddings[unknown] if embeddings is not None else embed_images(
         rec.encoder, facing_crops(u, photos), rec.bb, batch_size=rec.batch_size, workers=0)[0].numpy()
-    labels = HDBSCAN(min_cluster_size=min_facings, min_samples=1, copy=True).fit_predict(e)
+    labels = firm_clusters(e, min_facings, min_membership)
     centre = {c: e[labels == c].mean(0) for c in set(labels)}
     typical = [float(v @ centre[c])/float(np.linalg.norm(centre[c])) for v, c in zip(e, labels)]  # cosine to its mean
     return u.assign(candidate=labels, typicality=np.round(typical, 4))
