@@ -311,7 +311,8 @@ def calibrate_cmd(index:str, # index file (its threshold is updated in place)
     with Recognizer.edit(index, run=run, progress=True) as rec:
         if known is not None: r = rec.calibrate(known, unknown, max_flagged)
         else: r = rec.calibrate_shelves(boxes, images, max_flagged)
-    print(f"unknown-product threshold {r['threshold']:.4f} saved in {index}: on these queries it accepts "
+    what = 'queries' if known is not None else 'facings'
+    print(f"unknown-product threshold {r['threshold']:.4f} saved in {index}: on these {what} it accepts "
           f"{r['known_accepted']:.1%} of the {r['known_queries']} known and rejects {r['unknown_rejected']:.1%} "
           f"of the {r['unknown_queries']} unknown")
     return r
