@@ -16,7 +16,7 @@ from .imagefolder import (ScanReport, ImageDataset, scan_imagefolder, list_image
 from .core import default_device as _device, fingerprint, edited, init_distributed, dist_info, barrier
 from .train import FinetuneConfig, finetune, save_run, run_config
 from .fit import run_guard
-from .knn import KNNClassifier
+from .knn import KNNClassifier, score_threshold
 from .shards import shards_meta, model_shards, read_shards, index_from_shards, retrieval_from_shards
 from .eval import topk_accuracy
 
@@ -226,8 +226,8 @@ def _threshold_from(self:Recognizer, ek, # embeddings of queries of indexed prod
                    )->dict: # threshold, known_accepted, unknown_rejected, known_queries, unknown_queries
     "Set the index's 'unknown product' threshold from two sets of embedded queries, and the rates it gives them."
     knn = self._need_index()
-    t = knn.calibrate_threshold(ek, eu, max_flagged)
-    sk, su = knn.search(ek, 1)[0][:, 0], knn.search(eu, 1)[0][:, 0]
+    sk, su = knn.search(ek, 1)[0][:, 0], knn.search(eu, 1)[0][:, 0]  # each set searched once
+    knn.threshold = t = score_threshold(sk, su, max_flagged)
     return dict(threshold=t, known_accepted=float((sk >= t).mean()), unknown_rejected=float((su < t).mean()),
                 known_queries=len(sk), unknown_queries=len(su))
 
@@ -368,7 +368,8 @@ def calibrate_shelves(self:Recognizer, coco, # shelf photos' boxes: COCO file or
     "Set the 'unknown product' threshold from labelled shelf photos: facings of indexed products against the others."
     from retailklip.shelf import coco_boxes
     photos, boxes = coco_boxes(coco, images)
-    known = np.concatenate([b['product'].isin(self._need_index().products) for b in boxes])
+    indexed = self._need_index().products
+    known = np.concatenate([b['product'].isin(indexed) for b in boxes])
     if known.all() or not known.any():
         raise ValueError(f"{coco}: calibrating needs facings of indexed products and of others; it holds "
                          f"{int(known.sum())} and {int((~known).sum())}")

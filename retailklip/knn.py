@@ -15,10 +15,10 @@ from .store import (VectorStore, VectorFiles, as_unit_rows, unit_rows, check_fai
                               BUILT_SPEC, STORE_SPEC)
 
 # %% auto #0
-__all__ = ['INFO_SPEC', 'KNNClassifier', 'INDEX_TYPES', 'AUTO_IVF_MIN', 'MIN_HELD_OUT', 'CAL_QUERIES', 'CAL_PAIRS',
-           'AUTO_HNSW_WORK', 'default_index_type', 'clears', 'calibration_size', 'calibrate_nprobe', 'calibrate_ef',
-           'ivfpq_layout', 'race', 'VectorFiles', 'unit_rows', 'check_faiss', 'FAISS_KINDS', 'SOURCE_SPEC',
-           'BUILT_SPEC']
+__all__ = ['INFO_SPEC', 'KNNClassifier', 'score_threshold', 'INDEX_TYPES', 'AUTO_IVF_MIN', 'MIN_HELD_OUT', 'CAL_QUERIES',
+           'CAL_PAIRS', 'AUTO_HNSW_WORK', 'default_index_type', 'clears', 'calibration_size', 'calibrate_nprobe',
+           'calibrate_ef', 'ivfpq_layout', 'race', 'VectorFiles', 'unit_rows', 'check_faiss', 'FAISS_KINDS',
+           'SOURCE_SPEC', 'BUILT_SPEC']
 
 # %% ../nbs/08_knn.ipynb #a021db61
 _all_ = ['INDEX_TYPES', 'AUTO_IVF_MIN', 'MIN_HELD_OUT', 'CAL_QUERIES', 'CAL_PAIRS', 'AUTO_HNSW_WORK',
@@ -155,21 +155,28 @@ def predict(self:KNNClassifier, q, # (n, dim) query embeddings
         rows.append(dict(product=top[0][0], score=best, unknown=unknown, topk=top))
     return pd.DataFrame(rows)
 
+# %% ../nbs/08_knn.ipynb #4e2ce014
+def score_threshold(sk:np.ndarray, # best-match scores of queries whose product is in the index
+                    su:np.ndarray, # and of queries of products that are not
+                    max_flagged:float|None=None # the most known queries it may flag (None: the best balance)
+                   )->float:
+    "The score below which a query is 'unknown product': the best balanced accuracy, or at most `max_flagged` known."
+    if max_flagged is not None and not 0 <= max_flagged < 1:
+        raise ValueError(f"max_flagged is a share of the known queries, in [0, 1): got {max_flagged}")
+    if max_flagged is not None: return float(np.sort(sk)[int(max_flagged*len(sk))])
+    cands = np.unique(np.concatenate([sk, su]))
+    bal = [((sk >= t).mean() + (su < t).mean())/2 for t in cands]
+    return float(cands[int(np.argmax(bal))])
+
 # %% ../nbs/08_knn.ipynb #c389aef3
 @patch
 def calibrate_threshold(self:KNNClassifier, q_known, # embeddings of queries whose product is in the index
                         q_unknown, # embeddings of queries of products that are not
-                        max_flagged:float|None=None # the most known queries it may flag (None: the best balance)
+                        max_flagged:float|None=None # see `score_threshold`
                        )->float:
     "Set and return the score threshold below which predictions become 'unknown product'."
-    if max_flagged is not None and not 0 <= max_flagged < 1:
-        raise ValueError(f"max_flagged is a share of the known queries, in [0, 1): got {max_flagged}")
-    sk = self.search(q_known, 1)[0][:, 0]
-    su = self.search(q_unknown, 1)[0][:, 0]
-    cands = np.unique(np.concatenate([sk, su]))
-    bal = [((sk >= t).mean() + (su < t).mean())/2 for t in cands]
-    best = cands[int(np.argmax(bal))] if max_flagged is None else np.sort(sk)[int(max_flagged*len(sk))]
-    self.threshold = float(best)
+    sk, su = self.search(q_known, 1)[0][:, 0], self.search(q_unknown, 1)[0][:, 0]
+    self.threshold = score_threshold(sk, su, max_flagged)
     return self.threshold
 
 # %% ../nbs/08_knn.ipynb #659729f4
