@@ -129,7 +129,7 @@ def pretrain_cmd(steps:NonNegInt=600, # optimiser steps
                  workers:NonNegInt|None=None, # rendering processes (default: all cores)
                  resume:bool=False, # --out holds a run: continue it (same config; --steps may grow)
                  overwrite:bool=False, # --out holds a run: replace it
-                 styles:list[str]|None=None, # product looks: classic studio discount fresh premium (default: classic)
+                 styles:list[str]|None=None, # looks: classic studio discount fresh premium market (default classic)
                  init:str|None=None # a shipped tag of --model or a weights file to start from (default: none)
                 )->dict:
     ("Contrastive pretraining of a mini-CLIP on the synthetic stream; optionally export the "
@@ -151,7 +151,7 @@ def synth_cmd(out:OutDir, # output folder: train/, refs/, queries/ (ImageFolder 
               prefix:str='', # put before every product folder name
               overwrite:bool=False, # OUT holds a world: replace it (its other files stay)
               shelves:NonNegInt=0, # number of shelf photos (a COCO box per facing) to write under OUT/shelves
-              styles:list[str]|None=None # looks: classic studio discount fresh premium (default: classic)
+              styles:list[str]|None=None # looks: classic studio discount fresh premium market (default classic)
              )->dict:
     "Write a synthetic world as ImageFolder trees (+ COCO scenes and shelf photos)."
     from retailklip.shelves import write_world

@@ -11,23 +11,27 @@ import numpy as np, pandas as pd
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageEnhance
 
 # %% auto #0
-__all__ = ['KINDS', 'COLOURS', 'PATTERNS', 'LOGOS', 'VARIANTS', 'FONT_FILES', 'FONT_KINDS', 'STYLES', 'PACKAGE_CACHE',
-           'SHELF_WALLS', 'WORLD_PARTS', 'font_path', 'text_fonts', 'check_font', 'get_font', 'Style', 'style_of',
-           'Product', 'rng_for', 'brand_name', 'parallel_map', 'hls_rgb', 'nearest_colour', 'styled_family',
-           'make_products', 'colour_rgb', 'product_rgb', 'shade_rgb', 'draw_logo', 'brand_look', 'text_sprite',
-           'draw_barcode', 'draw_info_block', 'varied_label', 'finish_package', 'paint_package', 'draw_package',
-           'catalog_image', 'perspective_coeffs', 'jpeg_roundtrip', 'motion_blur', 'camera_effects', 'light',
-           'colour_cast', 'style_finish', 'texture', 'drop_shadow', 'shelf_image', 'product_caption', 'RetailWorld',
-           'make_world', 'clear_world', 'write_imagefolder', 'show_world']
+__all__ = ['KINDS', 'MORE_KINDS', 'COLOURS', 'PATTERNS', 'LOGOS', 'VARIANTS', 'SIZES', 'MARKS', 'FONT_FILES', 'FONT_KINDS',
+           'STYLES', 'PACKAGE_CACHE', 'SHELF_WALLS', 'WORLD_PARTS', 'font_path', 'text_fonts', 'check_font', 'get_font',
+           'Style', 'style_of', 'Product', 'rng_for', 'brand_name', 'parallel_map', 'hls_rgb', 'nearest_colour',
+           'styled_family', 'make_products', 'colour_rgb', 'product_rgb', 'shade_rgb', 'draw_logo', 'brand_look',
+           'text_sprite', 'draw_barcode', 'draw_info_block', 'varied_label', 'pack_scale', 'finish_package',
+           'paint_package', 'draw_package', 'catalog_image', 'perspective_coeffs', 'jpeg_roundtrip', 'motion_blur',
+           'camera_effects', 'light', 'colour_cast', 'style_finish', 'texture', 'drop_shadow', 'draw_hand',
+           'draw_price_tag', 'draw_occluder', 'shelf_image', 'product_caption', 'RetailWorld', 'make_world',
+           'clear_world', 'write_imagefolder', 'show_world']
 
 # %% ../nbs/02_synth.ipynb #e21b37d9
 KINDS = ('can', 'box', 'bottle', 'pouch', 'jar', 'carton', 'tube', 'tray')
+MORE_KINDS = ('jug', 'tin', 'sachet', 'doypack')  # the shapes `Style(silhouettes='more')` adds
 COLOURS = {'red': (205, 35, 45), 'orange': (245, 135, 25), 'yellow': (245, 215, 45), 'green': (40, 155, 65),
            'blue': (35, 85, 205), 'purple': (125, 55, 165), 'pink': (245, 125, 175), 'brown': (125, 75, 35),
            'black': (30, 30, 30), 'white': (240, 240, 236)}
 PATTERNS = ('plain', 'stripes', 'dots', 'checks', 'waves', 'band')
 LOGOS = ('circle', 'star', 'triangle', 'square', 'heart', 'diamond', 'cross', 'moon')
 VARIANTS = ('100g', '250g', '500g', '1kg', 'lite', 'zero', 'xl', 'mini', 'bio', 'max')
+SIZES = ('mini', '100g', '250g', '500g', '1kg', 'xl')  # the variants that are pack sizes, smallest first
+MARKS = dict(badge=1., small=.45, none=0.)  # the badge's size under each `Style.marks`
 FONT_FILES = ('DejaVuSans-Bold.ttf', 'DejaVuSerif-Bold.ttf', 'DejaVuSansMono-Bold.ttf', 'DejaVuSerif-Italic.ttf',
               'STIXGeneralBol.ttf', 'DejaVuSans-BoldOblique.ttf')
 
@@ -78,8 +82,10 @@ def get_font(name:str, # a file name from `FONT_FILES`
 # %% ../nbs/02_synth.ipynb #535dd69e
 _STYLE_CHOICES = dict(colours=('named', 'hls'), fonts=('classic', 'all', *FONT_KINDS), layout=('classic', 'varied'),
                       material=('matte', 'gloss', 'foil', 'clear'), backdrop=('walls', 'texture'),
-                      blur=('defocus', 'motion'))
-_STYLE_SPANS = dict(lookalikes=(0, 1), aspect=(0, .9), light=(0, 1), camera=(0, 2), low_res=(0, 1), occlusion=(0, 1))
+                      blur=('defocus', 'motion'), silhouettes=('classic', 'more'), marks=('badge', 'small', 'none'),
+                      occluders=('boxes', 'shapes'))
+_STYLE_SPANS = dict(lookalikes=(0, 1), aspect=(0, .9), light=(0, 1), camera=(0, 2), low_res=(0, 1), occlusion=(0, 1),
+                    sizes=(0, .6))
 
 def _within(v, lo, hi)->bool: return isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v <= hi
 
@@ -100,7 +106,11 @@ class Style:
     camera:float=1. # scales the shelf camera's nuisances (`camera_effects`)
     blur:str='defocus' # the shelf camera's blur: 'defocus' or 'motion'
     low_res:float=0. # chance that a shelf shot is taken at a third of its resolution
-    occlusion:float=.35 # chance of an occluder (a hand, a price tag, a box edge) on a shelf shot
+    occlusion:float=.35 # chance of an occluder on a shelf shot
+    silhouettes:str='classic' # 'classic': the eight `KINDS`; 'more': half the brands take one of `MORE_KINDS`
+    marks:str='badge' # what tells siblings apart beside their variant word: 'badge' (a disc), 'small' or 'none'
+    sizes:float=0. # > 0: a family's variants are pack `SIZES`, the smallest drawn smaller by this fraction
+    occluders:str='boxes' # 'boxes': plain rounded boxes; 'shapes': a hand, a price tag or a box edge
 
     def __post_init__(self):
         for k, ok in _STYLE_CHOICES.items():
@@ -124,6 +134,8 @@ STYLES = {  # families of looks: `make_world(styles=...)` draws each brand's fro
                    backdrop='texture', light=.3, occlusion=.5),
     'premium': Style('hls', lightness=(.12, .35), fonts='serif', layout='varied', aspect=.1, material='foil',
                      backdrop='texture', light=.4, camera=.8),
+    'market': Style('hls', lookalikes=.3, fonts='all', layout='varied', aspect=.2, backdrop='texture', light=.4,
+                    occlusion=.5, silhouettes='more', marks='small', sizes=.35, occluders='shapes'),
 }
 
 def style_of(style # a name in `STYLES`, or a `Style`
@@ -205,6 +217,7 @@ def styled_family(base:dict, # a family's design: `Product`'s fields but sku, va
     if st.fonts != 'classic':
         fonts = text_fonts(st.fonts, st.font_files)
         out['font'] = fonts[int(rng.integers(len(fonts)))]
+    if st.silhouettes == 'more' and rng.random() < .5: out['kind'] = str(rng.choice(MORE_KINDS))
     if st.colours == 'hls':
         h, l, s = rng.uniform(0, 1), rng.uniform(*st.lightness), rng.uniform(*st.saturation)
         if like is not None and like.get('rgb') is not None and rng.random() < st.lookalikes:
@@ -235,6 +248,8 @@ def make_products(n:int=100, # number of SKUs
         style = styles[int(srng.integers(len(styles)))]
         base = styled_family(design, style, rng_for(seed, brand, 'look'), base)
         variants = rng.choice(VARIANTS, size=size, replace=False)
+        if style_of(style).sizes:  # a family of pack sizes, from its own generator: other styles draw as before
+            variants = sorted(rng_for(seed, brand, 'sizes').choice(SIZES, size, replace=False), key=SIZES.index)
         badges = rng.choice(cols, size=size, replace=False)
         for v, b in zip(variants, badges):
             if len(prods) == n: break
@@ -305,6 +320,10 @@ _SILHOUETTES = {  # body polygon/box in a 0-1 frame, plus parts drawn over it
     'carton': dict(body=(.27, .34, .73, .9), round=.01),
     'tube': dict(body=(.3, .1, .7, .78), round=.02),
     'tray': dict(body=(.08, .38, .92, .74), round=.04),
+    'jug': dict(body=(.2, .3, .66, .92), round=.06),
+    'tin': dict(body=(.14, .5, .86, .88), round=.03),
+    'sachet': dict(body=(.24, .12, .76, .86), round=0),
+    'doypack': dict(body=(.2, .14, .8, .9), round=.08),
 }
 
 def _body_mask(kind, S):
@@ -323,6 +342,17 @@ def _body_mask(kind, S):
     elif kind == 'carton':
         d.rectangle([x0, y0, x1, y1], fill=255)
         d.polygon([(x0, y0), (.5*S, .18*S), (x1, y0)], fill=255)
+    elif kind == 'jug':
+        d.rounded_rectangle([x0, y0, x1, y1], r, fill=255)
+        d.polygon([(x0+.06*S, y0), (.38*S, .16*S), (.5*S, .16*S), (x1-.04*S, y0)], fill=255)
+        d.ellipse([x1-.1*S, y0+.04*S, x1+.14*S, y0+.36*S], outline=255, width=max(2, int(.05*S)))  # the handle
+    elif kind == 'sachet':  # serrated seals top and bottom
+        xs = np.linspace(x0, x1, 11)
+        top = [(x, y0 + .03*S*(i % 2)) for i, x in enumerate(xs)]
+        d.polygon(top + [(x, y1 - .03*S*(i % 2)) for i, x in enumerate(xs)][::-1], fill=255)
+    elif kind == 'doypack':  # a stand-up pouch: narrower at the top, a rounded gusset at the bottom
+        d.polygon([(x0+.06*S, y0), (x1-.06*S, y0), (x1, y1-.08*S), (x0, y1-.08*S)], fill=255)
+        d.ellipse([x0, y1-.16*S, x1, y1], fill=255)
     else:
         d.rounded_rectangle([x0, y0, x1, y1], r, fill=255)
     return m
@@ -383,13 +413,21 @@ def _draw_parts(out:Image.Image, p:Product, S:int, box:tuple)->Image.Image:
         fd = ImageDraw.Draw(film)
         fd.rounded_rectangle([x0, y0, x1, y1], 4, fill=(255, 255, 255, 60), outline=(220, 220, 220, 255), width=2)
         out = Image.alpha_composite(out, film)
+    elif kind == 'jug':
+        d.rounded_rectangle([.36*S, .08*S, .52*S, .17*S], 2, fill=product_rgb(p, 'accent') + (255,))
+    elif kind == 'tin':
+        for y in (y0, y1): d.ellipse([x0, y-.03*S, x1, y+.03*S], fill=metal + (255,), outline=(120, 120, 128, 255))
+    elif kind == 'sachet':
+        d.line([(x0+.04*S, y0+.07*S), (x1-.04*S, y0+.07*S)], fill=dark + (255,), width=1)  # the tear line
+    elif kind == 'doypack':
+        d.line([(x0+.07*S, y0+.05*S), (x1-.07*S, y0+.05*S)], fill=dark + (255,), width=2)  # the zip
     return out
 
 # %% ../nbs/02_synth.ipynb #6d012862
 def _shaded_body(p:Product, S:int)->Image.Image:
     "The body's colour and pattern, lit by a horizontal gradient (rounder for cylinders)."
     x = np.linspace(-1, 1, S)
-    shade = 1 - (.35 if p.kind in ('can', 'bottle', 'jar', 'tube') else .12) * x**2 + .06*x
+    shade = 1 - (.35 if p.kind in ('can', 'bottle', 'jar', 'tube', 'jug', 'tin') else .12) * x**2 + .06*x
     arr = np.asarray(_pattern_layer(p, S)).astype(float)
     arr[..., :3] *= shade[None, :, None]
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), 'RGBA')
@@ -483,13 +521,21 @@ def varied_label(body:Image.Image, # the package's body, drawn on
     if lk['block']: draw_info_block(d, (x0 + w*.08, y1 - h*.24, x0 + w*.4, y1 - h*.04), ink)
     if lk['barcode']: draw_barcode(d, p.sku, (x0 + w*.45, y1 - h*.2, x0 + w*.72, y1 - h*.06))
 
+# %% ../nbs/02_synth.ipynb #374e5cdb
+def pack_scale(p:Product # the product
+              )->float: # 1 for the largest size
+    "How large `p`'s package is drawn: smaller for the small sizes of a family of pack sizes (`Style.sizes`)."
+    k = style_of(p.style).sizes
+    if not k or p.variant not in SIZES: return 1.
+    return 1 - k*(1 - SIZES.index(p.variant)/(len(SIZES) - 1))
+
 # %% ../nbs/02_synth.ipynb #5124ee0b
 def finish_package(out:Image.Image, # the drawn package, RGBA
                    p:Product # the product
                   )->Image.Image: # RGBA
     "The package of `p` in its style's material (gloss, foil or clear), squeezed by its brand's stretch."
     st, S = style_of(p.style), out.width
-    if st.material == 'matte' and not st.aspect: return out
+    if st.material == 'matte' and not st.aspect and not st.sizes: return out
     arr, x = np.asarray(out).astype(float), np.linspace(0, 1, S)[None, :, None]
     if st.material == 'gloss': arr[..., :3] += 110*np.exp(-((x - .32)/.05)**2)
     sheen = 55*(1 + np.sin(x*20 + np.linspace(0, 5, S)[:, None, None]))
@@ -498,7 +544,8 @@ def finish_package(out:Image.Image, # the drawn package, RGBA
     out = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), 'RGBA')
     axis, f = brand_look(p)['squeeze']
     side = max(4, int(S*(1 - st.aspect*f)))
-    size = (S, side) if axis else (side, S)
+    k = pack_scale(p)
+    size = (int(S*k), max(4, int(side*k))) if axis else (max(4, int(side*k)), int(S*k))
     sq = Image.new('RGBA', (S, S), (0, 0, 0, 0))
     sq.paste(out.resize(size, Image.Resampling.BILINEAR), ((S - size[0])//2, S - size[1]))
     return sq
@@ -509,14 +556,15 @@ def paint_package(p:Product, # the product to draw
                  )->Image.Image: # RGBA, transparent outside the package
     "Paint product `p` front-on on a transparent `size` x `size` canvas (uncached: `draw_package` caches it)."
     S, kind = size, p.kind
-    if kind not in _SILHOUETTES: raise ValueError(f"unknown packaging kind {kind!r}; expected one of {KINDS}")
+    if kind not in _SILHOUETTES:
+        raise ValueError(f"unknown packaging kind {kind!r}; expected one of {KINDS + MORE_KINDS}")
     body = _shaded_body(p, S)
     box = tuple(v*S for v in _SILHOUETTES[kind]['body'])
     if style_of(p.style).layout == 'classic': _classic_label(ImageDraw.Draw(body), p, box, S)
     else: varied_label(body, p, box)
-    br, x1, y1 = S*.085, box[2], box[3]  # badge radius: ~16 px wide at 96 px, so it survives blur, casts and JPEG
-    ImageDraw.Draw(body).ellipse([x1-br*2.4, y1-br*2.6, x1-br*.4, y1-br*.6], fill=colour_rgb(p.badge) + (255,),
-                                 outline=(255, 255, 255, 255))
+    br, x1, y1 = S*.085*MARKS[style_of(p.style).marks], box[2], box[3]  # 'badge': ~16 px wide at 96 px
+    if br: ImageDraw.Draw(body).ellipse([x1-br*2.4, y1-br*2.6, x1-br*.4, y1-br*.6], fill=colour_rgb(p.badge) + (255,),
+                                        outline=(255, 255, 255, 255))
     out = Image.new('RGBA', (S, S), (0, 0, 0, 0))
     out.paste(body, (0, 0), _body_mask(kind, S))
     return finish_package(_draw_parts(out, p, S, box), p)
@@ -698,6 +746,43 @@ def _camera_crop(im:Image.Image, rng:np.random.Generator, S:int, h:float)->Image
     return im.transform((S, S), Image.Transform.PERSPECTIVE, perspective_coeffs(quad, [(0, 0), (S, 0), (S, S), (0, S)]),
                         Image.Resampling.BILINEAR)
 
+# %% ../nbs/02_synth.ipynb #d26010bc
+def draw_hand(d:ImageDraw.ImageDraw, # where to draw
+              rng:np.random.Generator, # the shot's style generator
+              L:int): # the drawing's side in pixels
+    "A hand reaching in from below: palm, four fingers and a thumb in a skin tone drawn from `rng`."
+    skin = hls_rgb(rng.uniform(.02, .09), rng.uniform(.3, .75), rng.uniform(.3, .6)) + (255,)
+    line = shade_rgb(skin[:3], .75) + (255,)
+    d.ellipse([.28*L, .48*L, .72*L, L*1.1], fill=skin, outline=line)
+    for x in (.3, .41, .52, .63):
+        d.rounded_rectangle([x*L, rng.uniform(.12, .24)*L, (x + .1)*L, .62*L], int(.05*L), fill=skin, outline=line)
+    d.polygon([(.26*L, .62*L), (.1*L, .42*L), (.16*L, .36*L), (.36*L, .56*L)], fill=skin, outline=line)
+
+# %% ../nbs/02_synth.ipynb #9483ae90
+def draw_price_tag(d:ImageDraw.ImageDraw, # where to draw
+                   rng:np.random.Generator, # the shot's style generator
+                   L:int): # the drawing's side in pixels
+    "A shelf-edge price tag: white or yellow card, a border and a price in bold."
+    card = ((255, 255, 255), (250, 225, 60), (255, 240, 200))[rng.integers(3)]
+    d.rectangle([.1*L, .35*L, .9*L, .68*L], fill=card + (255,), outline=(40, 40, 40, 255), width=max(1, L//40))
+    price = f"{rng.integers(0, 10)}.{rng.integers(0, 100):02d}"
+    d.text((.5*L, .52*L), price, fill=(20, 20, 20, 255), font=get_font(FONT_FILES[0], max(6, int(.2*L))), anchor='mm')
+
+# %% ../nbs/02_synth.ipynb #4062e2ed
+def draw_occluder(canvas:Image.Image, # RGBA: the shelf shot's canvas, drawn on
+                  rng:np.random.Generator, # the shot's style generator
+                  centre:tuple, # (x, y) in pixels
+                  S:int): # the package's side in pixels
+    "A hand, a price tag or the edge of a box over `canvas` at `centre`, tilted: `Style(occluders='shapes')`."
+    L = int(S*rng.uniform(.45, .7))
+    layer = Image.new('RGBA', (L, L), (0, 0, 0, 0))
+    d, kind = ImageDraw.Draw(layer), int(rng.integers(3))
+    if kind == 0: draw_hand(d, rng, L)
+    elif kind == 1: draw_price_tag(d, rng, L)
+    else: d.polygon([(0, .5*L), (L, .4*L), (L, L), (0, L)], fill=tuple(rng.integers(60, 200, 3).tolist()) + (255,))
+    layer = layer.rotate(rng.uniform(-35, 35), resample=Image.Resampling.BILINEAR)
+    canvas.paste(layer, (int(centre[0] - L/2), int(centre[1] - L/2)), layer)
+
 # %% ../nbs/02_synth.ipynb #6308b559
 def shelf_image(p:Product, # the product
                 k:int, # index of the shelf shot
@@ -719,11 +804,12 @@ def shelf_image(p:Product, # the product
     spr, cx, ang = draw_package(p, S), big/2 + h*rng.uniform(-4, 4), h*rng.uniform(-12, 12)
     if st.light: _place(canvas, drop_shadow(spr, st.light), cx + S*.06, ys - S*sc*.42, sc, ang)
     _place(canvas, spr, cx, ys - S*sc*.45, sc, ang)
-    if rng.random() < st.occlusion*h:  # occluder: a hand, a tag or a box edge
+    if rng.random() < st.occlusion*h:  # occluder: a box in a hand's, a tag's or an edge's colour, or a shape
         ow, oh = S*rng.uniform(.15, .35), S*rng.uniform(.15, .4)
         ox, oy = big/2 + rng.choice([-1, 1])*S*rng.uniform(.1, .3), ys - S*rng.uniform(.3, .8)
         col = [(230, 190, 160), (250, 220, 60), (255, 255, 255), (60, 60, 60)][rng.integers(4)]
-        ImageDraw.Draw(canvas).rounded_rectangle([ox-ow/2, oy-oh/2, ox+ow/2, oy+oh/2], 3, fill=col + (255,))
+        if st.occluders == 'shapes': draw_occluder(canvas, xr, (ox, oy), S)
+        else: ImageDraw.Draw(canvas).rounded_rectangle([ox-ow/2, oy-oh/2, ox+ow/2, oy+oh/2], 3, fill=col + (255,))
     im = _camera_crop(canvas.convert('RGB'), rng, S, h)
     if st.light: im = light(im, xr, st.light)
     im = style_finish(im, xr, st, 3)
