@@ -42,6 +42,7 @@ def demo(out:str='demo_out', # folder for results.json, the finetuned run and it
          full_steps:int=150, # steps of the full-finetune baseline
          n_pairs:int=600, # held-out captioned images for the mini-CLIP recall check
          workers:int|None=None, # processes for rendering
+         styles:tuple=('classic',), # the world's looks (see `synth.STYLES`): more looks, a model that travels further
          device:str|None=None
         )->dict:
     "The main job: synthetic world -> mini-CLIP -> RetailKLIP finetune -> index -> the four-method table."
@@ -54,13 +55,15 @@ def demo(out:str='demo_out', # folder for results.json, the finetuned run and it
     from retailklip.train import FinetuneConfig, save_run
     from retailklip.api import Recognizer
     from retailklip.source import ModelSource
+    from retailklip.synth import style_of
+    for s in styles: style_of(s)  # an unknown look is refused before any work
     device, t0, out = _start(out, device)
     _stage(t0, f"loading the shipped mini-CLIP; checking its caption -> image recall on {n_pairs} unseen images")
     bb = load_backbone('rk-vit-mini', pretrained='synthetic', device=device)
     rec = retrieval_recall(*embed_pairs(bb, *render_pool(n_pairs, seed=seed, workers=workers, progress=False)))
     _stage(t0, f"rendering a world of {n_products} SKUs")
     t1 = time.time()
-    b = make_benchmark(n_products, 0.3, seed)
+    b = make_benchmark(n_products, 0.3, seed, styles)
     t_render = time.time() - t1
     cfg = FinetuneConfig() if steps is None else FinetuneConfig(steps=steps)
     _stage(t0, f"baselines (pretrained kNN, linear probe, full finetune {full_steps} steps), "
@@ -78,7 +81,7 @@ def demo(out:str='demo_out', # folder for results.json, the finetuned run and it
     summary = dict(retailklip_minus_pretrained_acc1=m['retailklip_knn']['acc1'] - m['pretrained_knn']['acc1'],
                    retailklip_minus_full_finetune_acc1=m['retailklip_knn']['acc1'] - m['full_finetune']['acc1'],
                    full_finetune_over_retailklip_add_time=ratio)
-    config = dict(model='rk-vit-mini', pretrained='synthetic', n_products=n_products, seed=seed,
+    config = dict(model='rk-vit-mini', pretrained='synthetic', n_products=n_products, seed=seed, styles=list(styles),
                   finetune=asdict(cfg), full_steps=full_steps, device=str(device))
     results = dict(methods=m, seconds=secs, counts=res['counts'], pretrain_retrieval=rec, summary=summary,
                    config=config)

@@ -47,11 +47,12 @@ class Benchmark:
     _tmp: object = field(default=None, repr=False)  # the temporary folder, removed with the benchmark
 
 def make_benchmark(n_products:int=334, heldout_frac:float=0.3, seed:int=2024,
+                   styles:tuple=('classic',), # the looks of the world's products (see `synth.STYLES`)
                    root:str|Path|None=None # folder to write the images to (default: a temporary folder)
                   )->Benchmark:
     ("Write the zero-shot protocol of a synthetic world to disk: train SKUs (all views), held-out "
      "catalogue refs and shelf queries.")
-    w = make_world(n_products, heldout_frac, seed)
+    w = make_world(n_products, heldout_frac, seed, styles=tuple(styles))
     tmp = None if root is not None else tempfile.TemporaryDirectory(prefix='retailklip_benchmark_')
     root = Path(root if root is not None else tmp.name)
     df = write_imagefolder(w, root)
