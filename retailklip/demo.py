@@ -63,7 +63,7 @@ def demo(out:str='demo_out', # folder for results.json, the finetuned run and it
     rec = retrieval_recall(*embed_pairs(bb, *render_pool(n_pairs, seed=seed, workers=workers, progress=False)))
     _stage(t0, f"rendering a world of {n_products} SKUs")
     t1 = time.time()
-    b = make_benchmark(n_products, 0.3, seed, styles)
+    b = make_benchmark(n_products, 0.3, seed, styles=styles)
     t_render = time.time() - t1
     cfg = FinetuneConfig() if steps is None else FinetuneConfig(steps=steps)
     _stage(t0, f"baselines (pretrained kNN, linear probe, full finetune {full_steps} steps), "

@@ -47,8 +47,8 @@ class Benchmark:
     _tmp: object = field(default=None, repr=False)  # the temporary folder, removed with the benchmark
 
 def make_benchmark(n_products:int=334, heldout_frac:float=0.3, seed:int=2024,
-                   styles:tuple=('classic',), # the looks of the world's products (see `synth.STYLES`)
-                   root:str|Path|None=None # folder to write the images to (default: a temporary folder)
+                   root:str|Path|None=None, # folder to write the images to (default: a temporary folder)
+                   styles:tuple=('classic',) # the looks of the world's products (see `synth.STYLES`)
                   )->Benchmark:
     ("Write the zero-shot protocol of a synthetic world to disk: train SKUs (all views), held-out "
      "catalogue refs and shelf queries.")
