@@ -808,7 +808,7 @@ def shelf_image(p:Product, # the product
         ow, oh = S*rng.uniform(.15, .35), S*rng.uniform(.15, .4)
         ox, oy = big/2 + rng.choice([-1, 1])*S*rng.uniform(.1, .3), ys - S*rng.uniform(.3, .8)
         col = [(230, 190, 160), (250, 220, 60), (255, 255, 255), (60, 60, 60)][rng.integers(4)]
-        if st.occluders == 'shapes': draw_occluder(canvas, xr, (ox, oy), S)
+        if st.occluders == 'shapes': draw_occluder(canvas, xr, (ox, oy), S)  # the box's draws above keep `rng` aligned
         else: ImageDraw.Draw(canvas).rounded_rectangle([ox-ow/2, oy-oh/2, ox+ow/2, oy+oh/2], 3, fill=col + (255,))
     im = _camera_crop(canvas.convert('RGB'), rng, S, h)
     if st.light: im = light(im, xr, st.light)
