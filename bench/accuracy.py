@@ -12,8 +12,8 @@ def accuracy_retailklip(seeds:tuple=(2024, 7, 99), n_products:int=334, steps:int
     "The four-method RetailKLIP table on each world seed: per-seed rows, mean/std summary and the retrain / add time ratio."
     from retailklip.eval import make_benchmark, run_benchmark
     from retailklip.train import FinetuneConfig
-    from retailklip.backbone import load_backbone
-    bb = load_backbone('rk-vit-mini', pretrained='synthetic'); cfg = FinetuneConfig() if steps is None else FinetuneConfig(steps=steps, warmup=1)
+    from retailklip.backbone import DEFAULT_MODEL, load_backbone
+    bb = load_backbone(*DEFAULT_MODEL); cfg = FinetuneConfig() if steps is None else FinetuneConfig(steps=steps, warmup=1)
     rows = []
     for seed in seeds:
         b = make_benchmark(n_products, 0.3, seed)
@@ -36,8 +36,8 @@ def accuracy_for(seeds:tuple=(11, 22, 33), n_train:int=3000, n_test:int=1000, st
     "CLIP / Cluster-CLIP / FOR (each label fraction) mAP@50 on base and novel classes for each collection seed."
     from retailklip.retrieval_bench import make_retrieval_benchmark, run_retrieval_benchmark
     from retailklip.decoder import ForConfig
-    from retailklip.backbone import load_backbone
-    bb = load_backbone('rk-vit-mini', pretrained='synthetic'); cfg = ForConfig() if steps is None else ForConfig(steps=steps)
+    from retailklip.backbone import DEFAULT_MODEL, load_backbone
+    bb = load_backbone(*DEFAULT_MODEL); cfg = ForConfig() if steps is None else ForConfig(steps=steps)
     tabs = []
     for seed in seeds:
         b = make_retrieval_benchmark(bb, n_train, n_test, seed=seed, progress=progress)

@@ -116,13 +116,13 @@ def rendered_embeddings(n:int=100_000, # images (about 12 per product)
     "Embeddings that the shipped mini-CLIP makes of `n` rendered product images, through `embed_to_shards`."
     from retailklip.synth import parallel_map, make_world
     from retailklip.shards import embed_to_shards, read_shards
-    from retailklip.backbone import load_backbone
+    from retailklip.backbone import DEFAULT_MODEL, load_backbone
     from retailklip.train import save_run
     work = Path(work); root, run = work/f'images_{n}', work/'run'; key = (seed, size, n//10 + 1)
     im = make_world(key[2], heldout_frac=0., seed=seed, size=size, mean_shelf=10.).images.head(n)
     rows = list(zip(im.index, im.sku, im.view, im.k))
     parallel_map(_render, [(key, rows[i:i + 2000], str(root)) for i in range(0, len(rows), 2000)], progress=progress)
-    if not (run/'config.json').exists(): save_run(load_backbone('rk-vit-mini', pretrained='synthetic'), run)
+    if not (run/'config.json').exists(): save_run(load_backbone(*DEFAULT_MODEL), run)
     embed_to_shards(run, root, work/f'emb_{n}', engine='local', progress=progress)
     e, md = read_shards(work/f'emb_{n}'); return e, md['product'].to_numpy()
 

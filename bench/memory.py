@@ -73,10 +73,10 @@ def memory(n:int=2000, # images at the small size (N); the large size is `factor
     "Peak RSS of index, classify, finetune, search-index and for-train at N and 10N images, each in a fresh process."
     from retailklip.synth import make_world
     from retailklip.scenes import write_scenes
-    from retailklip.backbone import load_backbone
+    from retailklip.backbone import DEFAULT_MODEL, load_backbone
     from retailklip.train import save_run
     if 'classify' in commands and 'index' not in commands: raise ValueError("'classify' needs 'index' in commands")
-    bb = load_backbone('rk-vit-mini', pretrained='synthetic'); dim = bb.embed_dim
+    bb = load_backbone(*DEFAULT_MODEL); dim = bb.embed_dim
     with tempfile.TemporaryDirectory(dir=work) as d:
         d = Path(d); log = d/'log.txt'
         w = make_world(max(2, max(n, *(vitb or (0,)))//6 + 1), heldout_frac=0., seed=7, size=size)

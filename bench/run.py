@@ -47,14 +47,14 @@ def run_bench(quick:bool=False, out:str|Path='bench_out', progress:bool=True, se
               work:str|Path|None=None # folder for the rendered catalogue and its embeddings (kept, reused); None: a temporary one
              )->dict:
     "Run every section (or `sections`) at the quick or full size; write `out/bench.json` and `out/bench.md`. Running `sections` into a folder that holds a run of the same mode replaces those sections there and records the re-run."
-    from retailklip.backbone import load_backbone
+    from retailklip.backbone import DEFAULT_MODEL, load_backbone
     size = SIZES['quick' if quick else 'full']; out = Path(out); out.mkdir(parents=True, exist_ok=True)
     t0 = time.time(); res = dict(date=time.strftime('%Y-%m-%d'), mode='quick' if quick else 'full', machine=machine_info())
     old = json.loads((out/'bench.json').read_text()) if sections and (out/'bench.json').exists() else None
     if old is not None and old.get('mode') == res['mode']:
         old.setdefault('reruns', []).append(dict(sections=list(sections), date=time.strftime('%Y-%m-%d %H:%M'), machine=res['machine']['cpu']))
         res = old
-    bb = load_backbone('rk-vit-mini', pretrained='synthetic')
+    bb = load_backbone(*DEFAULT_MODEL)
     steps = [s for s in SECTIONS if sections is None or s in sections]
     tmp = tempfile.TemporaryDirectory() if work is None else None
     work = Path(work or tmp.name).absolute()

@@ -22,7 +22,7 @@ def serve_load(clients:int=16, requests:int=200, adds:int=16, # load per configu
         b = io.BytesIO(); Image.open(path).convert('RGB').save(b, 'PNG'); return b.getvalue()
     with tempfile.TemporaryDirectory(dir=work) as d:
         d = Path(d); write_imagefolder(make_world(products, heldout_frac=0., seed=5), d/'w')
-        rec = Recognizer.from_pretrained('rk-vit-mini', 'synthetic').index(d/'w'/'train'); rec.save(d/'base.rk')
+        rec = Recognizer.from_pretrained().index(d/'w'/'train'); rec.save(d/'base.rk')
         files = sorted((d/'w'/'train').rglob('*.jpg')); photo = png(files[0])
         runs = {}
         for name, mb in (('micro_batched', 32), ('batch_size_1', 1)):

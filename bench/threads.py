@@ -7,12 +7,12 @@ import pandas as pd
 _THREADS_STEP = r'''
 import json, sys, time, torch
 from retailklip.api import labelled_images
-from retailklip.backbone import load_backbone, ImageEncoder
+from retailklip.backbone import DEFAULT_MODEL, load_backbone, ImageEncoder
 from retailklip.train import finetune, FinetuneConfig
 from retailklip.imagefolder import embed_images
 a = json.loads(sys.argv[1]); df = labelled_images(a['root'])
 classes = sorted(df['product'].unique()); y = df['product'].map({c: i for i, c in enumerate(classes)}).to_numpy()
-bb = load_backbone('rk-vit-mini', pretrained='synthetic')
+bb = load_backbone(*DEFAULT_MODEL)
 cfg = FinetuneConfig(steps=a['warm'] + a['steps'], warmup=1, ckpt_every=10**6, batch_size=a['batch_size'])
 h = finetune(bb, df['path'].tolist(), y, cfg, device='cpu', progress=False, classes=classes)[1]
 files = (df['path'].tolist()*(1 + a['n_index']//len(df)))[:a['n_index']]

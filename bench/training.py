@@ -21,10 +21,10 @@ class _PeakRSS:
 
 def _train_speed(model, batch_size, steps, warm, grad_checkpointing, precision, device, threads):
     "Body of `train_speed`, run in a fresh process so that its peak resident memory is its own."
-    from retailklip.backbone import load_backbone
+    from retailklip.backbone import DEFAULT_MODEL, load_backbone
     from retailklip.train import finetune, FinetuneConfig
     torch.set_num_threads(threads)
-    bb = load_backbone(model, pretrained='synthetic' if model == 'rk-vit-mini' else None, device=device)
+    bb = load_backbone(model, pretrained=DEFAULT_MODEL[1] if model == DEFAULT_MODEL[0] else None, device=device)
     n = batch_size*2; S = bb.image_size
     x = torch.randint(0, 256, (n, S, S, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     cfg = FinetuneConfig(steps=steps, batch_size=batch_size, warmup=1, grad_checkpointing=grad_checkpointing,

@@ -44,13 +44,14 @@ def render_speed(n:int=400, styles:tuple=('classic', 'studio', 'discount', 'fres
     return out
 
 def transfer(seeds:tuple=(0, 1, 2), n_products:int=100, steps:int=300, seen:tuple=SEEN, unseen:str=UNSEEN,
-             pretrained:str='synthetic', # the shipped weights of rk-vit-mini every model starts from
+             pretrained:str|None=None, # the shipped weights of rk-vit-mini every model starts from (None: the default)
              render_images:int=400, # images drawn per style to time `synth`
              work=None)->dict:
     "Per seed: acc@1 on held-out products of the seen families and of the unseen one, by each model; the ratios."
     from retailklip.api import Recognizer
+    from retailklip.backbone import DEFAULT_MODEL
     from retailklip.synth import make_world, write_imagefolder
-    rows = []
+    pretrained, rows = pretrained or DEFAULT_MODEL[1], []
     for seed in seeds:
         with tempfile.TemporaryDirectory(dir=work) as d:
             d = Path(d)

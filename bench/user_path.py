@@ -13,19 +13,19 @@ def user_path(n:int=2000, # JPEGs on disk
               work:str|Path|None=None)->dict:
     "Images/s of the user's path against the alternatives, on the same JPEGs: `Recognizer.index` (what `retailklip index` runs) vs the naive open_clip loop; finetune streaming from the files vs from the same images held in memory."
     from retailklip.synth import make_world
-    from retailklip.backbone import load_backbone
+    from retailklip.backbone import DEFAULT_MODEL, load_backbone
     from retailklip.imagefolder import ImageDataset
     from retailklip.train import finetune, FinetuneConfig, save_run
     from retailklip.api import Recognizer
     from retailklip.source import ModelSource
-    bb = load_backbone('rk-vit-mini', pretrained='synthetic')
+    bb = load_backbone(*DEFAULT_MODEL)
     with tempfile.TemporaryDirectory(dir=work) as d:
         d = Path(d); w = make_world(max(2, n//6 + 1), heldout_frac=0., seed=9, size=size)
         t = _jpeg_tree(w, n, d/'refs'); files, labels = t.path.tolist(), t['product'].tolist()
         def naive_loop():
             with torch.no_grad():
                 for p in files[:n_naive]: bb.model.encode_image(bb.preprocess(Image.open(p).convert('RGB'))[None])
-        rec = Recognizer(bb, ModelSource('rk-vit-mini', 'synthetic')); rec.index(pd.DataFrame(dict(path=files[:64], product=labels[:64])))  # warm up
+        rec = Recognizer(bb, ModelSource()); rec.index(pd.DataFrame(dict(path=files[:64], product=labels[:64])))  # warm up
         naive, lib = best_rate(naive_loop, n_naive), best_rate(lambda: rec.index(d/'refs'), n)  # each the faster of two runs
         save_run(bb, d/'run'); t = time.perf_counter()
         peak_rss_mb(['index', '--run', d/'run', '--refs', d/'refs', '--out', d/'refs.rk'], d/'log.txt'); cli = n/(time.perf_counter() - t)
@@ -33,8 +33,8 @@ def user_path(n:int=2000, # JPEGs on disk
         u8 = torch.stack([ImageDataset(files, bb.image_size)[i][0] for i in range(n)])  # decoded once, held in memory
         cfg = FinetuneConfig(steps=steps, batch_size=batch_size, warmup=1, head_init='random')
         speed = lambda h: (steps - warm)*batch_size/float(h.seconds.iloc[-1] - h.seconds.iloc[warm - 1])
-        mem = speed(finetune(load_backbone('rk-vit-mini', pretrained='synthetic'), u8, y, cfg, progress=False)[1])
-        stream = speed(finetune(load_backbone('rk-vit-mini', pretrained='synthetic'), files, y, cfg, progress=False)[1])
+        mem = speed(finetune(load_backbone(*DEFAULT_MODEL), u8, y, cfg, progress=False)[1])
+        stream = speed(finetune(load_backbone(*DEFAULT_MODEL), files, y, cfg, progress=False)[1])
     return dict(images=n, naive_images_per_s=naive, index_images_per_s=lib, index_over_naive=lib/naive,
                 cli_index_images_per_s_with_startup=cli, finetune_in_memory_images_per_s=mem, finetune_streaming_images_per_s=stream,
                 streaming_over_in_memory=stream/mem, met_index=lib/naive >= 3., met_finetune=stream/mem >= .9)

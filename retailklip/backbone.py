@@ -11,9 +11,10 @@ import torch, torch.nn as nn, torch.nn.functional as F
 import open_clip
 
 # %% auto #0
-__all__ = ['MODEL_CONFIGS', 'SHIPPED_WEIGHTS', 'register_model_configs', 'BackboneError', 'PretrainedUnavailableError',
-           'weights_dir', 'shipped_checkpoint', 'Backbone', 'load_backbone', 'needs_download', 'check_local',
-           'save_local_dir', 'ImageEncoder', 'to_model_input', 'vit_tower', 'vit_tokens', 'vit_pooled']
+__all__ = ['MODEL_CONFIGS', 'SHIPPED_WEIGHTS', 'DEFAULT_MODEL', 'register_model_configs', 'BackboneError',
+           'PretrainedUnavailableError', 'weights_dir', 'shipped_checkpoint', 'Backbone', 'load_backbone',
+           'needs_download', 'check_local', 'save_local_dir', 'ImageEncoder', 'to_model_input', 'vit_tower',
+           'vit_tokens', 'vit_pooled']
 
 # %% ../nbs/04_backbone.ipynb #0a853166
 MODEL_CONFIGS = {
@@ -26,6 +27,7 @@ MODEL_CONFIGS = {
                         text_cfg=dict(context_length=32, vocab_size=49408, width=32, heads=2, layers=1)),
 }
 SHIPPED_WEIGHTS = {('rk-vit-mini', 'synthetic'): 'rk-vit-mini-synthetic.pt'}  # files in retailklip/weights/
+DEFAULT_MODEL = ('rk-vit-mini', 'synthetic')  # what a reference naming no weights means (demo, bench)
 
 def register_model_configs(configs:dict=MODEL_CONFIGS # name -> open_clip model config
                           )->list[str]: # the names registered

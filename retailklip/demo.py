@@ -49,7 +49,7 @@ def demo(out:str='demo_out', # folder for results.json, the finetuned run and it
     import pandas as pd
     from dataclasses import asdict
     from retailklip.core import atomic_write_text
-    from retailklip.backbone import load_backbone
+    from retailklip.backbone import DEFAULT_MODEL, load_backbone
     from retailklip.pretrain import render_pool, embed_pairs, retrieval_recall
     from retailklip.eval import make_benchmark, run_benchmark
     from retailklip.train import FinetuneConfig, save_run
@@ -59,7 +59,7 @@ def demo(out:str='demo_out', # folder for results.json, the finetuned run and it
     for s in styles: style_of(s)  # an unknown look is refused before any work
     device, t0, out = _start(out, device)
     _stage(t0, f"loading the shipped mini-CLIP; checking its caption -> image recall on {n_pairs} unseen images")
-    bb = load_backbone('rk-vit-mini', pretrained='synthetic', device=device)
+    bb = load_backbone(*DEFAULT_MODEL, device=device)
     rec = retrieval_recall(*embed_pairs(bb, *render_pool(n_pairs, seed=seed, workers=workers, progress=False)))
     _stage(t0, f"rendering a world of {n_products} SKUs")
     t1 = time.time()
@@ -81,8 +81,8 @@ def demo(out:str='demo_out', # folder for results.json, the finetuned run and it
     summary = dict(retailklip_minus_pretrained_acc1=m['retailklip_knn']['acc1'] - m['pretrained_knn']['acc1'],
                    retailklip_minus_full_finetune_acc1=m['retailklip_knn']['acc1'] - m['full_finetune']['acc1'],
                    full_finetune_over_retailklip_add_time=ratio)
-    config = dict(model='rk-vit-mini', pretrained='synthetic', n_products=n_products, seed=seed, styles=list(styles),
-                  finetune=asdict(cfg), full_steps=full_steps, device=str(device))
+    config = dict(model=DEFAULT_MODEL[0], pretrained=DEFAULT_MODEL[1], n_products=n_products, seed=seed,
+                  styles=list(styles), finetune=asdict(cfg), full_steps=full_steps, device=str(device))
     results = dict(methods=m, seconds=secs, counts=res['counts'], pretrain_retrieval=rec, summary=summary,
                    config=config)
     atomic_write_text(out/'results.json', json.dumps(results, indent=1))
@@ -117,12 +117,12 @@ def retrieval_demo(out:str='demo_out', n_train:int=3000, n_test:int=1000, seed:i
                    fractions:tuple=(1., .1, .05, .01), device:str|None=None)->dict:
     "FOR benchmark on synthetic scenes: CLIP global, Cluster-CLIP, FOR at each label fraction; writes results.json."
     from dataclasses import asdict
-    from retailklip.backbone import load_backbone
+    from retailklip.backbone import DEFAULT_MODEL, load_backbone
     from retailklip.decoder import ForConfig, save_for_run
     from retailklip.retrieval_bench import make_retrieval_benchmark, run_retrieval_benchmark
     from retailklip.core import atomic_write_text
     device, t0, out = _start(out, device)
-    bb = load_backbone('rk-vit-mini', pretrained='synthetic', device=device)
+    bb = load_backbone(*DEFAULT_MODEL, device=device)
     b = make_retrieval_benchmark(bb, n_train, n_test, seed)
     t_data = time.time() - t0
     cfg = ForConfig() if steps is None else ForConfig(steps=steps)
@@ -136,7 +136,7 @@ def retrieval_demo(out:str='demo_out', n_train:int=3000, n_test:int=1000, seed:i
     results = dict(methods=m, summary=summary, seconds=dict(data=t_data, total=time.time() - t0),
                    counts=dict(train_images=len(b.train), test_images=len(b.test), base_classes=len(b.base),
                                novel_classes=len(b.novel)),
-                   config=dict(model='rk-vit-mini', pretrained='synthetic', seed=seed, for_config=asdict(cfg),
+                   config=dict(model=DEFAULT_MODEL[0], pretrained=DEFAULT_MODEL[1], seed=seed, for_config=asdict(cfg),
                                fractions=list(fractions), device=str(device)))
     atomic_write_text(out/'results.json', json.dumps(results, indent=1))
     print(f"\nFOR object-level retrieval: {len(b.train)} training scenes ({len(b.base)} base classes labelled), "

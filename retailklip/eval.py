@@ -8,7 +8,7 @@ import copy, itertools, tempfile, time
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn as nn, torch.nn.functional as F
-from .backbone import Backbone, ImageEncoder, load_backbone, to_model_input
+from .backbone import Backbone, DEFAULT_MODEL, ImageEncoder, load_backbone, to_model_input
 from .fit import Task, Plan, fit
 from .imagefolder import ImageDataset, embed_images, iter_batches, shelf_augment
 from .knn import KNNClassifier
@@ -160,7 +160,7 @@ def full_finetune(bb:Backbone, b:Benchmark, steps:int=150, batch_size:int=32, lr
 def run_benchmark(b:Benchmark, bb:Backbone|None=None, ft_cfg:FinetuneConfig=FinetuneConfig(),
                   full_steps:int=150, device:str='cpu', progress:bool=True, finetuned:Backbone|None=None)->dict:
     "All four methods on benchmark `b`: a results dict (accuracies as fractions, seconds) with a pandas `table`."
-    bb = bb or load_backbone('rk-vit-mini', pretrained='synthetic', device=device)
+    bb = bb or load_backbone(*DEFAULT_MODEL, device=device)
     res, secs = {}, {}
     top, secs['pretrained_knn_add'], _ = knn_method(bb, b)
     res['pretrained_knn'] = topk_accuracy(top, b.q_ids)

@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 from fastcore.basics import patch
-from .backbone import Backbone, load_backbone, check_local
+from .backbone import Backbone, DEFAULT_MODEL, load_backbone, check_local
 from .train import load_run
 
 # %% auto #0
@@ -42,20 +42,29 @@ def _check_fields(src:ModelSource):
     if src.run and (src.model or src.pretrained or src.checkpoint):
         raise ValueError(f"model source names the run {src.run} and a model: give one of them")
 
-# %% ../nbs/09a_source.ipynb #de0a8d40
-@patch
-def to_dict(self:ModelSource)->dict: # {'run': FOLDER} or {'model':, 'pretrained':, 'checkpoint':}
-    "The dict an index file records for this source."
-    if self.run: return dict(run=self.run)
-    return dict(model=self.model, pretrained=self.pretrained, checkpoint=self.checkpoint)
-
 # %% ../nbs/09a_source.ipynb #a7ab6176
 @patch(as_prop=True)
 def args(self:ModelSource)->tuple: # (model, pretrained, checkpoint), as `load_backbone` takes them
-    "The open_clip model of a source without a run; bare 'rk-vit-mini' means its shipped weights."
-    model = self.model or 'rk-vit-mini'
-    shipped = model == 'rk-vit-mini' and self.pretrained is None and self.checkpoint is None
-    return model, 'synthetic' if shipped else self.pretrained, self.checkpoint
+    "The open_clip model of a source without a run; bare `DEFAULT_MODEL` name means its default shipped weights."
+    name, tag = DEFAULT_MODEL
+    model = self.model or name
+    bare = model == name and self.pretrained is None and self.checkpoint is None
+    return model, tag if bare else self.pretrained, self.checkpoint
+
+# %% ../nbs/09a_source.ipynb #de0a8d40
+@patch
+def to_dict(self:ModelSource)->dict: # {'run': FOLDER} or {'model':, 'pretrained':, 'checkpoint':}
+    "The dict an index file records for this source: the weights resolved, so a file never follows a new default."
+    if self.run: return dict(run=self.run)
+    return dict(zip(('model', 'pretrained', 'checkpoint'), self.args))
+
+# %% ../nbs/09a_source.ipynb #dd7147c9
+def _as_written(d:dict # a file's model source, its fields checked
+               )->dict: # the fields `ModelSource` takes
+    "The fields of a file's source; rk-vit-mini with no tag and no file means 'synthetic', as such files were made."
+    f = {k.name: d.get(k.name) or None for k in fields(ModelSource)}
+    bare = not (f['run'] or f['pretrained'] or f['checkpoint']) and (f['model'] or 'rk-vit-mini') == 'rk-vit-mini'
+    return dict(f, pretrained='synthetic') if bare else f
 
 # %% ../nbs/09a_source.ipynb #ada9ebe3
 @patch(cls_method=True)
@@ -69,7 +78,7 @@ def from_dict(cls:ModelSource, d, # a model source read from a file
     if d.get('run') and not Path(d['run']).is_dir():
         raise FileNotFoundError(f"{origin} was built with the run folder {d['run']}, which is not there "
                                 f"(moved or deleted?): give the run's new place (run=..., CLI --run RUN)")
-    try: src = cls(**{f.name: d.get(f.name) or None for f in fields(cls)})
+    try: src = cls(**_as_written(d))
     except ValueError as e: raise ValueError(f"{origin}: {e}") from None
     if not src.run: check_local(*src.args, origin)
     return src
