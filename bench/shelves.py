@@ -35,20 +35,20 @@ def whole_photo_baseline(rec, photos:list, truth:list, known:set)->float:
 
 def context_crop_accuracy(rec, photos:list, truth:list, known:set)->float:
     "Known facings right on the true boxes when each crop keeps the photo around its box (`facing_crop(context=True)`)."
-    from retailklip.imagefolder import as_rgb, embed_images
+    from retailklip.imagefolder import as_rgb
     from retailklip.detector import facing_crop
+    from retailklip.shelf import crop_embeddings
     crops = []
     for p, t in zip(photos, truth):
         im = as_rgb(p)  # decoded once per photo
         crops += [facing_crop(im, b, context=True) for b in t[['x', 'y', 'w', 'h']].itertuples(index=False)]
-    pred = rec.predict(embed_images(rec.encoder, crops, rec.bb, batch_size=rec.batch_size, workers=0)[0].numpy(), 1)
+    pred = rec.predict(crop_embeddings(rec, crops), 1)
     prods = pd.concat(truth)['product'].to_numpy()
     right = np.where(pred.unknown, 'unknown', pred['product']) == prods
     return float(right[np.isin(prods, list(known))].mean())
 
-def threshold_points(rec, photos:list, truth:list, known:set, thresholds:dict)->dict:
-    "On the true boxes, per named threshold: known facings right, known facings flagged, outside facings flagged."
-    _, e = rec.read_shelf(photos, boxes=truth, embeddings=True)
+def threshold_points(rec, e:np.ndarray, truth:list, known:set, thresholds:dict)->dict:
+    "On the true boxes (`e`: their crops' embeddings), per named threshold: known right, known flagged, outside flagged."
     pred = rec.predict(e, 1)
     prods = pd.concat(truth)['product'].to_numpy()
     k, top, low = np.isin(prods, list(known)), pred['product'].to_numpy() == prods, pred.score.to_numpy()
@@ -107,7 +107,7 @@ def enrol_and_reread(rec, u:pd.DataFrame, pure:dict, later:list, later_truth:lis
                 enrolled_recognised_later=float((lab.read == lab['product']).to_numpy()[enrolled].mean()))
 
 def read_and_score(rec, photos, truth, detector, known, train, outside, later, work)->dict:
-    "One model's reading of the photos (true boxes, or the detector's when given): scores, discovery, enrolment."
+    "One model's reading of the photos (true boxes, or the detector's): (scores, discovery, enrolment; embeddings)."
     from retailklip.shelf import label_facings
     t = time.time(); got, emb = rec.read_shelf(photos, detector, None if detector is not None else truth, embeddings=True)
     sec = (time.time() - t)/len(photos)
@@ -116,7 +116,7 @@ def read_and_score(rec, photos, truth, detector, known, train, outside, later, w
     disc, u, pure = discovery(rec, got, emb, row_truth(got, lab), outside)
     r['discovery'] = dict(disc, **photos_to_enrol(rec, got, emb, row_truth(got, lab), outside, photos))
     if pure: r.update(enrol_and_reread(rec, u, pure, *later, detector, work))
-    return r
+    return r, emb
 
 def shelves(n_products:int=100, n_photos:int=40, outside:int=20, steps:int=300, size:tuple=(1280, 960),
             detector:str='rk-det-mini', seed:int=7, work=None,
@@ -147,17 +147,17 @@ def shelves(n_products:int=100, n_photos:int=40, outside:int=20, steps:int=300, 
         out['detector'].update(name=str(detector), seconds_per_photo=(time.time() - t)/len(photos))
         t0 = time.time(); run = Recognizer.finetune(d/'world'/'train', d/'run', steps=steps, progress=False)
         out['finetune_seconds'] = time.time() - t0
-        for name, rec in (('pretrained', Recognizer.from_pretrained('rk-vit-mini', 'synthetic')), ('retailklip', run)):
+        for name, rec in (('pretrained', Recognizer.from_pretrained()), ('retailklip', run)):
             rec.index(catalog)
             ts = dict(shots=rec.calibrate(shots, cal_unknown)['threshold'],
                       shelves_balanced=rec.calibrate_shelves(*cal_shelves)['threshold'])
             ts['shelves_max_flagged'] = t = rec.calibrate_shelves(*cal_shelves, max_flagged=max_flagged)['threshold']
-            r = read_and_score(rec, photos, truth, None, known, train, outside_ids, later, d)
+            r, e = read_and_score(rec, photos, truth, None, known, train, outside_ids, later, d)
             r.update(threshold=t, whole_photo_baseline=whole_photo_baseline(rec, photos, truth, known),
                      context_crop_accuracy=context_crop_accuracy(rec, photos, truth, known))
             rec.index(catalog); rec.knn.threshold = t  # the enrolled products out again
-            r['thresholds'] = threshold_points(rec, photos, truth, known, ts)
-            r['detected'] = read_and_score(rec, photos, truth, det, known, train, outside_ids, later, d)
+            r['thresholds'] = threshold_points(rec, e, truth, known, ts)  # the crops read above, not embedded again
+            r['detected'] = read_and_score(rec, photos, truth, det, known, train, outside_ids, later, d)[0]
             out[name] = r
     r, g = out['retailklip']['detected'], out['detector']
     out.update(photos=n_photos, products=n_products, outside_products=outside, size=list(size), max_flagged=max_flagged,

@@ -366,14 +366,14 @@ def calibrate_shelves(self:Recognizer, coco, # shelf photos' boxes: COCO file or
                       max_flagged:float|None=None # the most known facings it may flag (None: the best balance)
                      )->dict: # threshold, known_accepted, unknown_rejected, known_queries, unknown_queries
     "Set the 'unknown product' threshold from labelled shelf photos: facings of indexed products against the others."
-    from retailklip.shelf import coco_boxes
+    from retailklip.shelf import coco_boxes, shelf_crops, crop_embeddings
     photos, boxes = coco_boxes(coco, images)
     indexed = self._need_index().products
     known = np.concatenate([b['product'].isin(indexed) for b in boxes])
     if known.all() or not known.any():
         raise ValueError(f"{coco}: calibrating needs facings of indexed products and of others; it holds "
                          f"{int(known.sum())} and {int((~known).sum())}")
-    _, e = self.read_shelf(photos, boxes=boxes, embeddings=True)
+    e = crop_embeddings(self, shelf_crops(photos, boxes=boxes)[1])  # embedded only: no vote
     return self._threshold_from(e[known], e[~known], max_flagged)
 
 # %% ../nbs/16_api.ipynb #7d198757

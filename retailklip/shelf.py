@@ -14,11 +14,11 @@ from .detector import facing_crop
 from .synth import get_font
 
 # %% auto #0
-__all__ = ['shelf_inputs', 'check_photo_boxes', 'photo_boxes', 'coco_boxes', 'read_shelf', 'facing_table', 'match_boxes',
-           'label_facings', 'shelf_summary', 'facing_rows', 'shelf_gaps', 'photo_gaps', 'planogram_check',
-           'read_planogram', 'photo_planograms', 'product_colour', 'draw_facings', 'firm_clusters', 'facing_crops',
-           'discover', 'shelf_embeddings', 'contact_sheet', 'fresh_folder', 'write_candidates', 'write_candidate',
-           'Candidates']
+__all__ = ['shelf_inputs', 'check_photo_boxes', 'photo_boxes', 'coco_boxes', 'shelf_crops', 'crop_embeddings', 'read_shelf',
+           'facing_table', 'match_boxes', 'label_facings', 'shelf_summary', 'facing_rows', 'shelf_gaps', 'photo_gaps',
+           'planogram_check', 'read_planogram', 'photo_planograms', 'product_colour', 'draw_facings', 'firm_clusters',
+           'facing_crops', 'discover', 'shelf_embeddings', 'contact_sheet', 'fresh_folder', 'write_candidates',
+           'write_candidate', 'Candidates']
 
 # %% ../nbs/15b_shelf.ipynb #fd4da373
 def shelf_inputs(photos:list, # the photos (files, PIL images or arrays)
@@ -74,6 +74,27 @@ def coco_boxes(coco:str|Path, # a COCO box file (ground truth, or another detect
     return data.images.path.tolist(), boxes
 
 # %% ../nbs/15b_shelf.ipynb #02160df7
+def shelf_crops(photos:list, # shelf photos: files, PIL images or (H, W, 3) uint8 arrays
+                detector=None, boxes:list|None=None, min_score:float=.5, # see `shelf_inputs`, `photo_boxes`
+               )->tuple: # (per photo its boxes with photo and facing, every facing's crop in order)
+    "Each photo's facing boxes and their crops, every input checked first and each photo decoded once."
+    detector, tables, crops = shelf_inputs(photos, detector, boxes), [], []
+    for i, p in enumerate(photos):
+        im = as_rgb(p)  # at full resolution
+        b = photo_boxes(im, detector, None if boxes is None else boxes[i], min_score).reset_index(drop=True)
+        crops += [facing_crop(im, r) for r in b[['x', 'y', 'w', 'h']].itertuples(index=False)]
+        tables.append(b.assign(photo=str(p) if isinstance(p, (str, Path)) else i, facing=np.arange(len(b))))
+    return tables, crops
+
+# %% ../nbs/15b_shelf.ipynb #da900c71
+def crop_embeddings(rec, # a `Recognizer`
+                    crops:list # (side, side, 3) uint8 crops
+                   )->np.ndarray: # (crops, dim) float32, unit rows
+    "The recognizer's embeddings of in-memory crops (`imagefolder.embed_images`, batched)."
+    if not crops: return np.zeros((0, rec.bb.embed_dim), np.float32)
+    return embed_images(rec.encoder, crops, rec.bb, batch_size=rec.batch_size, workers=0)[0].numpy()
+
+# %% ../nbs/15b_shelf.ipynb #1b8ddb38
 def read_shelf(rec, # a `Recognizer` with an index
                photos:list, # shelf photos: files, PIL images or (H, W, 3) uint8 arrays
                detector=None, boxes:list|None=None, min_score:float=.5, # see `shelf_inputs`, `photo_boxes`
@@ -81,24 +102,18 @@ def read_shelf(rec, # a `Recognizer` with an index
                embeddings:bool=False # also return the facings' embeddings (what `discover` clusters)
               ): # photo, facing, x, y, w, h, box_score, product, score, unknown, candidates (, embeddings)
     "One row per facing of each shelf photo: where it is, which product it shows (or `unknown`), and the runners-up."
-    detector, tables, crops = shelf_inputs(photos, detector, boxes), [], []
-    for i, p in enumerate(photos):
-        im = as_rgb(p)  # each photo decoded once, at full resolution
-        b = photo_boxes(im, detector, None if boxes is None else boxes[i], min_score).reset_index(drop=True)
-        crops += [facing_crop(im, r) for r in b[['x', 'y', 'w', 'h']].itertuples(index=False)]
-        tables.append(b.assign(photo=str(p) if isinstance(p, (str, Path)) else i, facing=np.arange(len(b))))
-    return facing_table(rec, tables, crops, k, embeddings)
+    tables, crops = shelf_crops(photos, detector, boxes, min_score)
+    return facing_table(rec, tables, crop_embeddings(rec, crops), k, embeddings)
 
 # %% ../nbs/15b_shelf.ipynb #86907aaf
-def facing_table(rec, tables:list, crops:list, k:int=3, # the recognizer, each photo's boxes, the crops in order
-                 embeddings:bool=False):
-    "The facings' rows, each crop embedded by the one path and given its product, `unknown` and the runners-up."
+def facing_table(rec, tables:list, # the recognizer, each photo's boxes (`shelf_crops`)
+                 e:np.ndarray, # the crops' embeddings, in order (`crop_embeddings`)
+                 k:int=3, embeddings:bool=False): # see `read_shelf`
+    "The facings' rows, each given its product, `unknown` and the runners-up by the recognizer's vote."
     cols = ['photo', 'facing', 'x', 'y', 'w', 'h', 'score']
     tables = [t for t in tables if len(t)]
     table = pd.concat(tables, ignore_index=True)[cols] if tables else pd.DataFrame(columns=cols)
     table = table.rename(columns=dict(score='box_score')).astype(dict(facing=int))
-    e = np.zeros((0, rec.bb.embed_dim), np.float32)
-    if crops: e = embed_images(rec.encoder, crops, rec.bb, batch_size=rec.batch_size, workers=0)[0].numpy()
     if not len(e): table = table.assign(product=[], score=[], unknown=[], candidates=[])
     else:
         pred = rec.predict(e, k)
@@ -284,8 +299,7 @@ def discover(rec, # the `Recognizer` that read the shelves
     unknown = facings.unknown.to_numpy(bool)
     u = facings[unknown].reset_index(drop=True)
     if len(u) < max(2, min_facings): return u.assign(candidate=np.full(len(u), -1), typicality=np.ones(len(u)))
-    e = embeddings[unknown] if embeddings is not None else embed_images(
-        rec.encoder, facing_crops(u, photos), rec.bb, batch_size=rec.batch_size, workers=0)[0].numpy()
+    e = embeddings[unknown] if embeddings is not None else crop_embeddings(rec, facing_crops(u, photos))
     labels = firm_clusters(e, min_facings, min_membership)
     centre = {c: e[labels == c].mean(0) for c in set(labels)}
     typical = [float(v @ centre[c])/float(np.linalg.norm(centre[c])) for v, c in zip(e, labels)]  # cosine to its mean
