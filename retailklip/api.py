@@ -68,7 +68,7 @@ class Recognizer:
 
     @classmethod
     def from_pretrained(cls, model:str='rk-vit-mini', # open_clip model name, `local-dir:PATH`, or an `rk-*` config
-                        pretrained:str|None=None, # published tag (needs a network); 'synthetic' for shipped rk-vit-mini
+                        pretrained:str|None=None, # published tag (needs a network) or shipped tag (None: DEFAULT_MODEL's)
                         checkpoint:str|None=None, # a local open_clip checkpoint file
                         device:str|None=None, **kwargs)->Recognizer:
         "A recognizer on a model that was not finetuned (the pretrained-kNN baseline)."
@@ -833,8 +833,9 @@ def pretrain_clip(steps:int=600, batch_size:int=128, lr:float=1e-3, warmup=None,
     bb, hist = pretrain(cfg, out, device=device, resume=resume, overwrite=overwrite, pool=pool)
     rec = retrieval_recall(*embed_pairs(bb, *render_pool(600, seed=4242, workers=workers, progress=False)))
     if export:
-        cmd = (f"retailklip pretrain --steps {steps} --batch-size {batch_size} --lr {lr} --pool-size {pool_size} "
-               f"--seed {seed} --model {model} --styles {' '.join(cfg.styles)}" + (f" --init {init}" if init else ''))
+        cmd = (f"retailklip pretrain --steps {steps} --batch-size {batch_size} --lr {lr} --warmup {cfg.warmup} "
+               f"--pool-size {pool_size} --seed {seed} --model {model} --styles {' '.join(cfg.styles)}"
+               + (f" --init {init}" if init else ''))
         export_weights(Path(out)/'last.pt', export, meta=dict(command=cmd, device=str(device), heldout_recall=rec))
     return rec
 

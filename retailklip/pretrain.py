@@ -176,7 +176,9 @@ def export_weights(bb_or_ckpt, # a Backbone, or the path of a `pretrain` checkpo
     if isinstance(bb_or_ckpt, (str, Path)):
         ck = load_tensors(bb_or_ckpt)
         sd = ck['state_dict']
-        meta = {**ck.get('config', {}), 'steps_done': ck.get('step'), **(meta or {})}
+        cfg, step, hist = ck.get('config', {}), ck.get('step', 0), ck.get('history') or [{}]
+        meta = {**cfg, 'steps_done': step, 'images_seen': step*cfg.get('batch_size', 0),
+                'wall_seconds': hist[-1].get('seconds'), **(meta or {})}
     else: sd = bb_or_ckpt.model.state_dict()
     sd = {k: (v.half() if half and v.is_floating_point() else v).cpu().clone() for k, v in sd.items()}
     Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -13,13 +13,13 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageEnhance
 # %% auto #0
 __all__ = ['KINDS', 'MORE_KINDS', 'COLOURS', 'PATTERNS', 'LOGOS', 'VARIANTS', 'SIZES', 'MARKS', 'FONT_FILES', 'FONT_KINDS',
            'STYLES', 'PACKAGE_CACHE', 'SHELF_WALLS', 'WORLD_PARTS', 'font_path', 'text_fonts', 'check_font', 'get_font',
-           'Style', 'style_of', 'Product', 'rng_for', 'brand_name', 'parallel_map', 'hls_rgb', 'nearest_colour',
-           'styled_family', 'make_products', 'colour_rgb', 'product_rgb', 'shade_rgb', 'draw_logo', 'brand_look',
-           'text_sprite', 'draw_barcode', 'draw_info_block', 'varied_label', 'pack_scale', 'finish_package',
-           'paint_package', 'draw_package', 'catalog_image', 'perspective_coeffs', 'jpeg_roundtrip', 'motion_blur',
-           'camera_effects', 'light', 'colour_cast', 'style_finish', 'texture', 'drop_shadow', 'draw_hand',
-           'draw_price_tag', 'draw_occluder', 'shelf_image', 'product_caption', 'RetailWorld', 'make_world',
-           'clear_world', 'write_imagefolder', 'show_world']
+           'Style', 'check_style', 'style_of', 'Product', 'rng_for', 'brand_name', 'parallel_map', 'hls_rgb',
+           'nearest_colour', 'styled_family', 'make_products', 'colour_rgb', 'product_rgb', 'shade_rgb', 'draw_logo',
+           'brand_look', 'text_sprite', 'draw_barcode', 'draw_info_block', 'varied_label', 'pack_scale',
+           'finish_package', 'paint_package', 'draw_package', 'catalog_image', 'perspective_coeffs', 'jpeg_roundtrip',
+           'motion_blur', 'camera_effects', 'light', 'colour_cast', 'style_finish', 'texture', 'drop_shadow',
+           'draw_hand', 'draw_price_tag', 'draw_occluder', 'shelf_image', 'product_caption', 'RetailWorld',
+           'make_world', 'clear_world', 'write_imagefolder', 'show_world']
 
 # %% ../nbs/02_synth.ipynb #e21b37d9
 KINDS = ('can', 'box', 'bottle', 'pouch', 'jar', 'carton', 'tube', 'tray')
@@ -89,6 +89,7 @@ _STYLE_SPANS = dict(lookalikes=(0, 1), aspect=(0, .9), light=(0, 1), camera=(0, 
 
 def _within(v, lo, hi)->bool: return isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v <= hi
 
+# %% ../nbs/02_synth.ipynb #6a87c8f1
 @dataclass(frozen=True)
 class Style:
     "How a family of products is drawn and photographed: each field is one factor, drawn per brand from a seed."
@@ -112,17 +113,21 @@ class Style:
     sizes:float=0. # > 0: a family's variants are pack `SIZES`, the smallest drawn smaller by this fraction
     occluders:str='boxes' # 'boxes': plain rounded boxes; 'shapes': a hand, a price tag or a box edge
 
-    def __post_init__(self):
-        for k, ok in _STYLE_CHOICES.items():
-            if getattr(self, k) not in ok: raise ValueError(f"Style {k}={getattr(self, k)!r}: expected one of {ok}")
-        for k, (lo, hi) in _STYLE_SPANS.items():
-            v = getattr(self, k)
-            if not _within(v, lo, hi): raise ValueError(f"Style {k}={v!r}: expected a number from {lo} to {hi}")
-        for k in ('lightness', 'saturation'):
-            v = getattr(self, k)
-            if not (len(v) == 2 and _within(v[0], 0, v[1]) and _within(v[1], v[0], 1)):
-                raise ValueError(f"Style {k}={v!r}: expected (low, high) with 0 <= low <= high <= 1")
-        for f in self.font_files: check_font(f)
+    def __post_init__(self): check_style(self)
+
+# %% ../nbs/02_synth.ipynb #2095e32c
+def check_style(s:Style):
+    "Refuse (one line, naming the field) a factor outside its choices or span, or a font file that is not a font."
+    for k, ok in _STYLE_CHOICES.items():
+        if getattr(s, k) not in ok: raise ValueError(f"Style {k}={getattr(s, k)!r}: expected one of {ok}")
+    for k, (lo, hi) in _STYLE_SPANS.items():
+        v = getattr(s, k)
+        if not _within(v, lo, hi): raise ValueError(f"Style {k}={v!r}: expected a number from {lo} to {hi}")
+    for k in ('lightness', 'saturation'):
+        v = getattr(s, k)
+        if not (len(v) == 2 and _within(v[0], 0, v[1]) and _within(v[1], v[0], 1)):
+            raise ValueError(f"Style {k}={v!r}: expected (low, high) with 0 <= low <= high <= 1")
+    for f in s.font_files: check_font(f)
 
 # %% ../nbs/02_synth.ipynb #f8105940
 STYLES = {  # families of looks: `make_world(styles=...)` draws each brand's from these names
