@@ -10,6 +10,10 @@ from PIL import Image
 SEEN = ('classic', 'studio', 'discount', 'fresh')  # the families finetuning sees
 UNSEEN = 'premium'  # the family it never sees
 
+def world_seeds(seed:int)->dict: # world name -> the seed of its products
+    "The seeds of one run's three worlds; none is the mini-CLIP's pretraining stream seed (1000), whose products it saw."
+    return dict(seen=seed, classic=seed + 500, unseen=seed + 3000)
+
 def colour_histograms(paths:list, bins:int=8)->np.ndarray:
     "(n, bins**3) unit-length RGB histograms of the images at `paths`."
     out = []
@@ -55,9 +59,9 @@ def transfer(seeds:tuple=(0, 1, 2), n_products:int=100, steps:int=300, seen:tupl
     for seed in seeds:
         with tempfile.TemporaryDirectory(dir=work) as d:
             d = Path(d)
-            for name, styles, s in (('seen', seen, seed), ('classic', ('classic',), seed + 500),
-                                    ('unseen', (unseen,), seed + 1000)):
-                write_imagefolder(make_world(n_products, heldout_frac=.3, seed=s, styles=styles), d/name)
+            looks = dict(seen=seen, classic=('classic',), unseen=(unseen,))
+            for name, s in world_seeds(seed).items():
+                write_imagefolder(make_world(n_products, heldout_frac=.3, seed=s, styles=looks[name]), d/name)
             models, secs = dict(shipped=Recognizer.from_pretrained('rk-vit-mini', pretrained)), {}
             for m, world in (('finetuned_classic', 'classic'), ('finetuned_seen', 'seen'), ('ceiling', 'unseen')):
                 t = time.time()
@@ -76,7 +80,7 @@ def transfer(seeds:tuple=(0, 1, 2), n_products:int=100, steps:int=300, seen:tupl
     speed = render_speed(render_images)
     return dict(per_seed=df.to_dict('records'), images_per_second=speed,
                 slowest_over_classic=min(speed.values())/speed['classic'], mean=mean.reset_index().to_dict('records'),
-                seen=list(seen),
+                seen=list(seen), world_seeds={s: world_seeds(s) for s in seeds},
                 unseen=unseen, products=n_products, steps=steps, pretrained=pretrained, transfer=float(ratio.mean()),
                 transfer_min=float(ratio.min()), classic_transfer=float((u['finetuned_classic']/u['ceiling']).mean()),
                 shipped_over_colour=float(over.mean()), met=bool(ratio.min() >= .6 and over.min() >= 2))
