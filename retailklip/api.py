@@ -68,7 +68,7 @@ class Recognizer:
 
     @classmethod
     def from_pretrained(cls, model:str='rk-vit-mini', # open_clip model name, `local-dir:PATH`, or an `rk-*` config
-                        pretrained:str|None=None, # published tag (needs a network) or shipped tag (None: DEFAULT_MODEL's)
+                        pretrained:str|None=None, # a published tag (needs a network) or shipped one (None: default)
                         checkpoint:str|None=None, # a local open_clip checkpoint file
                         device:str|None=None, **kwargs)->Recognizer:
         "A recognizer on a model that was not finetuned (the pretrained-kNN baseline)."
