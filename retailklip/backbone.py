@@ -32,9 +32,9 @@ DEFAULT_MODEL = ('rk-vit-mini', 'synthetic')  # what a reference naming no weigh
 def register_model_configs(configs:dict=MODEL_CONFIGS # name -> open_clip model config
                           )->list[str]: # the names registered
     "Register `configs` with open_clip (via `open_clip.add_model_config`) so its factory knows them by name."
-    d = Path(tempfile.mkdtemp(prefix='retailklip_cfg_'))
-    for name, cfg in configs.items(): (d/f'{name}.json').write_text(json.dumps(cfg))
-    open_clip.add_model_config(d)
+    with tempfile.TemporaryDirectory(prefix='retailklip_cfg_') as d:  # read at once: nothing stays in the temp folder
+        for name, cfg in configs.items(): (Path(d)/f'{name}.json').write_text(json.dumps(cfg))
+        open_clip.add_model_config(d)
     return list(configs)
 
 register_model_configs();
