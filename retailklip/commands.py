@@ -167,7 +167,7 @@ def synth_cmd(out:OutDir, # output folder: train/, refs/, queries/ (ImageFolder 
 def finetune_cmd(data:str, # ImageFolder tree: one folder per product
                  out:OutDir, # run folder to write (config.json + model.pt)
                  model:str='rk-vit-mini', # open_clip model name (e.g. ViT-L-14), or 'local-dir:PATH'
-                 pretrained:str|None=None, # published tag (needs a network) or shipped tag (rk-vit-mini: 'synthetic')
+                 pretrained:str|None=None, # published tag (needs a network) or 'synthetic' (default for rk-vit-mini)
                  checkpoint:str|None=None, # local open_clip checkpoint file (default: none)
                  steps:NonNegInt|None=None, # optimiser steps; 0 saves the pretrained model as a run (default: 300)
                  batch_size:PosInt|None=None, # images per step, shared by the processes under torchrun (default: 64)
