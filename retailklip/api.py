@@ -819,23 +819,25 @@ def pretrain_clip(steps:int=600, batch_size:int=128, lr:float=1e-3, warmup=None,
                   workers=None, resume:bool=False,
                   overwrite:bool=False,
                   styles:tuple=('classic',), # the looks of the stream's products (see `synth.STYLES`)
-                  init:str|None=None # start from these weights: a shipped tag or a weights file (None: from scratch)
+                  init:str|None=None, # start from these weights: a shipped tag or a weights file (None: from scratch)
+                  restyle:float=0. # chance that a product is shown in another of `styles` (`pretrain.restyled`)
                  )->dict: # caption <-> image recall on unseen pairs
     "Contrastive pretraining of a mini-CLIP on the synthetic stream, its recall on unseen pairs, and its export."
     from retailklip.pretrain import (PretrainConfig, pretrain, pretrain_state, render_pool, export_weights, embed_pairs,
                                      retrieval_recall)
     device = _device(device)
     cfg = PretrainConfig(model=model, steps=steps, batch_size=batch_size, lr=lr, pool_size=pool_size, seed=seed,
-                         warmup=warmup if warmup is not None else min(500, steps//10), styles=tuple(styles), init=init)
+                         warmup=warmup if warmup is not None else min(500, steps//10), styles=tuple(styles), init=init,
+                         restyle=restyle)
     pretrain_state(out, cfg, resume, overwrite)  # a run already in `out`: refused before the pool is rendered
-    pool = render_pool(pool_size, seed, workers=workers, styles=cfg.styles)
+    pool = render_pool(pool_size, seed, workers=workers, styles=cfg.styles, restyle=restyle)
     if device.startswith('cuda'): pool = (pool[0].to(device), pool[1])
     bb, hist = pretrain(cfg, out, device=device, resume=resume, overwrite=overwrite, pool=pool)
     rec = retrieval_recall(*embed_pairs(bb, *render_pool(600, seed=4242, workers=workers, progress=False)))
     if export:
         cmd = (f"retailklip pretrain --steps {steps} --batch-size {batch_size} --lr {lr} --warmup {cfg.warmup} "
                f"--pool-size {pool_size} --seed {seed} --model {model} --styles {' '.join(cfg.styles)}"
-               + (f" --init {init}" if init else ''))
+               + (f" --init {init}" if init else '') + (f" --restyle {restyle}" if restyle else ''))
         export_weights(Path(out)/'last.pt', export, meta=dict(command=cmd, device=str(device), heldout_recall=rec))
     return rec
 

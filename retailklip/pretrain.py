@@ -5,20 +5,30 @@
 # %% ../nbs/05_pretrain.ipynb #0f05617b
 from __future__ import annotations
 import math, json
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass, asdict, replace
 from pathlib import Path
 import numpy as np, torch, torch.nn as nn
 from PIL import Image
 from open_clip.loss import ClipLoss
-from .synth import make_world, catalog_image, shelf_image, product_caption, rng_for, parallel_map
+from .synth import make_world, catalog_image, shelf_image, product_caption, rng_for, parallel_map, Product
 from .scenes import CATEGORIES, draw_object, make_scene, SCENE_SETTINGS, article_for
 from .backbone import load_backbone, Backbone, to_model_input
 from .core import atomic_save, load_tensors
 from .fit import Task, Plan, fit, run_guard
 
 # %% auto #0
-__all__ = ['pretrain_sample', 'render_pool', 'PretrainConfig', 'pretrain_state', 'ClipTask', 'clip_batches', 'pretrain',
-           'export_weights', 'embed_pairs', 'retrieval_recall', 'zero_shot_attribute']
+__all__ = ['restyled', 'pretrain_sample', 'render_pool', 'PretrainConfig', 'pretrain_state', 'ClipTask', 'clip_batches',
+           'pretrain', 'export_weights', 'embed_pairs', 'retrieval_recall', 'zero_shot_attribute']
+
+# %% ../nbs/05_pretrain.ipynb #73d9cb2f
+def restyled(p:Product, # the product
+             styles:tuple, # the looks to draw from (names in `synth.STYLES`)
+             rng:np.random.Generator, # the draw's own generator
+             chance:float=0. # chance that `p` is drawn in a look picked from `styles` rather than its brand's
+            )->Product:
+    "`p`, or by chance `p` in another look: same design, colours and words, another label layout, material and photo."
+    if chance <= 0 or rng.random() >= chance: return p
+    return replace(p, style=styles[int(rng.integers(len(styles)))])
 
 # %% ../nbs/05_pretrain.ipynb #63990483
 _WORLDS = {}
@@ -30,14 +40,15 @@ def _world(seed, styles=('classic',), n=2000):
 def pretrain_sample(i:int, # index in the stream
                     seed:int=1000, # stream seed (1000: training; other seeds give unseen products and scenes)
                     size:int=96, # image side
-                    styles:tuple=('classic',) # the looks of the stream's products (see `synth.STYLES`)
+                    styles:tuple=('classic',), # the looks of the stream's products (see `synth.STYLES`)
+                    restyle:float=0. # chance that a product is shown in another of `styles` than its brand's
                    )->tuple: # (RGB PIL image, caption)
     "The `i`-th captioned image of the pretraining stream."
     rng = rng_for(seed, 'pretrain', i)
     u = rng.random()
     w = _world(seed, styles)
     if u < .4:
-        p = w.products[rng.integers(len(w.products))]
+        p = restyled(w.products[rng.integers(len(w.products))], styles, rng_for(seed, 'restyle', i), restyle)
         if rng.random() < .4: return catalog_image(p, int(rng.integers(3)), size, seed), product_caption(p, 'catalog')
         return shelf_image(p, int(rng.integers(50)), w.products, size, seed), product_caption(p, 'shelf')
     if u < .65:
@@ -53,10 +64,10 @@ def pretrain_sample(i:int, # index in the stream
 
 # %% ../nbs/05_pretrain.ipynb #3a9171e0
 def _render_chunk(args):
-    lo, hi, seed, size, styles = args
+    lo, hi, seed, size, styles, restyle = args
     ims, caps = [], []
     for i in range(lo, hi):
-        im, c = pretrain_sample(i, seed, size, styles)
+        im, c = pretrain_sample(i, seed, size, styles, restyle)
         ims.append(np.asarray(im, dtype=np.uint8))
         caps.append(c)
     return np.stack(ims), caps
@@ -67,10 +78,11 @@ def render_pool(n:int, # number of pairs
                 workers:int|None=None, # processes (default: all cores)
                 start:int=0, # first index of the stream
                 progress:bool=True, # show a progress bar
-                styles:tuple=('classic',) # the looks of the stream's products (see `synth.STYLES`)
+                styles:tuple=('classic',), # the looks of the stream's products (see `synth.STYLES`)
+                restyle:float=0. # chance that a product is shown in another of `styles` than its brand's
                )->tuple: # (uint8 tensor (n, size, size, 3), list of captions)
     "Render pairs `start .. start+n` of the pretraining stream."
-    chunks = [(lo, min(lo + 256, start + n), seed, size, tuple(styles)) for lo in range(start, start + n, 256)]
+    chunks = [(lo, min(lo + 256, start + n), seed, size, tuple(styles), restyle) for lo in range(start, start + n, 256)]
     out = parallel_map(_render_chunk, chunks, workers, progress)
     return torch.from_numpy(np.concatenate([o[0] for o in out])), [c for o in out for c in o[1]]
 
@@ -89,6 +101,7 @@ class PretrainConfig:
     precision: str = 'amp'
     ckpt_every: int = 200
     styles: tuple = ('classic',) # the looks of the stream's products (see `synth.STYLES`)
+    restyle: float = 0. # chance that a product is shown in another of `styles` than its brand's (`restyled`)
     init: str|None = None # start from these weights: a shipped tag of `model` or a weights file (None: from scratch)
 
 # %% ../nbs/05_pretrain.ipynb #newpst
@@ -158,7 +171,8 @@ def pretrain(cfg:PretrainConfig=PretrainConfig(), # the run
     np.random.seed(cfg.seed)
     bb = load_backbone(cfg.model, pretrained=cfg.init, device=device)
     task = ClipTask(bb.model.train(), cfg.lr, cfg.weight_decay)
-    if pool is None: pool = render_pool(cfg.pool_size, cfg.seed, progress=progress, styles=cfg.styles)
+    if pool is None: pool = render_pool(cfg.pool_size, cfg.seed, progress=progress, styles=cfg.styles,
+                                        restyle=cfg.restyle)
     images, caps = pool
     batches = clip_batches(bb, images, bb.tokenizer(caps), cfg, st['step'] if st else 0, device)
     plan = Plan(cfg.steps, cfg.warmup, precision=cfg.precision, clip_grad=1., ckpt_every=cfg.ckpt_every,
