@@ -149,9 +149,10 @@ def shelves(n_products:int=100, n_photos:int=40, outside:int=20, steps:int=300, 
         out['finetune_seconds'] = time.time() - t0
         for name, rec in (('pretrained', Recognizer.from_pretrained()), ('retailklip', run)):
             rec.index(catalog)
-            ts = dict(shots=rec.calibrate(shots, cal_unknown)['threshold'],
-                      shelves_balanced=rec.calibrate_shelves(*cal_shelves)['threshold'])
-            ts['shelves_max_flagged'] = t = rec.calibrate_shelves(*cal_shelves, max_flagged=max_flagged)['threshold']
+            shot_t = rec.calibrate(shots, cal_unknown)['threshold']
+            cal = rec.calibrate_shelves(*cal_shelves, max_flagged=max_flagged)  # the threshold the shelves are read with
+            t = cal['threshold']
+            ts = dict(shots=shot_t, shelves_balanced=cal['balanced_threshold'], shelves_max_flagged=t)
             r, e = read_and_score(rec, photos, truth, None, known, train, outside_ids, later, d)
             r.update(threshold=t, whole_photo_baseline=whole_photo_baseline(rec, photos, truth, known),
                      context_crop_accuracy=context_crop_accuracy(rec, photos, truth, known))

@@ -223,20 +223,20 @@ def classify(self:Recognizer, images, # files, folders, PIL images or arrays
 def _threshold_from(self:Recognizer, ek, # embeddings of queries of indexed products
                     eu, # embeddings of queries of other products
                     max_flagged:float|None=None # the most known queries it may flag (None: the best balance)
-                   )->dict: # threshold, known_accepted, unknown_rejected, known_queries, unknown_queries
+                   )->dict: # threshold, known_accepted, unknown_rejected, known_queries, unknown_queries, balanced_threshold
     "Set the index's 'unknown product' threshold from two sets of embedded queries, and the rates it gives them."
     knn = self._need_index()
     sk, su = knn.search(ek, 1)[0][:, 0], knn.search(eu, 1)[0][:, 0]  # each set searched once
     knn.threshold = t = score_threshold(sk, su, max_flagged)
     return dict(threshold=t, known_accepted=float((sk >= t).mean()), unknown_rejected=float((su < t).mean()),
-                known_queries=len(sk), unknown_queries=len(su))
+                known_queries=len(sk), unknown_queries=len(su), balanced_threshold=score_threshold(sk, su))
 
 # %% ../nbs/16_api.ipynb #ab9319a6
 @patch
 def calibrate(self:Recognizer, known, # labelled queries of indexed products (ImageFolder tree or table)
               unknown, # queries of products that are not indexed (their labels are not used)
               max_flagged:float|None=None # the most known queries it may flag (None: the best balance)
-             )->dict: # threshold, known_accepted, unknown_rejected
+             )->dict: # threshold, known_accepted, unknown_rejected, counts, balanced_threshold (without `max_flagged`)
     "Set the 'unknown product' threshold from held-out queries."
     knn = self._need_index()
     both = sorted(set(labelled_images(unknown)['product']) & set(knn.products))
@@ -364,7 +364,7 @@ def read_shelf(self:Recognizer, photos:list, # shelf photos: files, PIL images o
 def calibrate_shelves(self:Recognizer, coco, # shelf photos' boxes: COCO file or SKU-110K CSV, category = product id
                       images, # the folder of its photos
                       max_flagged:float|None=None # the most known facings it may flag (None: the best balance)
-                     )->dict: # threshold, known_accepted, unknown_rejected, known_queries, unknown_queries
+                     )->dict: # threshold, rates and counts as `calibrate`'s, and the threshold without `max_flagged`
     "Set the 'unknown product' threshold from labelled shelf photos: facings of indexed products against the others."
     from retailklip.shelf import coco_boxes, shelf_crops, crop_embeddings
     photos, boxes = coco_boxes(coco, images)
