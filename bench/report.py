@@ -22,17 +22,6 @@ def _md(df:pd.DataFrame)->str:
     return '\n'.join(['| ' + ' | '.join(map(str, df.columns)) + ' |', '|' + '---|'*len(df.columns)]
                      + ['| ' + ' | '.join(fmt(v) for v in r) + ' |' for r in df.itertuples(index=False)])
 
-def transfer_seed_caveat(t:dict)->str:
-    "For a run whose unseen worlds took seed + 1000: seed 0's is the pretraining stream's, so the figures without it."
-    if 'world_seeds' in t: return ''
-    df = pd.DataFrame(t['per_seed'])
-    u = df[df.seed != 0].pivot(index='seed', columns='model', values='unseen')
-    if not len(u): return ''
-    ratio, over = u['finetuned_seen']/u['ceiling'], u['shipped']/u['colour_histogram']
-    return (f" This run drew each unseen world with seed + 1000, so seed 0's shares its products with the mini-CLIP's"
-            f" pretraining stream (seed 1000); without seed 0: transfer {ratio.mean():.2f}x (min {ratio.min():.2f}x),"
-            f" shipped over colour {over.mean():.2f}x (the bench now draws them with seed + 3000).")
-
 def last_reruns(res:dict)->list: # [(sections, date, machine)], oldest first
     "Each section that `run_bench` re-ran, once, at its latest re-run, grouped by that re-run."
     last, groups = {}, {}
@@ -132,10 +121,8 @@ def headline_markdown(res:dict)->str:
               f"<= 0.1 / >= 0.8 | {_met(sh['met'])} |"]
     if 'transfer' in res:
         t = res['transfer']
-        old = ('' if 'world_seeds' in t else
-               ' (section 18 gives them without seed 0, whose unseen world had pretraining products)')
         L += [f"| transfer to an unseen look ({t['unseen']}): finetuned on the others over the ceiling / shipped model over "
-              f"colour histograms{old} | {t['transfer']:.2f}x (min {t['transfer_min']:.2f}x) / "
+              f"colour histograms | {t['transfer']:.2f}x (min {t['transfer_min']:.2f}x) / "
               f"{t['shipped_over_colour']:.2f}x | >= 0.6x / >= 2x | {_met(t['met'])} |"]
     return '\n'.join(L)
 
@@ -321,7 +308,6 @@ def bench_markdown(res:dict)->str:
               f"(classic only: {t['classic_transfer']:.2f}x); the shipped model over colour histograms: "
               f"{t['shipped_over_colour']:.2f}x. Targets: >= 0.6x in every seed and >= 2x: {_verdict(t['met'])}."
               + (f" Every model starts from rk-vit-mini `{t['pretrained']}`." if 'pretrained' in t else '')
-              + transfer_seed_caveat(t)
               + (f" `synth` draws {t['images_per_second']['classic']:.0f} images/s in the classic style (one process); the"
                  f" slowest style {t['slowest_over_classic']:.2f}x that (target: >= 0.5x)." if 'images_per_second' in t else ''), '']
     return '\n'.join(L)
