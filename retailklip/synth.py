@@ -707,7 +707,7 @@ def texture(rng:np.random.Generator, # the photo's generator
     "A photo-like backdrop: a random colour with wood-like grain, soft blotches and fine noise."
     W, H = size
     base = np.array(hls_rgb(rng.uniform(0, 1), rng.uniform(.3, .8), rng.uniform(0, .5)), float)
-    yy, xx = np.mgrid[0:H, 0:W]/max(W, H)
+    yy, xx = np.arange(H)[:, None]/max(W, H), np.arange(W)[None, :]/max(W, H)  # broadcast: the grid, never built
     a = rng.uniform(0, math.pi)
     grain = np.sin((math.cos(a)*xx + math.sin(a)*yy)*rng.uniform(20, 80) + 3*np.sin(yy*rng.uniform(2, 8)))
     spots = Image.fromarray(rng.integers(0, 255, (H//8 + 1, W//8 + 1), dtype=np.uint8))
