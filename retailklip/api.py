@@ -223,7 +223,7 @@ def classify(self:Recognizer, images, # files, folders, PIL images or arrays
 def _threshold_from(self:Recognizer, ek, # embeddings of queries of indexed products
                     eu, # embeddings of queries of other products
                     max_flagged:float|None=None # the most known queries it may flag (None: the best balance)
-                   )->dict: # threshold, known_accepted, unknown_rejected, known_queries, unknown_queries, balanced_threshold
+                   )->dict: # threshold, known_accepted, unknown_rejected, the counts, balanced_threshold
     "Set the index's 'unknown product' threshold from two sets of embedded queries, and the rates it gives them."
     knn = self._need_index()
     sk, su = knn.search(ek, 1)[0][:, 0], knn.search(eu, 1)[0][:, 0]  # each set searched once
