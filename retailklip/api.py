@@ -94,6 +94,7 @@ def _embed(self:Recognizer, images, # anything `list_images` takes, or an `Image
                          self.report, self.progress)
     return e, ok, items
 
+# %% ../nbs/16_api.ipynb #8f02b691
 @patch
 def _embed_labelled(self:Recognizer, source)->tuple: # (embeddings, table of the images kept, with absolute paths)
     df = labelled_images(source, self.report)
@@ -102,8 +103,10 @@ def _embed_labelled(self:Recognizer, source)->tuple: # (embeddings, table of the
     # an index read from elsewhere still finds its images
     return e, df[ok].assign(path=lambda t: t.path.map(_abspath)).reset_index(drop=True)
 
+# %% ../nbs/16_api.ipynb #a89ed357
 def _abspath(p): return os.path.abspath(p) if isinstance(p, (str, os.PathLike)) else p
 
+# %% ../nbs/16_api.ipynb #d288d915
 @patch
 def index(self:Recognizer, refs, # reference images: ImageFolder tree or table (path, product)
           index_type:str='auto' # see `KNNClassifier`
@@ -115,6 +118,7 @@ def index(self:Recognizer, refs, # reference images: ImageFolder tree or table (
     self.knn.fit(e, df['product'], meta=df[['path']], fingerprint=self.fingerprint)
     return self
 
+# %% ../nbs/16_api.ipynb #1fd11172
 @patch
 def _need_index(self:Recognizer):
     if self.knn is None or len(self.knn) == 0:
@@ -132,6 +136,7 @@ def add(self:Recognizer, refs, # reference images of new products: ImageFolder t
     self.knn.add(e, df['product'], meta=df[['path']], fingerprint=self.fingerprint, extend=extend)
     return self
 
+# %% ../nbs/16_api.ipynb #62088fcb
 @patch
 def remove(self:Recognizer, products:list # product ids to delete
           )->Recognizer:
@@ -153,6 +158,7 @@ def index_embeddings(self:Recognizer,
     self.knn.source = self.source.to_dict()
     return self
 
+# %% ../nbs/16_api.ipynb #d3a6120f
 def shards_run(path:str|Path, # a shards folder (`retailklip embed`)
                run:str|Path|None=None # the run given by the caller (None: the one `embed.json` records)
               )->Path:
@@ -164,6 +170,7 @@ def shards_run(path:str|Path, # a shards folder (`retailklip embed`)
         raise FileNotFoundError(f"{meta} names the run {rec}, which is not there: pass --run RUN")
     return Path(rec).resolve()
 
+# %% ../nbs/16_api.ipynb #86664478
 def index_shards(path:str|Path, # a shards folder (`retailklip embed`) of labelled images
                  run:str|Path|None=None, # the run that embedded them (None: the one their `embed.json` records)
                  index_type:str='auto', max_memory=None, progress:bool=False)->KNNClassifier:
@@ -245,6 +252,7 @@ def calibrate(self:Recognizer, known, # labelled queries of indexed products (Im
                          "queries of products the index does not hold")
     return self._threshold_from(self._embed_labelled(known)[0], self._embed_labelled(unknown)[0], max_flagged)
 
+# %% ../nbs/16_api.ipynb #653d2418
 @patch
 def evaluate(self:Recognizer, queries # labelled queries (ImageFolder tree or table): folder name = true product
             )->dict:
@@ -282,6 +290,7 @@ def writable_target(path:str|Path, # a file about to be written
                               "--overwrite) or choose another file")
     return p
 
+# %% ../nbs/16_api.ipynb #b9dd0940
 @patch
 def save(self:Recognizer, path:str|Path,
          overwrite:bool=True # replace an existing file (the CLI's writers pass False unless --overwrite)
@@ -291,6 +300,7 @@ def save(self:Recognizer, path:str|Path,
     knn.source = self.source.to_dict()
     return knn.save(writable_target(path, overwrite))
 
+# %% ../nbs/16_api.ipynb #d9e979ab
 @patch(cls_method=True)
 def load(cls:Recognizer, path:str|Path, # an index written by `Recognizer.save` / `retailklip index`
          device:str|None=None, run:str|Path|None=None, # use this run folder instead of the one the index records
@@ -305,6 +315,7 @@ def load(cls:Recognizer, path:str|Path, # an index written by `Recognizer.save` 
     knn.check_model(rec.fingerprint)
     return rec
 
+# %% ../nbs/16_api.ipynb #dae0c9db
 @patch(cls_method=True)
 @contextlib.contextmanager
 def edit(cls:Recognizer, path:str|Path, # an index file to change in place
@@ -617,6 +628,7 @@ def train(cls:ImageSearch,
     s.report = rep
     return s
 
+# %% ../nbs/16_api.ipynb #1376d053
 @patch
 def show(self:ImageSearch, query:str='bottle', # the first query (the widget's text box changes it)
          k:int=8):
@@ -635,6 +647,7 @@ def _match_paths(paths, data)->np.ndarray:
                          -1))
     return np.array(rows)
 
+# %% ../nbs/16_api.ipynb #3c9a0e0e
 @patch
 def evaluate(self:ImageSearch, coco, # a COCO / LVIS JSON file (or a loaded `CocoData`)
                     base:list, novel:list, # class names
@@ -823,16 +836,12 @@ def pretrain_clip(steps:int=600, batch_size:int=128, lr:float=1e-3, warmup=None,
                   restyle:float=0. # chance that a product is shown in another of `styles` (`pretrain.restyled`)
                  )->dict: # caption <-> image recall on unseen pairs
     "Contrastive pretraining of a mini-CLIP on the synthetic stream, its recall on unseen pairs, and its export."
-    from retailklip.pretrain import (PretrainConfig, pretrain, pretrain_state, render_pool, export_weights, embed_pairs,
-                                     retrieval_recall)
+    from retailklip.pretrain import PretrainConfig, pretrain, render_pool, export_weights, embed_pairs, retrieval_recall
     device = _device(device)
     cfg = PretrainConfig(model=model, steps=steps, batch_size=batch_size, lr=lr, pool_size=pool_size, seed=seed,
                          warmup=warmup if warmup is not None else min(500, steps//10), styles=tuple(styles), init=init,
                          restyle=restyle)
-    pretrain_state(out, cfg, resume, overwrite)  # a run already in `out`: refused before the pool is rendered
-    pool = render_pool(pool_size, seed, workers=workers, styles=cfg.styles, restyle=restyle)
-    if device.startswith('cuda'): pool = (pool[0].to(device), pool[1])
-    bb, hist = pretrain(cfg, out, device=device, resume=resume, overwrite=overwrite, pool=pool)
+    bb, _ = pretrain(cfg, out, device=device, resume=resume, overwrite=overwrite, workers=workers)
     rec = retrieval_recall(*embed_pairs(bb, *render_pool(600, seed=4242, workers=workers, progress=False)))
     if export:
         cmd = (f"retailklip pretrain --steps {steps} --batch-size {batch_size} --lr {lr} --warmup {cfg.warmup} "

@@ -26,6 +26,7 @@ def _options(p:argparse.ArgumentParser)->list:
     subs = [sp for a in p._actions if isinstance(a, argparse._SubParsersAction) for sp in a.choices.values()]
     return sorted({o for q in (p, *subs) for a in q._actions for o in a.option_strings})
 
+# %% ../nbs/20_cli.ipynb #1851f5a6
 def _did_you_mean(p:argparse.ArgumentParser, # the parser that failed
                   message:str # argparse's error message
                  )->str:
@@ -69,6 +70,7 @@ def _groups(p:argparse.ArgumentParser, exclusive:tuple, one_of:tuple)->dict:
             where.update({k: grp for k in g})
     return where
 
+# %% ../nbs/20_cli.ipynb #9ef2a7bd
 def add_command(sub, # the subparsers of the console script
                 name:str # a registered command
                )->argparse.ArgumentParser:

@@ -111,6 +111,7 @@ class ForConfig:
 FULL_LABEL_STEPS, FEW_LABEL_STEPS = 1200, 600  # picked by the pseudo-novel sweep at the end of this chapter
 FEW_LABEL_W_SUP = 4.  # picked by the pseudo-novel sweep at the end of this chapter
 
+# %% ../nbs/13_decoder.ipynb #8ce06ce9
 def labelled_subset(n:int, fraction:float, seed:int=0)->np.ndarray:
     "Indices of the `fraction` of `n` images that keep their labels (at least one; a fixed seeded draw)."
     return np.sort(np.random.default_rng(seed).permutation(n)[:max(1, int(round(fraction*n)))])
@@ -264,12 +265,14 @@ def _param_groups(head, cfg):
         groups.append(dict(params=list(b.parameters()), lr=cfg.lr*cfg.block_lr_decay**(i + 1)))
     return groups
 
+# %% ../nbs/13_decoder.ipynb #ba271e9c
 def _for_plan(n:int, cfg:ForConfig)->list: # per step: (indices for the label-free losses, indices of labelled images)
     "The images every step draws (a seeded plan, identical for every feature source)."
     rng, lab = np.random.default_rng(cfg.seed), labelled_subset(n, cfg.label_fraction, cfg.seed)
     n_sup = cfg.sup_batch or max(8, round(cfg.batch_size*cfg.label_fraction))
     return [(rng.integers(0, n, cfg.batch_size), lab[rng.integers(0, len(lab), n_sup)]) for _ in range(cfg.total_steps)]
 
+# %% ../nbs/13_decoder.ipynb #edc96c7c
 def _step_features(bb, feats, plan, cfg, centroids, workers, report):
     ("Per step: (tokens, global embeddings, centroids) of the readable images of the step, and "
      "the mask of those positions.")

@@ -46,6 +46,7 @@ class Benchmark:
     q_ids: np.ndarray
     _tmp: object = field(default=None, repr=False)  # the temporary folder, removed with the benchmark
 
+# %% ../nbs/10_eval.ipynb #c81588e5
 def make_benchmark(n_products:int=334, heldout_frac:float=0.3, seed:int=2024,
                    root:str|Path|None=None, # folder to write the images to (default: a temporary folder)
                    styles:tuple=('classic',) # the looks of the world's products (see `synth.STYLES`)
@@ -73,6 +74,7 @@ def knn_method(bb:Backbone, b:Benchmark, index_type:str='auto')->tuple:
     pred = knn.predict(embed_images(enc, b.q_files, bb)[0], k=5)
     return [[p for p, _ in t] for t in pred.topk], secs, knn
 
+# %% ../nbs/10_eval.ipynb #e413a156
 def _aug_views(enc, bb, files, n_views, seed=0):
     ("Embeddings of `files` as they are, then of `n_views - 1` shelf-augmented views (decoded and "
      "augmented in the loader).")
@@ -189,6 +191,7 @@ RETAIL_PROTOCOLS = {
     'grozi-120': (('inVitro', 'web/JPEG', 'web{i}.jpg'), ('inSitu', 'video', 'video{i}.png')),
     'rp2k': (('all/train', '.', '{k}_{i}.jpg'), ('all/test', '.', '{k}_{i}.jpg'))}
 
+# %% ../nbs/10_eval.ipynb #8e210088
 def _product_images(folder:Path, sub:str)->list: # [(path, product)]
     "Images (.jpg, .jpeg, .png) `folder/<product>/sub/*`, products in natural order (GroZi numbers them)."
     if not folder.is_dir(): return []
@@ -197,6 +200,7 @@ def _product_images(folder:Path, sub:str)->list: # [(path, product)]
             for p in sorted((d/sub).glob('*')) if p.suffix.lower() in ('.jpg', '.jpeg', '.png')
             and not p.name.startswith('.')]
 
+# %% ../nbs/10_eval.ipynb #348cbb50
 def retail_protocol(name:str, # a key of `RETAIL_PROTOCOLS`
                     root:str|Path # the dataset's folder, as unpacked
                    )->tuple: # (references, queries): tables of path, product
@@ -220,6 +224,7 @@ def retail_protocol(name:str, # a key of `RETAIL_PROTOCOLS`
                       "without references are left out")
     return refs, qs[~orphan].reset_index(drop=True)
 
+# %% ../nbs/10_eval.ipynb #08b284c8
 def write_retail_fixture(root:str|Path, name:str, n_products:int=4, per:int=3, seed:int=0)->Path:
     ("A tiny tree in the published layout of `name` (`RETAIL_PROTOCOLS`): `per` references (plain colours) and `per` "
      "noisy queries of each of `n_products`.")

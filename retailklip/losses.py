@@ -78,6 +78,7 @@ def guidance_loss(outputs:torch.Tensor, # (B, N, d) L2-normalised decoder output
         picked.append(sim[b, r, c])
     return (1 - torch.stack(picked)).mean()
 
+# %% ../nbs/07_losses.ipynb #90c1e05a
 def alignment_loss(outputs:torch.Tensor, # (B, N, d) decoder outputs
                    global_emb:torch.Tensor, # (B, d) frozen CLIP global embeddings (normalised)
                    mode:str='mean' # 'mean' of the outputs, or the 'first' output

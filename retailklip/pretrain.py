@@ -18,7 +18,7 @@ from .fit import Task, Plan, fit, run_guard
 
 # %% auto #0
 __all__ = ['restyled', 'pretrain_sample', 'render_pool', 'PretrainConfig', 'pretrain_state', 'ClipTask', 'clip_batches',
-           'pretrain', 'export_weights', 'embed_pairs', 'retrieval_recall', 'zero_shot_attribute']
+           'stream_pool', 'pretrain', 'export_weights', 'embed_pairs', 'retrieval_recall', 'zero_shot_attribute']
 
 # %% ../nbs/05_pretrain.ipynb #73d9cb2f
 def restyled(p:Product, # the product
@@ -30,20 +30,32 @@ def restyled(p:Product, # the product
     if chance <= 0 or rng.random() >= chance: return p
     return replace(p, style=styles[int(rng.integers(len(styles)))])
 
-# %% ../nbs/05_pretrain.ipynb #63990483
+# %% ../nbs/05_pretrain.ipynb #2078d367
 _WORLDS = {}
 def _world(seed, styles=('classic',), n=2000):
     key = (seed, tuple(styles))
     if key not in _WORLDS: _WORLDS[key] = make_world(n, heldout_frac=0., seed=seed, mean_shelf=4, styles=tuple(styles))
     return _WORLDS[key]
 
+# %% ../nbs/05_pretrain.ipynb #b3e01742
+def _object_sample(rng:np.random.Generator, size:int)->tuple:
+    "A household object of `scenes` on a plain background of its scene settings, and its caption."
+    c = CATEGORIES[rng.integers(len(CATEGORIES))]
+    bg = tuple(int(v) for v in np.clip(np.array(list(SCENE_SETTINGS.values())[rng.integers(3)][rng.integers(3)])
+                                       + rng.normal(0, 20, 3), 0, 255))
+    canvas = Image.new('RGBA', (size, size), bg + (255,))
+    spr = draw_object(c, rng, size).resize((s := int(size*rng.uniform(.6, .95)),)*2, Image.Resampling.BILINEAR)
+    canvas.paste(spr, (int(rng.integers(0, size-s+1)), int(rng.integers(0, size-s+1))), spr)
+    return canvas.convert('RGB'), f"a photo of {article_for(c)} {c}"
+
+# %% ../nbs/05_pretrain.ipynb #63990483
 def pretrain_sample(i:int, # index in the stream
                     seed:int=1000, # stream seed (1000: training; other seeds give unseen products and scenes)
                     size:int=96, # image side
                     styles:tuple=('classic',), # the looks of the stream's products (see `synth.STYLES`)
                     restyle:float=0. # chance that a product is shown in another of `styles` than its brand's
                    )->tuple: # (RGB PIL image, caption)
-    "The `i`-th captioned image of the pretraining stream."
+    "The `i`-th captioned image of the pretraining stream: a product (40 %), an object (25 %) or a scene."
     rng = rng_for(seed, 'pretrain', i)
     u = rng.random()
     w = _world(seed, styles)
@@ -51,14 +63,7 @@ def pretrain_sample(i:int, # index in the stream
         p = restyled(w.products[rng.integers(len(w.products))], styles, rng_for(seed, 'restyle', i), restyle)
         if rng.random() < .4: return catalog_image(p, int(rng.integers(3)), size, seed), product_caption(p, 'catalog')
         return shelf_image(p, int(rng.integers(50)), w.products, size, seed), product_caption(p, 'shelf')
-    if u < .65:
-        c = CATEGORIES[rng.integers(len(CATEGORIES))]
-        bg = tuple(int(v) for v in np.clip(np.array(list(SCENE_SETTINGS.values())[rng.integers(3)][rng.integers(3)])
-                                           + rng.normal(0, 20, 3), 0, 255))
-        canvas = Image.new('RGBA', (size, size), bg + (255,))
-        spr = draw_object(c, rng, size).resize((s := int(size*rng.uniform(.6, .95)),)*2, Image.Resampling.BILINEAR)
-        canvas.paste(spr, (int(rng.integers(0, size-s+1)), int(rng.integers(0, size-s+1))), spr)
-        return canvas.convert('RGB'), f"a photo of {article_for(c)} {c}"
+    if u < .65: return _object_sample(rng, size)
     im, anns, cap = make_scene(int(rng.integers(10**9)), seed, size*2)
     return im.resize((size, size), Image.Resampling.BICUBIC), cap
 
@@ -72,6 +77,7 @@ def _render_chunk(args):
         caps.append(c)
     return np.stack(ims), caps
 
+# %% ../nbs/05_pretrain.ipynb #7bc19504
 def render_pool(n:int, # number of pairs
                 seed:int=1000, # stream seed
                 size:int=96, # image side
@@ -156,29 +162,38 @@ def clip_batches(bb:Backbone, # the model being trained (its size and normalisat
         x = to_model_input(images[idx].to(device, non_blocking=True), bb, augment=True, generator=g)
         yield x, tokens[idx].to(device)
 
+# %% ../nbs/05_pretrain.ipynb #40e8eb5a
+def stream_pool(cfg:PretrainConfig, # the run whose stream to render
+                workers:int|None=None, # rendering processes (default: all cores)
+                progress:bool=True, # show a progress bar
+                device:str='cpu' # where the images are kept
+               )->tuple: # (uint8 tensor (n, 96, 96, 3), list of captions)
+    "The rendered (images, captions) pool that run `cfg` samples its batches from."
+    images, caps = render_pool(cfg.pool_size, cfg.seed, workers=workers, progress=progress, styles=cfg.styles,
+                               restyle=cfg.restyle)
+    return images.to(device), caps
+
 # %% ../nbs/05_pretrain.ipynb #87ce4f2a
 def pretrain(cfg:PretrainConfig=PretrainConfig(), # the run
              out:str|Path='runs/pretrain', # folder for checkpoints and the history CSV
              device:str='cuda' if torch.cuda.is_available() else 'cpu',
              resume:bool=False, # continue the run in `out` (same config; `steps` may grow)
              overwrite:bool=False, # replace the run in `out`
-             pool:tuple|None=None, # a pre-rendered (images, captions) pool; rendered if None
-             progress:bool=True
+             pool:tuple|None=None, # a pre-rendered (images, captions) pool (default: `stream_pool(cfg)`)
+             progress:bool=True,
+             workers:int|None=None # processes that render the pool (default: all cores)
             )->tuple: # (Backbone, history DataFrame)
     "Contrastive (CLIP) pretraining of `cfg.model` (from scratch, or from `cfg.init`) on the synthetic stream."
     st = pretrain_state(out, cfg, resume, overwrite, device)  # refuses before any work
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     bb = load_backbone(cfg.model, pretrained=cfg.init, device=device)
-    task = ClipTask(bb.model.train(), cfg.lr, cfg.weight_decay)
-    if pool is None: pool = render_pool(cfg.pool_size, cfg.seed, progress=progress, styles=cfg.styles,
-                                        restyle=cfg.restyle)
-    images, caps = pool
+    images, caps = pool or stream_pool(cfg, workers, progress, device)
     batches = clip_batches(bb, images, bb.tokenizer(caps), cfg, st['step'] if st else 0, device)
     plan = Plan(cfg.steps, cfg.warmup, precision=cfg.precision, clip_grad=1., ckpt_every=cfg.ckpt_every,
                 betas=(0.9, 0.98), eps=1e-6)
-    h = fit(task, plan, batches, out, dict(config=asdict(cfg)), st, progress, 'pretrain')
-    return bb, h
+    task = ClipTask(bb.model.train(), cfg.lr, cfg.weight_decay)
+    return bb, fit(task, plan, batches, out, dict(config=asdict(cfg)), st, progress, 'pretrain')
 
 # %% ../nbs/05_pretrain.ipynb #705f88da
 def export_weights(bb_or_ckpt, # a Backbone, or the path of a `pretrain` checkpoint
@@ -210,6 +225,7 @@ def embed_pairs(bb:Backbone, images:torch.Tensor, captions:list[str], batch_size
     ft = torch.cat([bb.encode_text(captions[i:i+batch_size]) for i in range(0, len(captions), batch_size)])
     return fi.cpu(), ft.cpu()
 
+# %% ../nbs/05_pretrain.ipynb #4efd67ca
 def retrieval_recall(img_emb:torch.Tensor, txt_emb:torch.Tensor, ks=(1, 5, 10))->dict:
     "Caption->image and image->caption recall@k, where pair `i` is the only right answer for query `i`; plus chance."
     sim = txt_emb @ img_emb.T

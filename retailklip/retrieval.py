@@ -26,12 +26,14 @@ __all__ = ['PROMPTS', 'SEARCH_METHODS', 'RETRIEVAL_SPEC', 'COMPRESSED_SPEC', 'Te
 PROMPTS = ('a photo of {a} {c}', 'a photo of a shelf with {a} {c}', 'a photo of a checkout counter with {a} {c}',
            'a photo of a produce table with {a} {c}')
 
+# %% ../nbs/12_retrieval.ipynb #ba2224f5
 def _strip_article(q):
     q = ' '.join(q.strip().lower().split())
     for a in ('a ', 'an ', 'some ', 'the '):
         if q.startswith(a): return q[len(a):]
     return q
 
+# %% ../nbs/12_retrieval.ipynb #68ff314d
 class TextBank:
     "Prompt-ensembled, L2-normalised, cached text embeddings of category names or free-text queries."
     def __init__(self, bb:Backbone, # the backbone whose text tower embeds the queries
@@ -115,6 +117,7 @@ def dense_features(visual, # `model.visual` of an open_clip ViT
     if visual.proj is not None: h = h @ visual.proj
     return F.normalize(h.float(), dim=-1)
 
+# %% ../nbs/12_retrieval.ipynb #83bf0d76
 def spherical_kmeans(x:torch.Tensor, # (n, P, d) L2-normalised points, one set per image
                      k:int, # clusters per image
                      iters:int=10 # Lloyd iterations
@@ -138,6 +141,7 @@ def clip_embeddings(feats:SceneFeatures)->torch.Tensor: # (n, 1, d)
     "CLIP global: one embedding per image."
     return feats.global_emb[:, None]
 
+# %% ../nbs/12_retrieval.ipynb #36c3fd88
 def cluster_clip_embeddings(visual, # `model.visual` (frozen)
                             feats:SceneFeatures, # from `scene_features`
                             k:int=4, # k-means clusters per image
@@ -270,6 +274,7 @@ def precision_at_k(scores:np.ndarray, # (n,) score of each image
     hits = (relevant[keep] == 1)[np.argsort(-scores[keep], kind='stable')[:k]]
     return np.cumsum(hits)/np.arange(1, len(hits) + 1), hits
 
+# %% ../nbs/12_retrieval.ipynb #b9f77703
 def ap_at_k(scores:np.ndarray, # (n,) score of each image
             relevant:np.ndarray, # (n,) 1 relevant, 0 not, -1 ignored
             k:int=50)->float:
@@ -278,6 +283,7 @@ def ap_at_k(scores:np.ndarray, # (n,) score of each image
     n_rel = int((np.asarray(relevant) == 1).sum())
     return float((prec*hits).sum()/min(n_rel, k)) if n_rel else float('nan')
 
+# %% ../nbs/12_retrieval.ipynb #559f90b6
 def image_scores(emb:torch.Tensor, # (n, M, d) normalised embeddings of each image (NaN rows: padding)
                  text:torch.Tensor, # (Q, d) normalised query embeddings
                  batch_size:int=4096)->np.ndarray: # (n, Q)
@@ -296,6 +302,7 @@ def relevance_matrix(labels:list, # per image: a set of category names, or a `Co
         return np.stack([relevance(labels, c) for c in classes], 1)
     return np.array([[int(c in l) for c in classes] for l in labels], int).reshape(len(labels), len(classes))
 
+# %% ../nbs/12_retrieval.ipynb #015c1e50
 def map_at_k(S:np.ndarray, # (n_images, n_classes) scores, columns: base classes then novel classes
              R:np.ndarray, # (n_images, n_classes) relevance in {1, 0, -1}
              base:list, novel:list, k:int=50)->dict:
@@ -308,6 +315,7 @@ def map_at_k(S:np.ndarray, # (n_images, n_classes) scores, columns: base classes
     return {f'map{k}_base': float(np.nanmean(ap[:nb])) if nb else float('nan'),
             f'map{k}_novel': float(np.nanmean(ap[nb:])) if len(novel) else float('nan'), 'per_class': per}
 
+# %% ../nbs/12_retrieval.ipynb #0c3c6ca5
 def evaluate_retrieval(emb:torch.Tensor, # (n, M, d) image embeddings
                        labels, # per-image category sets, or a `CocoData`
                        text:TextBank, # embeds the class names

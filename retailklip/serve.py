@@ -45,12 +45,14 @@ class ServeLimits:
     min_side:int = 8  # smaller images are refused
     max_side:int = 1024  # larger images are scaled down to this side once decoded (the model needs far fewer pixels)
 
+# %% ../nbs/18_serve.ipynb #38caedf9
 class UploadError(ValueError):
     "A refused upload: `status` is the HTTP status to answer with."
     def __init__(self, msg:str, status:int=422):
         super().__init__(msg)
         self.status = status
 
+# %% ../nbs/18_serve.ipynb #a8f566a2
 def read_upload(data:bytes, # the uploaded file's bytes
                 name:str, # its name, for messages
                 limits:ServeLimits=ServeLimits())->np.ndarray: # (H, W, 3) uint8 RGB
@@ -178,6 +180,7 @@ def _host_port(value:str|None)->tuple|None:
         return (u.hostname, u.port) if u.hostname else None
     except ValueError: return None  # a port that is not a number
 
+# %% ../nbs/18_serve.ipynb #65f9ebd7
 class HostCheck:
     "ASGI middleware: a 400 to an HTTP request whose `Host` names none of `hosts` (any port): DNS rebinding is refused."
     def __init__(self, app, hosts:list): self.app, self.hosts = app, {h.strip('[]').lower() for h in hosts}
@@ -190,6 +193,7 @@ class HostCheck:
                 return await JSONResponse({'detail': msg}, 400)(scope, receive, send)
         await self.app(scope, receive, send)
 
+# %% ../nbs/18_serve.ipynb #08f4bc84
 def _same_host(origin:str, host:str|None)->bool:
     "Whether the origin `origin` (`scheme://name[:port]`) names the same server as the `Host` header `host`."
     o = urlsplit(origin)
@@ -197,6 +201,7 @@ def _same_host(origin:str, host:str|None)->bool:
     a, b, default = _host_port(o.netloc), _host_port(host), 443 if o.scheme == 'https' else 80
     return a is not None and b is not None and a[0] == b[0] and (a[1] or default) == (b[1] or default)
 
+# %% ../nbs/18_serve.ipynb #4f9463ce
 def same_origin(request:Request):
     "Refuse (403) a change from another site: `Origin` must name this `Host`, `Sec-Fetch-Site` be same-origin or none."
     site, origin = request.headers.get('sec-fetch-site'), request.headers.get('origin')
@@ -215,25 +220,30 @@ ERRORS = {400: 'the `Host` header names another server', 401: 'a change without 
           409: 'a change the index refuses (its only product; an index file that does not load)',
           413: 'an upload over the limits (bytes, pixels, files)', 500: 'a fault of the service (see its log)'}
 
+# %% ../nbs/18_serve.ipynb #52ebfdc9
 def error_responses(*codes:int)->dict:
     "OpenAPI `responses` of FastAPI documenting the error answers `codes`, each with a `Detail` body."
     return {c: dict(model=Detail, description=ERRORS[c]) for c in codes}
 
+# %% ../nbs/18_serve.ipynb #9b71d112
 def invalid(loc:tuple, # where: ('query', 'q'), ('path', 'product'), ('body', 'files')
             msg:str)->RequestValidationError:
     "A 422 in the shape of FastAPI's validation errors, which the schema documents."
     return RequestValidationError([dict(loc=list(loc), msg=msg, type='value_error')])
 
+# %% ../nbs/18_serve.ipynb #019cfdba
 async def upload_error(request:Request, e:UploadError)->JSONResponse:
     "The answer to a refused upload: 413 with its reason, or a 422 in the validation shape."
     if e.status == 422: return await request_validation_exception_handler(request, invalid(('body', 'files'), str(e)))
     return JSONResponse({'detail': str(e)}, e.status)
 
+# %% ../nbs/18_serve.ipynb #cad4ca5e
 def allowed_methods(routes:list, scope:dict)->list:
     "Every method that one of `routes` serves at the path of the request `scope`: the `Allow` of a 405."
     from starlette.routing import Match
     return sorted({m for r in routes if r.matches(scope)[0] != Match.NONE for m in getattr(r, 'methods', None) or ()})
 
+# %% ../nbs/18_serve.ipynb #9080202e
 async def http_error(request:Request, e:StarletteHTTPException):
     "FastAPI's answer to an `HTTPException`; a 405's `Allow` names every method of the path."
     if e.status_code == 405:
@@ -243,11 +253,13 @@ async def http_error(request:Request, e:StarletteHTTPException):
 # %% ../nbs/18_serve.ipynb #052ceba7
 PRODUCT_ID = re.compile(r'[^\x00-\x1f\x7f/\\]{1,128}')  # no control characters or slashes; used whole (`fullmatch`)
 
+# %% ../nbs/18_serve.ipynb #552b8b0f
 def valid_product_id(product:str)->bool:
     ("Whether `product` may name a product through the service: 1-128 characters, no control characters, slashes, "
      "surrounding spaces, `.` or `..`.")
     return bool(PRODUCT_ID.fullmatch(product)) and product.strip() == product and product not in ('.', '..')
 
+# %% ../nbs/18_serve.ipynb #f2c62ed1
 def upload_folder(index:str|Path, product:str)->Path:
     ("Where the service keeps the reference images uploaded for `product`: a folder beside the index named by a hash "
      "of the id (never by the id itself).")
@@ -257,10 +269,12 @@ PAGE_HEADERS = {'Content-Security-Policy': "default-src 'self'; img-src 'self' b
                 "script-src 'unsafe-inline'",
                 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer'}
 
+# %% ../nbs/18_serve.ipynb #05042f42
 def _file_key(path)->tuple:
     st = os.stat(path)
     return (st.st_mtime_ns, st.st_size, st.st_ino)
 
+# %% ../nbs/18_serve.ipynb #408571a3
 def _first_refs(rec)->dict:
     "Product -> id of its first reference image (`r<n>`), for the thumbnails next to results."
     refs = rec.knn.refs
@@ -268,6 +282,7 @@ def _first_refs(rec)->dict:
     first = refs.assign(pos=np.arange(len(refs))).groupby('product', sort=False)['pos'].first()
     return {p: f'r{i}' for p, i in first.items()}
 
+# %% ../nbs/18_serve.ipynb #2ad3e171
 def _thumb(path:str, side:int=256)->bytes:
     "A JPEG thumbnail of an image file, at most `side` px."
     with Image.open(path) as im:
@@ -801,6 +816,7 @@ def is_loopback_host(host:str)->bool:
     try: return ipaddress.ip_address(host).is_loopback
     except ValueError: return host == 'localhost'
 
+# %% ../nbs/18_serve.ipynb #a60a8d57
 def _log_to_stderr(access_log:bool):
     "Send the service's log lines to stderr: errors always, one line per request when `access_log`."
     if not logger.handlers:
@@ -813,6 +829,7 @@ def _log_to_stderr(access_log:bool):
 
 MIN_TOKEN = 16  # characters: a shorter token is guessed
 
+# %% ../nbs/18_serve.ipynb #2745252b
 def serve(index:str|Path|None=None, search:str|Path|None=None, # the indexes (see `make_app`)
           host:str='127.0.0.1', port:int=8000,
           token:str|None=None, # needed by the changing endpoints; required when `host` is not a loopback address

@@ -28,8 +28,10 @@ def _layer_id(name:str, n_blocks:int)->int:
     if name.startswith('transformer.resblocks.'): return int(name.split('.')[2]) + 1
     return n_blocks  # ln_post, proj (and attention pooling, if any) train with the top block
 
+# %% ../nbs/09_train.ipynb #40e8cc2c
 def _no_decay(name:str, p:torch.Tensor)->bool: return p.ndim < 2 or 'embedding' in name or name.endswith('.bias')
 
+# %% ../nbs/09_train.ipynb #2d55d41f
 def layer_decay_groups(visual:nn.Module, # an open_clip VisionTransformer
                        base_lr:float, # learning rate of the top block
                        layer_decay:float=0.7, # each block below gets this factor more
