@@ -6,6 +6,7 @@
 from __future__ import annotations
 import math, os
 import numpy as np, pandas as pd
+from fastcore.basics import patch
 import matplotlib.pyplot as plt
 from matplotlib.patches import Rectangle
 from .retrieval import TextBank, image_scores, precision_at_k
@@ -75,38 +76,44 @@ class Inspector:
         self.pred = knn.refs['product'].to_numpy()[self.idx[:, 0]].astype(str)
         self.wrong = np.flatnonzero(self.pred != self.truth)
 
-    def figure(self, i:int):
-        "Figure for query `i`."
-        prods = self.knn.refs['product'].to_numpy()
-        nb = [(self.ref_images[j], prods[j], float(s)) for j, s in zip(self.idx[i], self.sims[i]) if j >= 0]
-        return show_neighbours(self.q_images[i], self.truth[i], nb, f'query {i}')
+# %% ../nbs/15_widgets.ipynb #e4ecf291
+@patch
+def figure(self:Inspector, i:int):
+    "Figure for query `i`."
+    prods = self.knn.refs['product'].to_numpy()
+    nb = [(self.ref_images[j], prods[j], float(s)) for j, s in zip(self.idx[i], self.sims[i]) if j >= 0]
+    return show_neighbours(self.q_images[i], self.truth[i], nb, f'query {i}')
 
-    def summary(self):
-        "Per-product accuracy bar plot and the most confused pairs."
-        acc = per_product_accuracy(self.pred, self.truth)
-        plot_product_accuracy(acc)
-        plt.show()
-        return confused_pairs(self.pred, self.truth)
+# %% ../nbs/15_widgets.ipynb #000121b1
+@patch
+def summary(self:Inspector):
+    "Per-product accuracy bar plot and the most confused pairs."
+    acc = per_product_accuracy(self.pred, self.truth)
+    plot_product_accuracy(acc)
+    plt.show()
+    return confused_pairs(self.pred, self.truth)
 
-    def widget(self):
-        "An ipywidgets UI: slider over queries, 'only wrong' switch, the neighbour strip."
-        import ipywidgets as W
-        only = W.Checkbox(value=False, description=f'only wrong ({len(self.wrong)})')
-        sl = W.IntSlider(0, 0, max(0, len(self.truth) - 1), description='query')
-        out = W.Output()
-        def draw(*_):
-            ids = self.wrong if only.value else np.arange(len(self.truth))
-            sl.max = max(0, len(ids) - 1)
-            with out:
-                out.clear_output(wait=True)
-                if len(ids):
-                    fig = self.figure(int(ids[min(sl.value, len(ids) - 1)]))
-                    plt.show()
-                else: print('no queries to show')
-        only.observe(draw, 'value')
-        sl.observe(draw, 'value')
-        draw()
-        return W.VBox([W.HBox([sl, only]), out])
+# %% ../nbs/15_widgets.ipynb #98ad4c94
+@patch
+def widget(self:Inspector):
+    "An ipywidgets UI: slider over queries, 'only wrong' switch, the neighbour strip."
+    import ipywidgets as W
+    only = W.Checkbox(value=False, description=f'only wrong ({len(self.wrong)})')
+    sl = W.IntSlider(0, 0, max(0, len(self.truth) - 1), description='query')
+    out = W.Output()
+    def draw(*_):
+        ids = self.wrong if only.value else np.arange(len(self.truth))
+        sl.max = max(0, len(ids) - 1)
+        with out:
+            out.clear_output(wait=True)
+            if len(ids):
+                fig = self.figure(int(ids[min(sl.value, len(ids) - 1)]))
+                plt.show()
+            else: print('no queries to show')
+    only.observe(draw, 'value')
+    sl.observe(draw, 'value')
+    draw()
+    return W.VBox([W.HBox([sl, only]), out])
 
 # %% ../nbs/15_widgets.ipynb #0a87daea
 def _thumbnail(path, size:int)->np.ndarray|None:
@@ -129,53 +136,57 @@ class SearchGallery:
                 ):
         self.search, self.k, self.ncols, self.thumb = search, int(k), int(ncols), int(thumb)
 
-    def figure(self, query:str, # free text, e.g. 'bottle'
-               k:int|None=None # images to show (default `self.k`)
-              ):
-        "A matplotlib figure of the results of `query`."
-        hits = self.search(query, self.k if k is None else int(k))
-        n = len(hits)
-        nc = max(1, min(self.ncols, n))
-        nr = max(1, math.ceil(n/nc))
-        fig, axs = plt.subplots(nr, nc, figsize=(2*nc, 2.2*nr), squeeze=False)
-        for ax in axs.flat: ax.set_axis_off()
-        if n == 0: axs[0, 0].text(.5, .5, f'no results for\n{query!r}', ha='center', va='center', fontsize=9)
-        for ax, h in zip(axs.flat, hits.itertuples()):
-            im = _thumbnail(h.path, self.thumb)
-            if im is None:
-                ax.imshow(np.full((self.thumb, self.thumb, 3), 160, np.uint8))
-                ax.set_title('unreadable', fontsize=8)
-            else:
-                ax.imshow(im)
-                ax.set_title(f'{h.rank}. {h.score:.3f}', fontsize=8)
-        for ax in axs.flat[max(n, 1):]: ax.remove()  # one axes per result
-        fig.suptitle(f'{query!r}: top {n}', fontsize=9)
-        fig.tight_layout()
-        return fig
+# %% ../nbs/15_widgets.ipynb #1ebfbe8f
+@patch
+def figure(self:SearchGallery, query:str, # free text, e.g. 'bottle'
+           k:int|None=None # images to show (default `self.k`)
+          ):
+    "A matplotlib figure of the results of `query`."
+    hits = self.search(query, self.k if k is None else int(k))
+    n = len(hits)
+    nc = max(1, min(self.ncols, n))
+    nr = max(1, math.ceil(n/nc))
+    fig, axs = plt.subplots(nr, nc, figsize=(2*nc, 2.2*nr), squeeze=False)
+    for ax in axs.flat: ax.set_axis_off()
+    if n == 0: axs[0, 0].text(.5, .5, f'no results for\n{query!r}', ha='center', va='center', fontsize=9)
+    for ax, h in zip(axs.flat, hits.itertuples()):
+        im = _thumbnail(h.path, self.thumb)
+        if im is None:
+            ax.imshow(np.full((self.thumb, self.thumb, 3), 160, np.uint8))
+            ax.set_title('unreadable', fontsize=8)
+        else:
+            ax.imshow(im)
+            ax.set_title(f'{h.rank}. {h.score:.3f}', fontsize=8)
+    for ax in axs.flat[max(n, 1):]: ax.remove()  # one axes per result
+    fig.suptitle(f'{query!r}: top {n}', fontsize=9)
+    fig.tight_layout()
+    return fig
 
-    def widget(self, query:str='', # the first query shown
-               k:int|None=None # the first number of images (default `self.k`)
-              ):
-        "An ipywidgets UI: a query box (searches on Enter) and a slider for k above the gallery."
-        import ipywidgets as W
-        from IPython.display import display
-        box = W.Text(value=query, description='query', placeholder='e.g. bottle', continuous_update=False)
-        k = self.k if k is None else int(k)
-        sl = W.IntSlider(value=k, min=1, max=max(32, k), description='k', continuous_update=False)
-        out = W.Output()
-        def draw(*_):
-            with out:
-                out.clear_output(wait=True)
-                if not box.value.strip():
-                    print('type a query and press Enter')
-                    return
-                fig = self.figure(box.value, sl.value)
-                display(fig)
-                plt.close(fig)
-        box.observe(draw, 'value')
-        sl.observe(draw, 'value')
-        draw()
-        return W.VBox([W.HBox([box, sl]), out])
+# %% ../nbs/15_widgets.ipynb #85ef1925
+@patch
+def widget(self:SearchGallery, query:str='', # the first query shown
+           k:int|None=None # the first number of images (default `self.k`)
+          ):
+    "An ipywidgets UI: a query box (searches on Enter) and a slider for k above the gallery."
+    import ipywidgets as W
+    from IPython.display import display
+    box = W.Text(value=query, description='query', placeholder='e.g. bottle', continuous_update=False)
+    k = self.k if k is None else int(k)
+    sl = W.IntSlider(value=k, min=1, max=max(32, k), description='k', continuous_update=False)
+    out = W.Output()
+    def draw(*_):
+        with out:
+            out.clear_output(wait=True)
+            if not box.value.strip():
+                print('type a query and press Enter')
+                return
+            fig = self.figure(box.value, sl.value)
+            display(fig)
+            plt.close(fig)
+    box.observe(draw, 'value')
+    sl.observe(draw, 'value')
+    draw()
+    return W.VBox([W.HBox([box, sl]), out])
 
 # %% ../nbs/15_widgets.ipynb #c383d622
 def _show_hit(ax, im, # an image file, or an (H, W, 3) uint8 image
@@ -219,47 +230,53 @@ class RetrievalInspector:
         self.embs, self.text, self.images, self.anns = embs, text, images, anns
         self.labels = labels if labels is not None else ([{a['category'] for a in an} for an in anns] if anns else None)
 
-    def ranking(self, query:str, method:str, k:int=8)->tuple: # (image numbers, scores)
-        "Top-`k` images of `method` for `query`."
-        if method not in self.embs:
-            raise ValueError(f"unknown method {method!r}; choose one of {list(self.embs)}")
-        s = image_scores(self.embs[method], self.text([query]))[:, 0]
-        o = np.argsort(-s, kind='stable')[:k]
-        return o, s[o]
+# %% ../nbs/15_widgets.ipynb #36a97833
+@patch
+def ranking(self:RetrievalInspector, query:str, method:str, k:int=8)->tuple: # (image numbers, scores)
+    "Top-`k` images of `method` for `query`."
+    if method not in self.embs:
+        raise ValueError(f"unknown method {method!r}; choose one of {list(self.embs)}")
+    s = image_scores(self.embs[method], self.text([query]))[:, 0]
+    o = np.argsort(-s, kind='stable')[:k]
+    return o, s[o]
 
-    def figure(self, query:str, method:str, k:int=8):
-        "Gallery of the top-`k` images (boxes of `query` drawn) and the precision@k curve of each method."
-        order, sc = self.ranking(query, method, k)
-        fig, axs = plt.subplots(1, k + 1, figsize=(1.6*(k + 1) + 1.5, 2.2),
-                                gridspec_kw=dict(width_ratios=[1]*k + [1.8]))
-        cat = query.strip().lower()
-        for ax, i, s in zip(axs, order, sc):
-            _show_hit(ax, self.images[i], self.anns[i] if self.anns else [],
-                      None if self.labels is None else cat in self.labels[i], cat, s)
-        ax = axs[-1]
-        if self.labels is not None:
-            rel = np.array([int(cat in l) for l in self.labels])
-            scores = {m: image_scores(e, self.text([query]))[:, 0] for m, e in self.embs.items()}
-            _precision_curves(ax, scores, rel, method)
-        else: ax.axis('off')
-        fig.suptitle(f'"{query}": top {k} of {method}', fontsize=9)
-        fig.tight_layout()
-        return fig
+# %% ../nbs/15_widgets.ipynb #0359867d
+@patch
+def figure(self:RetrievalInspector, query:str, method:str, k:int=8):
+    "Gallery of the top-`k` images (boxes of `query` drawn) and the precision@k curve of each method."
+    order, sc = self.ranking(query, method, k)
+    fig, axs = plt.subplots(1, k + 1, figsize=(1.6*(k + 1) + 1.5, 2.2),
+                            gridspec_kw=dict(width_ratios=[1]*k + [1.8]))
+    cat = query.strip().lower()
+    for ax, i, s in zip(axs, order, sc):
+        _show_hit(ax, self.images[i], self.anns[i] if self.anns else [],
+                  None if self.labels is None else cat in self.labels[i], cat, s)
+    ax = axs[-1]
+    if self.labels is not None:
+        rel = np.array([int(cat in l) for l in self.labels])
+        scores = {m: image_scores(e, self.text([query]))[:, 0] for m, e in self.embs.items()}
+        _precision_curves(ax, scores, rel, method)
+    else: ax.axis('off')
+    fig.suptitle(f'"{query}": top {k} of {method}', fontsize=9)
+    fig.tight_layout()
+    return fig
 
-    def widget(self, query:str='jar', k:int=8):
-        "Text box + method switch -> gallery and precision curve."
-        import ipywidgets as W
-        box = W.Text(value=query, description='query', continuous_update=False)
-        meth = W.ToggleButtons(options=list(self.embs), value=list(self.embs)[-1])
-        out = W.Output()
-        def draw(*_):
-            with out:
-                out.clear_output(wait=True)
-                try:
-                    self.figure(box.value, meth.value, k)
-                    plt.show()
-                except ValueError as e: print(e)
-        box.observe(draw, 'value')
-        meth.observe(draw, 'value')
-        draw()
-        return W.VBox([W.HBox([box, meth]), out])
+# %% ../nbs/15_widgets.ipynb #11e630cf
+@patch
+def widget(self:RetrievalInspector, query:str='jar', k:int=8):
+    "Text box + method switch -> gallery and precision curve."
+    import ipywidgets as W
+    box = W.Text(value=query, description='query', continuous_update=False)
+    meth = W.ToggleButtons(options=list(self.embs), value=list(self.embs)[-1])
+    out = W.Output()
+    def draw(*_):
+        with out:
+            out.clear_output(wait=True)
+            try:
+                self.figure(box.value, meth.value, k)
+                plt.show()
+            except ValueError as e: print(e)
+    box.observe(draw, 'value')
+    meth.observe(draw, 'value')
+    draw()
+    return W.VBox([W.HBox([box, meth]), out])
