@@ -35,11 +35,11 @@ def acc1(rec, root:Path)->float:
     rec.index(root/'refs')
     return rec.evaluate(root/'queries')['acc1']
 
-def render_speed(n:int=400, styles:tuple=('classic', 'studio', 'discount', 'fresh', 'premium'))->dict:
+def render_speed(n:int=400, styles:tuple|None=None)->dict: # style -> images per second (default: every style)
     "Images per second that `synth` draws (catalogue and shelf shots of a 100-product world, one process) per style."
-    from retailklip.synth import make_world
+    from retailklip.synth import make_world, STYLES
     out = {}
-    for s in styles:
+    for s in styles or tuple(STYLES):
         w = make_world(100, seed=3, styles=(s,))
         w.image(0)  # fonts loaded
         t = time.perf_counter()
