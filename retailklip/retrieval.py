@@ -452,40 +452,8 @@ def scores(self:RetrievalIndex, text:torch.Tensor)->np.ndarray: # (n_images, Q)
     np.maximum.at(out, self.owner, s)
     return out
 
-# %% ../nbs/12_retrieval.ipynb #5eaacbd4
-@patch
-def save(self:RetrievalIndex, path:str|Path)->Path:
-    "Write the index to one `.npz` file atomically, once the new file loads back."
-    meta = dict(dim=self.dim, method=self.method, fingerprint=self.fingerprint, paths=self.paths, info=self.info,
-                format='retailklip-retrieval-1')
-    extra = dict(owner=self.owner, meta=np.array(json.dumps(meta)))
-    if not self.compressed: return self.store.save(path, self._loads_as, extra=extra, rows_only=True)
-    unlabelled = pd.DataFrame(dict(product=pd.Categorical.from_codes(np.zeros(len(self.store), np.int8), [''])))
-    return self.store.save(path, self._loads_as, extra=extra, refs=unlabelled)
-
-# %% ../nbs/12_retrieval.ipynb #d87fde27
-@patch
-def _loads_as(self:RetrievalIndex, path:Path)->RetrievalIndex:
-    "`load` of a file this index has just written, its vectors read from memory (no faiss index is built)."
-    keys = _KEYS + (_STORE_KEYS if self.compressed else ())
-    load = lambda z: RetrievalIndex._from_npz(z, path, _WHAT, self.compressed, build=False)
-    return self.store.read_back(path, keys, _WHAT, load)
-
 # %% ../nbs/12_retrieval.ipynb #98ed3574
 _KEYS, _STORE_KEYS, _WHAT = ('emb', 'owner', 'meta'), ('faiss', 'info', 'refs'), 'a retrieval index'
-
-# %% ../nbs/12_retrieval.ipynb #a5f592a8
-@patch(cls_method=True)
-def load(cls:RetrievalIndex, path:str|Path)->RetrievalIndex:
-    ("Read an index written by `save`; every field is checked first (a one-line `ValueError` "
-     "names the file and the fault).")
-    path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"retrieval index not found: {path}")
-    compressed = 'faiss' in npz_members(path)  # IVF-PQ codes in a store's layout, plus the image map
-    z = read_npz(path, _KEYS + (_STORE_KEYS if compressed else ()), _WHAT, stream=('faiss',) if compressed else ())
-    try: return cls._from_npz(z, path, _WHAT, compressed)
-    finally:
-        if compressed: z['faiss'].fh.close()
 
 # %% ../nbs/12_retrieval.ipynb #767dbc27
 def _read_meta(a:np.ndarray, bad)->tuple: # (checked, as written)
@@ -521,3 +489,35 @@ def _from_npz(cls:RetrievalIndex, z:dict, path:Path, what:str, compressed:bool,
     r = cls(dim, meta['method'], meta['fingerprint'], raw.get('info'), store)  # the info as written
     r.paths = meta['paths']
     return r
+
+# %% ../nbs/12_retrieval.ipynb #a5f592a8
+@patch(cls_method=True)
+def load(cls:RetrievalIndex, path:str|Path)->RetrievalIndex:
+    ("Read an index written by `save`; every field is checked first (a one-line `ValueError` "
+     "names the file and the fault).")
+    path = Path(path)
+    if not path.exists(): raise FileNotFoundError(f"retrieval index not found: {path}")
+    compressed = 'faiss' in npz_members(path)  # IVF-PQ codes in a store's layout, plus the image map
+    z = read_npz(path, _KEYS + (_STORE_KEYS if compressed else ()), _WHAT, stream=('faiss',) if compressed else ())
+    try: return cls._from_npz(z, path, _WHAT, compressed)
+    finally:
+        if compressed: z['faiss'].fh.close()
+
+# %% ../nbs/12_retrieval.ipynb #5eaacbd4
+@patch
+def save(self:RetrievalIndex, path:str|Path)->Path:
+    "Write the index to one `.npz` file atomically, once the new file loads back."
+    meta = dict(dim=self.dim, method=self.method, fingerprint=self.fingerprint, paths=self.paths, info=self.info,
+                format='retailklip-retrieval-1')
+    extra = dict(owner=self.owner, meta=np.array(json.dumps(meta)))
+    if not self.compressed: return self.store.save(path, self._loads_as, extra=extra, rows_only=True)
+    unlabelled = pd.DataFrame(dict(product=pd.Categorical.from_codes(np.zeros(len(self.store), np.int8), [''])))
+    return self.store.save(path, self._loads_as, extra=extra, refs=unlabelled)
+
+# %% ../nbs/12_retrieval.ipynb #d87fde27
+@patch
+def _loads_as(self:RetrievalIndex, path:Path)->RetrievalIndex:
+    "`load` of a file this index has just written, its vectors read from memory (no faiss index is built)."
+    keys = _KEYS + (_STORE_KEYS if self.compressed else ())
+    load = lambda z: RetrievalIndex._from_npz(z, path, _WHAT, self.compressed, build=False)
+    return self.store.read_back(path, keys, _WHAT, load)
