@@ -174,41 +174,6 @@ class FeatureCache:
     @property
     def k(self)->int: return self.meta['k']
 
-# %% ../nbs/13_decoder.ipynb #d8d34cc5
-@patch
-def __getitem__(self:FeatureCache, idx)->FeatureCache:
-    "A view of images `idx` (a slice or indices), read from the same shards: e.g. a train / validation split."
-    v = copy.copy(self)
-    v.rows, v.ok = self.rows[idx], self.ok[idx]
-    return v
-
-# %% ../nbs/13_decoder.ipynb #f973724f
-@patch
-def get(self:FeatureCache, idx)->tuple: # (tokens fp16, global embeddings, centroids) of images `idx`
-    "Rows `idx` (image numbers) of the three feature arrays, read from the memory-mapped shards."
-    idx = self.rows[np.asarray(idx)]
-    s, r = idx//self.shard_size, idx % self.shard_size
-    return tuple(torch.from_numpy(np.stack([self._map(w, a)[b] for a, b in zip(s, r)]))
-                 for w in ('tokens', 'global', 'centroids'))
-
-# %% ../nbs/13_decoder.ipynb #507fab5e
-@patch
-def embeddings(self:FeatureCache,
-               method:str='clip', # a search method (`SEARCH_METHODS`): 'clip', 'cluster', or 'for' with `head`
-               k:int|None=None, # Cluster-CLIP centroids per image (default: all cached)
-               head=None, # the FOR head (method 'for'; it needs the cache's token depth)
-               batch_size:int=4096)->torch.Tensor: # (n, M, d) float32; rows of unreadable images are NaN
-    "The index embeddings of every image by one search method (`embed_scenes`), from the cached features."
-    m, k = search_method(method), self.k if k is None else int(k)
-    if not 1 <= k <= self.k: raise ValueError(f"k must be between 1 and the {self.k} cached centroids, got {k}")
-    out = []
-    for i in range(0, len(self), batch_size):
-        t, g, c = self.get(np.arange(i, min(len(self), i + batch_size)))
-        out.append(embed_scenes(m, SceneFeatures(t, g, self.depth, c), head=head, k=k).float())
-    e = torch.cat(out)
-    e[torch.from_numpy(~self.ok)] = float('nan')
-    return e
-
 # %% ../nbs/13_decoder.ipynb #281d710c
 @patch(cls_method=True)
 def build(cls:FeatureCache, bb:Backbone, # frozen backbone (a ViT)
@@ -256,6 +221,41 @@ def build(cls:FeatureCache, bb:Backbone, # frozen backbone (a ViT)
         with atomic_file(path/f'ok_{s:05d}.npy') as f: np.save(f, ok)  # written last: marks the shard complete
     barrier()  # every process's shards are written
     return cls(path)
+
+# %% ../nbs/13_decoder.ipynb #f973724f
+@patch
+def get(self:FeatureCache, idx)->tuple: # (tokens fp16, global embeddings, centroids) of images `idx`
+    "Rows `idx` (image numbers) of the three feature arrays, read from the memory-mapped shards."
+    idx = self.rows[np.asarray(idx)]
+    s, r = idx//self.shard_size, idx % self.shard_size
+    return tuple(torch.from_numpy(np.stack([self._map(w, a)[b] for a, b in zip(s, r)]))
+                 for w in ('tokens', 'global', 'centroids'))
+
+# %% ../nbs/13_decoder.ipynb #d8d34cc5
+@patch
+def __getitem__(self:FeatureCache, idx)->FeatureCache:
+    "A view of images `idx` (a slice or indices), read from the same shards: e.g. a train / validation split."
+    v = copy.copy(self)
+    v.rows, v.ok = self.rows[idx], self.ok[idx]
+    return v
+
+# %% ../nbs/13_decoder.ipynb #507fab5e
+@patch
+def embeddings(self:FeatureCache,
+               method:str='clip', # a search method (`SEARCH_METHODS`): 'clip', 'cluster', or 'for' with `head`
+               k:int|None=None, # Cluster-CLIP centroids per image (default: all cached)
+               head=None, # the FOR head (method 'for'; it needs the cache's token depth)
+               batch_size:int=4096)->torch.Tensor: # (n, M, d) float32; rows of unreadable images are NaN
+    "The index embeddings of every image by one search method (`embed_scenes`), from the cached features."
+    m, k = search_method(method), self.k if k is None else int(k)
+    if not 1 <= k <= self.k: raise ValueError(f"k must be between 1 and the {self.k} cached centroids, got {k}")
+    out = []
+    for i in range(0, len(self), batch_size):
+        t, g, c = self.get(np.arange(i, min(len(self), i + batch_size)))
+        out.append(embed_scenes(m, SceneFeatures(t, g, self.depth, c), head=head, k=k).float())
+    e = torch.cat(out)
+    e[torch.from_numpy(~self.ok)] = float('nan')
+    return e
 
 # %% ../nbs/13_decoder.ipynb #4712265b
 def _param_groups(head, cfg):
