@@ -2,10 +2,10 @@
 candidate and of today's default, side by side on the same clean worlds (each look, several world seeds), as they are
 and optionally finetuned on the seen looks; and which factor of the unseen look costs each model the most."""
 from __future__ import annotations
-import argparse, dataclasses, json, sys, tempfile, time
+import argparse, json, sys, tempfile, time
 from pathlib import Path
 import numpy as np
-from .transfer import SEEN, UNSEEN, acc1, world_seeds
+from .transfer import SEEN, UNSEEN, acc1, factor_variants, world_seeds, write_worlds
 
 LOOKS = dict(seen=SEEN, classic=('classic',), unseen=(UNSEEN,), market=('market',))  # world name -> its looks
 
@@ -14,30 +14,18 @@ def look_seeds(repeat:int)->dict: # world name -> seed of its products
     s = world_seeds(3 + repeat)
     return dict(s, market=s['unseen'])
 
-def factor_variants(unseen:str=UNSEEN)->dict: # name -> Style
-    ("The unseen look as a `Style` ('all factors'), and that look with each factor it sets put back to the default "
-     "`Style`'s value: what each factor costs a model.")
-    from retailklip.synth import STYLES, Style
-    st, base = STYLES[unseen], Style()
-    out = {'all factors': st}
-    for f in dataclasses.fields(Style):
-        if getattr(st, f.name) != getattr(base, f.name):
-            out[f'{f.name}={getattr(base, f.name)}'] = dataclasses.replace(st, **{f.name: getattr(base, f.name)})
-    return out
-
-def write_worlds(root:Path, repeats:int, n_products:int, factors:bool)->dict: # name -> [folders, one per repeat]
+def judging_worlds(root:Path, repeats:int, n_products:int, factors:bool)->dict: # name -> [folders, one per repeat]
     "Render the judging worlds once under `root` (kept: a second model is judged on the same images)."
-    from retailklip.synth import make_world, write_imagefolder
-    worlds = {}
+    worlds, todo = {}, {}
     for r in range(repeats):
         seeds = look_seeds(r)
-        todo = {n: (seeds[n], LOOKS[n]) for n in LOOKS}
-        if factors: todo.update({f'unseen {k}': (seeds['unseen'], (v,)) for k, v in factor_variants().items()})
-        for name, (seed, looks) in todo.items():
+        looks = {n: (seeds[n], LOOKS[n]) for n in LOOKS}
+        if factors: looks.update({f'unseen {k}': (seeds['unseen'], (v,)) for k, v in factor_variants().items()})
+        for name, job in looks.items():
             d = root/f'r{r}'/name.replace(' ', '_')
-            if not d.exists():
-                write_imagefolder(make_world(n_products, heldout_frac=.3, seed=seed, styles=looks), d)
+            todo[d] = job
             worlds.setdefault(name, []).append(d)
+    write_worlds(todo, n_products)
     return worlds
 
 def judge(src:dict, # ModelSource arguments: pretrained=TAG or checkpoint=FILE
@@ -64,7 +52,7 @@ def candidate(checkpoint, # the candidate's weights file (`retailklip pretrain -
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(work or tmp)
         t = time.time()
-        worlds = write_worlds(root, repeats, n_products, factors)
+        worlds = judging_worlds(root, repeats, n_products, factors)
         res = dict(candidate=judge(dict(checkpoint=str(checkpoint)), worlds, finetune, steps, root),
                    default=judge(dict(pretrained=DEFAULT_MODEL[1]), worlds, finetune, steps, root))
     gain = res['candidate']['as_is']['mean']['unseen'] - res['default']['as_is']['mean']['unseen']

@@ -124,6 +124,12 @@ def headline_markdown(res:dict)->str:
         L += [f"| transfer to an unseen look ({t['unseen']}): finetuned on the others over the ceiling / shipped model over "
               f"colour histograms | {t['transfer']:.2f}x (min {t['transfer_min']:.2f}x) / "
               f"{t['shipped_over_colour']:.2f}x | >= 0.6x / >= 2x | {_met(t['met'])} |"]
+    if 'factors' in res:
+        f = res['factors']; c = {r['variant']: r for r in f['cost']}; w = f['costliest']
+        L += [f"| what costs the models most on the unseen look ({f['unseen']}): the factor whose put-back to the default "
+              f"gains most, shipped model / finetuned on the seen looks | {w['shipped']}: "
+              f"{100*c[w['shipped']]['shipped']:+.0f} points / {w['finetuned_seen']}: "
+              f"{100*c[w['finetuned_seen']]['finetuned_seen']:+.0f} points | reported | |"]
     return '\n'.join(L)
 
 def _model_rate(g:dict)->str:
@@ -312,4 +318,24 @@ def bench_markdown(res:dict)->str:
                  f" slowest style ({min(t['images_per_second'], key=t['images_per_second'].get)})"
                  f" {t['slowest_over_classic']:.2f}x that (target: >= 0.5x: {_verdict(t['slowest_over_classic'] >= .5)})."
                  if 'images_per_second' in t else ''), '']
+    if 'factors' in res:
+        L += factors_markdown(res['factors'])
     return '\n'.join(L)
+
+def factors_markdown(f:dict)->list: # markdown lines
+    "Section 19: acc@1 on the unseen look with each of its factors put back to the default, and the points it gains."
+    mean = pd.DataFrame(f['mean']).set_index('variant')
+    cost = pd.DataFrame(f['cost']).set_index('variant').add_suffix(' gain')
+    df = mean.join(cost).sort_values('shipped gain', ascending=False, na_position='first')
+    seeds = ', '.join(str(s) for s in sorted({r['seed'] for r in f['per_seed']}))
+    return ['## 19. What each factor of the unseen look costs', '', _md(df.round(3).reset_index()), '',
+            f"acc@1 on the held-out products of the unseen look (`{f['unseen']}`, section 18's unseen world, seeds {seeds}), "
+            f"drawn with all its factors and again with one factor at a time put back to the default `Style`'s value; "
+            f"`gain` is that world's acc@1 minus the all-factors world's. `shipped` is rk-vit-mini `{f['pretrained']}` as it "
+            f"is; `finetuned_seen` is finetuned ({f['steps']} steps) on the seen looks ({', '.join(f['seen'])}). A variant "
+            f"keeps the world's seed and the look's label designs, so a row differs from the first in its one factor (a "
+            f"colour factor also draws the products' colours anew); `label designs drawn anew` changes no factor and "
+            f"shows how far a row moves by chance. The "
+            f"put-back that gains most: {f['costliest']['shipped']} for the shipped model, "
+            f"{f['costliest']['finetuned_seen']} for the finetuned one: a large gain names what the models' training never "
+            f"showed them.", '']

@@ -23,7 +23,7 @@ from .scale_out import scale_out
 from .threads import threads, threads_verdict
 from .startup import startup
 from .shelves import shelves
-from .transfer import transfer
+from .transfer import transfer, factors
 from .report import bench_markdown, headline_markdown
 
 SIZES = dict(quick=dict(accuracy_retailklip=dict(seeds=(3,), n_products=24, steps=3, full_steps=3),
@@ -35,13 +35,14 @@ SIZES = dict(quick=dict(accuracy_retailklip=dict(seeds=(3,), n_products=24, step
                         serve=dict(clients=4, requests=4, adds=2, products=6, images=32, seconds=2.),
                         threads=dict(steps=2, warm=1, batch_size=16, n_index=64, products=12), startup=dict(runs=2),
                         shelves=dict(n_products=16, n_photos=4, outside=4, steps=3, size=(640, 480)),
-                        transfer=dict(seeds=(0,), n_products=12, steps=3, render_images=40)),
+                        transfer=dict(seeds=(0,), n_products=12, steps=3, render_images=40),
+                        factors=dict(seeds=(0,), n_products=12, steps=3)),
              full=dict(accuracy_retailklip=dict(seeds=(2024, 7, 99), n_products=334),
                        accuracy_for=dict(seeds=(11, 22, 33), n_train=3000, n_test=1000),
                        throughput=1024, knn=(10_000, 100_000, 1_000_000), knn_queries=5000, knn_matched_queries=20_000, for_images=100_000, existing=10_000, new=1000,
                        rendered=105_000, knn_rendered=(10_000, 100_000), knn_matched=(1_000_000,), big_index=dict(), scale_out=dict(),
                        memory=dict(n=2000, factor=10), user_path=dict(n=2000), reliability=dict(n=500, structured=1000), kills=dict(n=20), serve=dict(),
-                       threads=dict(), startup=dict(runs=5), shelves=dict(), transfer=dict()))
+                       threads=dict(), startup=dict(runs=5), shelves=dict(), transfer=dict(), factors=dict()))
 
 def run_bench(quick:bool=False, out:str|Path='bench_out', progress:bool=True, sections:tuple|None=None,
               work:str|Path|None=None # folder for the rendered catalogue and its embeddings (kept, reused); None: a temporary one
@@ -93,6 +94,7 @@ def run_bench(quick:bool=False, out:str|Path='bench_out', progress:bool=True, se
         elif s == 'startup': res[s] = startup(**size[s])
         elif s == 'shelves': res[s] = shelves(work=work, **size[s])
         elif s == 'transfer': res[s] = transfer(work=work, **size[s])
+        elif s == 'factors': res[s] = factors(work=work, **size[s])
         res['section_seconds'][s] = time.time() - ts
     if tmp is not None: tmp.cleanup()
     res['seconds'] = sum(res['section_seconds'].values())

@@ -1,8 +1,9 @@
 """Section 18, transfer across looks: held-out products of a style family no model was finetuned on, recognised by the
 shipped model as it is, by models finetuned on the classic look alone and on the other families, and by a model
-finetuned on that family's own products (the ceiling); 1-NN over colour histograms is the chance level."""
+finetuned on that family's own products (the ceiling); 1-NN over colour histograms is the chance level. Section 19,
+what each factor of that family costs: the family drawn again with one factor at a time put back to the default."""
 from __future__ import annotations
-import tempfile, time
+import dataclasses, tempfile, time
 from pathlib import Path
 import numpy as np, pandas as pd
 from PIL import Image
@@ -13,6 +14,33 @@ UNSEEN = 'premium'  # the family it never sees
 def world_seeds(seed:int)->dict: # world name -> the seed of its products
     "The seeds of one run's three worlds; none is the mini-CLIP's pretraining stream seed (1000), whose products it saw."
     return dict(seen=seed, classic=seed + 500, unseen=seed + 3000)
+
+def _write_world(job:tuple)->str: # the folder
+    "Render one world, `(folder, seed, looks, n_products)`, unless its folder is there; a half-written one is never kept."
+    from retailklip.synth import make_world, write_imagefolder
+    d, seed, looks, n = job
+    if Path(d).exists(): return d
+    part = Path(d).with_name(Path(d).name + '.part')
+    write_imagefolder(make_world(n, heldout_frac=.3, seed=seed, styles=looks), part, overwrite=True)
+    part.rename(d)
+    return d
+
+def write_worlds(todo:dict, # folder -> (seed of its products, its looks: names in `STYLES` or `Style`s)
+                 n_products:int)->list: # the folders
+    "Render the worlds of `todo` that are not there yet, one per core (`synth.parallel_map`)."
+    from retailklip.synth import parallel_map
+    return parallel_map(_write_world, [(str(d), s, tuple(l), n_products) for d, (s, l) in todo.items()])
+
+def factor_variants(unseen:str=UNSEEN)->dict: # name -> Style
+    ("The unseen look as a `Style` ('all factors'), the same with its label designs drawn anew (how far a row moves "
+     "by chance), and that look with each factor it sets put back to the default `Style`'s value.")
+    from retailklip.synth import STYLES, Style
+    st, base = STYLES[unseen], Style()
+    out = {'all factors': st, 'label designs drawn anew': dataclasses.replace(st, name='')}
+    for f in dataclasses.fields(Style):
+        if f.name != 'name' and getattr(st, f.name) != getattr(base, f.name):
+            out[f'{f.name}={getattr(base, f.name)}'] = dataclasses.replace(st, **{f.name: getattr(base, f.name)})
+    return out
 
 def colour_histograms(paths:list, bins:int=8)->np.ndarray:
     "(n, bins**3) unit-length RGB histograms of the images at `paths`."
@@ -54,14 +82,12 @@ def transfer(seeds:tuple=(0, 1, 2), n_products:int=100, steps:int=300, seen:tupl
     "Per seed: acc@1 on held-out products of the seen families and of the unseen one, by each model; the ratios."
     from retailklip.api import Recognizer
     from retailklip.backbone import DEFAULT_MODEL
-    from retailklip.synth import make_world, write_imagefolder
     pretrained, rows = pretrained or DEFAULT_MODEL[1], []
     for seed in seeds:
         with tempfile.TemporaryDirectory(dir=work) as d:
             d = Path(d)
             looks = dict(seen=seen, classic=('classic',), unseen=(unseen,))
-            for name, s in world_seeds(seed).items():
-                write_imagefolder(make_world(n_products, heldout_frac=.3, seed=s, styles=looks[name]), d/name)
+            write_worlds({d/name: (s, looks[name]) for name, s in world_seeds(seed).items()}, n_products)
             models, secs = dict(shipped=Recognizer.from_pretrained('rk-vit-mini', pretrained)), {}
             for m, world in (('finetuned_classic', 'classic'), ('finetuned_seen', 'seen'), ('ceiling', 'unseen')):
                 t = time.time()
@@ -84,3 +110,29 @@ def transfer(seeds:tuple=(0, 1, 2), n_products:int=100, steps:int=300, seen:tupl
                 unseen=unseen, products=n_products, steps=steps, pretrained=pretrained, transfer=float(ratio.mean()),
                 transfer_min=float(ratio.min()), classic_transfer=float((u['finetuned_classic']/u['ceiling']).mean()),
                 shipped_over_colour=float(over.mean()), met=bool(ratio.min() >= .6 and over.min() >= 2))
+
+def factors(seeds:tuple=(0, 1, 2), n_products:int=100, steps:int=300, seen:tuple=SEEN, unseen:str=UNSEEN,
+            pretrained:str|None=None, # the shipped weights of rk-vit-mini (None: the default)
+            work=None)->dict:
+    ("Per seed: acc@1 on the unseen look's held-out products, drawn with all its factors and with each put back to the "
+     "default `Style`, by the shipped model as it is and finetuned on the seen looks; the points each factor costs.")
+    from retailklip.api import Recognizer
+    from retailklip.backbone import DEFAULT_MODEL
+    pretrained, variants, rows = pretrained or DEFAULT_MODEL[1], factor_variants(unseen), []
+    for seed in seeds:
+        with tempfile.TemporaryDirectory(dir=work) as d:
+            d, s = Path(d), world_seeds(seed)
+            todo = {d/f'v{i}': (s['unseen'], (st,)) for i, st in enumerate(variants.values())}
+            write_worlds({d/'seen': (s['seen'], seen), **todo}, n_products)
+            models = dict(shipped=Recognizer.from_pretrained('rk-vit-mini', pretrained),
+                          finetuned_seen=Recognizer.finetune(d/'seen'/'train', d/'run', pretrained=pretrained,
+                                                             steps=steps, progress=False))
+            rows += [dict(seed=seed, model=m, variant=v, acc1=acc1(rec, d/f'v{i}'))
+                     for m, rec in models.items() for i, v in enumerate(variants)]
+    df = pd.DataFrame(rows)
+    mean = df.pivot_table(index='variant', columns='model', values='acc1', sort=False)[['shipped', 'finetuned_seen']]
+    cost = (mean - mean.loc['all factors']).drop('all factors')  # points gained by putting the factor back
+    return dict(per_seed=df.to_dict('records'), mean=mean.reset_index().to_dict('records'),
+                cost=cost.reset_index().to_dict('records'), costliest={m: cost[m].idxmax() for m in cost},
+                seen=list(seen), unseen=unseen, products=n_products, steps=steps, pretrained=pretrained,
+                world_seeds={s: world_seeds(s) for s in seeds})

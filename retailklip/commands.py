@@ -108,14 +108,14 @@ def demo_cmd(task:Literal['products',
              steps:NonNegInt|None=None, # finetune / FOR head steps (default: the configs' defaults, 300 / 1200)
              seed:int|None=None, # world seed (default: the demo's own, 2024 products / 11 retrieval)
              workers:NonNegInt|None=None, # rendering processes (default: all cores)
-             styles:list[str]|None=None # looks of the products task's world (default classic; see `synth`)
+             styles:list[str]|None=None # looks of the products task's world (default: every look; see `synth`)
             ):
     "The main job on the embedded synthetic world; writes DIR/results.json."
     from retailklip.demo import demo, retrieval_demo
     given = {} if seed is None else dict(seed=seed)
     if task == 'retrieval' and styles: raise ValueError("--styles applies to --task products only")
     if task == 'retrieval': return retrieval_demo(out, train_scenes, test_scenes, steps=steps, **given)
-    return demo(out, products, steps=steps, workers=workers, styles=tuple(styles or ('classic',)), **given)
+    return demo(out, products, steps=steps, workers=workers, styles=styles, **given)
 
 # %% ../nbs/19a_commands.ipynb #d4f1e161
 @command('pretrain', exclusive=(('resume', 'overwrite'),))

@@ -42,7 +42,7 @@ def demo(out:str='demo_out', # folder for results.json, the finetuned run and it
          full_steps:int=150, # steps of the full-finetune baseline
          n_pairs:int=600, # held-out captioned images for the mini-CLIP recall check
          workers:int|None=None, # processes for rendering
-         styles:tuple=('classic',), # the world's looks (see `synth.STYLES`): more looks, a model that travels further
+         styles:tuple|None=None, # the world's looks (names in `synth.STYLES`; default: every look)
          device:str|None=None
         )->dict:
     "The main job: synthetic world -> mini-CLIP -> RetailKLIP finetune -> index -> the four-method table."
@@ -55,7 +55,8 @@ def demo(out:str='demo_out', # folder for results.json, the finetuned run and it
     from retailklip.train import FinetuneConfig, save_run
     from retailklip.api import Recognizer
     from retailklip.source import ModelSource
-    from retailklip.synth import style_of
+    from retailklip.synth import STYLES, style_of
+    styles = tuple(styles or STYLES)
     for s in styles: style_of(s)  # an unknown look is refused before any work
     device, t0, out = _start(out, device)
     _stage(t0, f"loading the shipped mini-CLIP; checking its caption -> image recall on {n_pairs} unseen images")

@@ -5,7 +5,7 @@
 # %% ../nbs/02_synth.ipynb #30b00be4
 from __future__ import annotations
 import colorsys, functools, io, math, os, shutil, zlib
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass, asdict, field, replace
 from pathlib import Path
 import numpy as np, pandas as pd
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageEnhance
@@ -112,6 +112,8 @@ class Style:
     marks:str='badge' # what tells siblings apart beside their variant word: 'badge' (a disc), 'small' or 'none'
     sizes:float=0. # > 0: a family's variants are pack `SIZES`, the smallest drawn smaller by this fraction
     occluders:str='boxes' # 'boxes': plain rounded boxes; 'shapes': a hand, a price tag or a box edge
+    name:str=field(default='', repr=False) # what its brands' label designs are drawn under: a look's name, kept by
+                                           # its variants (`dataclasses.replace`); '': the factors themselves
 
     def __post_init__(self): check_style(self)
 
@@ -142,6 +144,8 @@ STYLES = {  # families of looks: `make_world(styles=...)` draws each brand's fro
     'market': Style('hls', lookalikes=.3, fonts='all', layout='varied', aspect=.2, backdrop='texture', light=.4,
                     occlusion=.5, silhouettes='more', marks='small', sizes=.35, occluders='shapes'),
 }
+
+STYLES = {k: replace(v, name=k) for k, v in STYLES.items()}  # a look's brands draw their label designs by its name
 
 def style_of(style # a name in `STYLES`, or a `Style`
             )->Style:
@@ -457,8 +461,9 @@ def _classic_label(d:ImageDraw.ImageDraw, p:Product, box:tuple, S:int):
 # %% ../nbs/02_synth.ipynb #8270391f
 def brand_look(p:Product # the product
               )->dict: # top, height, inset, tilt, lines, panel, block, barcode, logo_x, squeeze (axis, amount)
-    "The label design and stretch a brand's products share under a 'varied' layout, drawn from brand and style."
-    rng = rng_for(p.brand, str(p.style), 'look')
+    "The label design and stretch a brand's products share under a 'varied' layout, drawn from brand and look."
+    look = p.style if isinstance(p.style, str) else p.style.name or str(p.style)
+    rng = rng_for(p.brand, look, 'look')
     return dict(top=rng.uniform(.04, .45), height=rng.uniform(.3, .5), inset=rng.uniform(.02, .14),
                 tilt=float(rng.choice([0, 0, 0, -10, 10, 90])), lines=int(rng.integers(1, 3)),
                 panel=bool(rng.random() < .7), block=bool(rng.random() < .5), barcode=bool(rng.random() < .6),
