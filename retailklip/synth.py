@@ -130,6 +130,7 @@ def check_style(s:Style):
         if not (len(v) == 2 and _within(v[0], 0, v[1]) and _within(v[1], v[0], 1)):
             raise ValueError(f"Style {k}={v!r}: expected (low, high) with 0 <= low <= high <= 1")
     for f in s.font_files: check_font(f)
+    if not isinstance(s.name, str): raise ValueError(f"Style name={s.name!r}: expected a string")
 
 # %% ../nbs/02_synth.ipynb #f8105940
 STYLES = {  # families of looks: `make_world(styles=...)` draws each brand's from these names
