@@ -105,8 +105,6 @@ def headline_markdown(res:dict)->str:
         L += [f"| index of {b['vectors']:,} x {b['dim']} vectors ({b['vectors_gib']:.0f} GiB) from shards: memory over the imports, build / query | "
               f"{big['build_peak_mb'] - b['imports_peak_mb']:.0f} / {big['query_peak_mb'] - b['imports_peak_mb']:.0f} MB, recall@1 {sub['recall1']:.3f} on {sub['n']:,} | "
               f"within {big['budget_mb']/1024:.1f} GiB, recall@1 >= 0.95 | {_met(b['met'])} |"]
-    L += ['', f"{res['mode'].capitalize()} run of {res['date']} on {m['cpu']}, {m['cores']} cores, CUDA: {m['cuda'] or 'none'} ({res['seconds']/60:.0f} min)."]
-    L += [f"Sections {', '.join(ss)} last re-run on {d} on {m}." for ss, d, m in last_reruns(res)]
     if 'threads' in res:
         t = res['threads']
         L += [f"| finetune / index images/s, OMP_WAIT_POLICY=PASSIVE over ACTIVE: beside a CPU-bound neighbour (alone) | "
@@ -130,6 +128,8 @@ def headline_markdown(res:dict)->str:
               f"gains most, shipped model / finetuned on the seen looks | {w['shipped']}: "
               f"{100*c[w['shipped']]['shipped']:+.0f} points / {w['finetuned_seen']}: "
               f"{100*c[w['finetuned_seen']]['finetuned_seen']:+.0f} points | reported | |"]
+    L += ['', f"{res['mode'].capitalize()} run of {res['date']} on {m['cpu']}, {m['cores']} cores, CUDA: {m['cuda'] or 'none'} ({res['seconds']/60:.0f} min)."]
+    L += [f"Sections {', '.join(ss)} last re-run on {d} on {mc}." for ss, d, mc in last_reruns(res)]
     return '\n'.join(L)
 
 def _model_rate(g:dict)->str:
